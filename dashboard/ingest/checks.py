@@ -1,0 +1,284 @@
+"""Row checks as SQL: identifier-looking values, and per kind the typed row or its first failing check.
+
+Column references in the generated SQL are positional names (c0, c1, ...) that the reader assigned and
+canonical field names from the contract, never text taken from a file."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pandas as pd
+
+from dashboard.ingest.contract import (
+    MODALITY_LOOKUP,
+    SESSION_TYPE_LOOKUP,
+    SESSION_TYPES,
+    TIME_FIELD,
+    Mapping,
+)
+
+EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+SSN = r"\d{3}-\d{2}-\d{4}"
+# North-American style 3-3-4 with or without separators, or an international number starting with +.
+PHONE = r"(\+?1[\s.\-]?)?\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4}|\+\d{1,3}[\s.\-]?\d[\d\s.\-]{7,14}\d"
+NORMALISE_SQL = "lower(regexp_replace({x}, '[\\s\\-_/]+', '', 'g'))"
+FUTURE_SLACK = "interval 1 day"  # naive local times of clinics east of UTC may read as slightly ahead
+MAX_ID_LENGTH = 64
+
+
+def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, headers: list[str]):
+    """The first cell (line, header, what, masked value) that looks like an e-mail, SSN or phone number."""
+    time_cols = {mapping.fields[f] for f in TIME_FIELD.values() if f in mapping.fields}
+    cols = [f"c{j}" for j in range(len(headers)) if f"c{j}" not in time_cols]
+    if not cols:
+        return None
+    unpivot = " union all ".join(f"select _line, '{c}' as col, {c} as v from _raw where {c} is not null"
+                                 for c in cols)
+    row = con.execute(
+        f"""select _line, col, v,
+                case when regexp_full_match(v, $email) then 'an e-mail address'
+                     when regexp_full_match(v, $ssn) then 'a social security number'
+                     else 'a phone number' end as what
+            from ({unpivot})
+            where length(v) >= 9
+              and (regexp_full_match(v, $email) or regexp_full_match(v, $ssn) or regexp_full_match(v, $phone))
+            order by _line, col limit 1""",
+        {"email": EMAIL, "ssn": SSN, "phone": PHONE},
+    ).fetchone()
+    if row is None:
+        return None
+    line, col, value, what = row
+    return line, headers[int(col[1:])], what, mask_all(value)
+
+
+def mask_all(value: str) -> str:
+    """Hide every letter and digit, keeping the shape (j.doe@x.org -> •••••@•.•••)."""
+    return re.sub(r"[A-Za-z0-9]", "•", value)[:40]
+
+
+def field_of(mapping: Mapping, col) -> str | None:
+    """The contract field a positional column (c3) holds, for choosing how to mask it."""
+    if not isinstance(col, str):
+        return None
+    for f, c in mapping.fields.items():
+        if c == col:
+            return f
+    for n, c in mapping.items.items():
+        if c == col:
+            return f"item_{n}"
+    for _, c in mapping.wide.items():
+        if c == col:
+            return "score"
+    return None
+
+
+def mask(field: str | None, value) -> str | None:
+    """A rejected raw value as it may be shown: numbers and vocabularies as given, identifiers and dates
+    partly hidden (only the year of a date is kept), anything identifier-shaped hidden whole."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = str(value)
+    if re.search(r"@|\d{7,}", text):
+        return mask_all(text)
+    if field in ("session_at", "assessed_at"):
+        # keep a four-digit year (no finer than Safe Harbor allows), hide every other digit
+        return re.sub(r"(?<!\d)((?:19|20)\d\d)(?!\d)|\d", lambda m: m.group(1) or "•", text[:32])
+    if field in ("client_id", "clinician_id", "session_id"):
+        return text[:2] + "•" * min(len(text) - 2, 20) if len(text) > 2 else text
+    return text[:40] + ("…" if len(text) > 40 else "")
+
+
+def _col(mapping: Mapping, field: str) -> str:
+    return mapping.fields.get(field, "null::varchar")
+
+
+def _case(checks: list[tuple[str, str, str, str]]) -> str:
+    """checks: (condition, column ref literal, reason expression, raw value expression) -> first failing."""
+    if not checks:
+        return "null::struct(col varchar, reason varchar, raw varchar)"
+    whens = "\n".join(
+        f"when {cond} then struct_pack(col := {col}, reason := {reason}, raw := {raw}::varchar)"
+        for cond, col, reason, raw in checks
+    )
+    return f"case {whens} else null end"
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list]:
+    """Select-list items and checks shared by every kind: the client id and the time column."""
+    cid = _col(mapping, "client_id")
+    select = [f"nullif(trim({cid}), '') as client_id"]
+    checks = [
+        (f"nullif(trim({cid}), '') is null", _lit(cid), "'missing client_id'", "null"),
+        (f"length(trim({cid})) > {MAX_ID_LENGTH}", _lit(cid),
+         f"'client_id longer than {MAX_ID_LENGTH} characters'", cid),
+    ]
+    if time_field:
+        tcol = _col(mapping, time_field)
+        parsed = f"try_cast({tcol} as timestamptz)::timestamp"
+        select.append(f"{parsed} as {time_field}")
+        checks += [
+            (f"{tcol} is null", _lit(tcol), f"'missing {time_field}'", "null"),
+            (f"{parsed} is null", _lit(tcol),
+             "'unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30'", tcol),
+            (f"{parsed} > now()::timestamp + {FUTURE_SLACK}", _lit(tcol), "'date is in the future'", tcol),
+            (f"{parsed} < timestamp '1970-01-01'", _lit(tcol), "'date before 1970'", tcol),
+        ]
+    return select, checks
+
+
+def build_checked(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict) -> None:
+    """Create temp table _checked: one row per input record, typed, with _column/_reason/_raw of the
+    first failing check (null when the record is valid)."""
+    con.execute(
+        "create or replace temp macro fmtnum(x) as case when x = round(x) and abs(x) < 1e15 "
+        "then cast(cast(x as bigint) as varchar) else cast(x as varchar) end"
+    )
+    if mapping.kind == "clients":
+        _clients(con, mapping)
+    elif mapping.kind == "sessions":
+        _sessions(con, mapping)
+    else:
+        _scores(con, mapping, known)
+
+
+def _finish(con, select: list[str], checks: list, source: str = "_raw", joins: str = "") -> None:
+    con.execute(
+        f"""create temp table _checked as
+        select * exclude (_fail), _fail.col as _column, _fail.reason as _reason, _fail.raw as _raw
+        from (select r._line as _line, {', '.join(select)}, {_case(checks)} as _fail
+              from {source} r {joins})"""
+    )
+
+
+def _clients(con, mapping: Mapping) -> None:
+    select, checks = _common(mapping, None)
+    prior = _col(mapping, "prior_treatments")
+    prior_num = f"try_cast({prior} as double)"
+    for f in ("site", "condition", "age_band", "sex"):
+        select.append(f"nullif(trim({_col(mapping, f)}), '') as {f}")
+    select.append(f"cast({prior_num} as integer) as prior_treatments")
+    checks += [
+        (f"{prior} is not null and ({prior_num} is null or {prior_num} <> round({prior_num}) "
+         f"or {prior_num} < 0 or {prior_num} > 100)", _lit(prior),
+         "'prior_treatments must be a whole number of treatments (0 or more)'", prior),
+    ]
+    _finish(con, select, checks)
+
+
+def _sessions(con, mapping: Mapping) -> None:
+    select, checks = _common(mapping, "session_at")
+    stype, modality, dose = (_col(mapping, f) for f in ("session_type", "modality", "dose_mg"))
+    con.execute("create or replace temp table _stypes (label varchar, session_type varchar)")
+    con.executemany("insert into _stypes values (?, ?)", list(SESSION_TYPE_LOOKUP.items()))
+    con.execute("create or replace temp table _modalities (label varchar, modality varchar)")
+    con.executemany("insert into _modalities values (?, ?)", list(MODALITY_LOOKUP.items()))
+    norm_type = NORMALISE_SQL.format(x=stype)
+    norm_mod = NORMALISE_SQL.format(x=modality)
+    stype_sql = f"case when nullif(trim({stype}), '') is null then 'dosing' else st.session_type end"
+    dose_num = f"try_cast({dose} as double)"
+    select += [
+        f"{stype_sql} as session_type",
+        f"coalesce(m.modality, nullif(trim({modality}), '')) as modality",
+        f"nullif(trim({modality}), '') as modality_label",
+        f"{dose_num} as dose_mg",
+        f"nullif(trim({_col(mapping, 'clinician_id')}), '') as clinician_id",
+        f"nullif(trim({_col(mapping, 'site')}), '') as site",
+        f"nullif(trim({_col(mapping, 'session_id')}), '') as session_id",
+    ]
+    checks += [
+        (f"({stype_sql}) is null", _lit(stype),
+         _lit(f"unknown session_type; use one of {', '.join(SESSION_TYPES)}"), stype),
+        (f"({stype_sql}) = 'dosing' and nullif(trim({modality}), '') is null", _lit(modality),
+         "'dosing session without a modality'", "null"),
+        (f"{dose} is not null and ({dose_num} is null or not isfinite({dose_num}) or {dose_num} < 0 "
+         f"or {dose_num} > 10000)", _lit(dose), "'dose_mg must be a number of milligrams (0 or more)'", dose),
+    ]
+    _finish(con, select, checks, joins=f"left join _stypes st on st.label = {norm_type} "
+            f"left join _modalities m on m.label = {norm_mod}")
+
+
+def _scores(con, mapping: Mapping, known: dict) -> None:
+    con.execute("create or replace temp table _labels (label varchar, instrument varchar)")
+    from dashboard.instruments import resolver
+
+    con.executemany("insert into _labels values (?, ?)", list(resolver(known).items()))
+    known_list = ", ".join(sorted(known))
+    if mapping.kind == "scores_wide":
+        source = _wide_source(mapping)
+        inst_raw, score_raw, items = "_instrument_raw", "_score_raw", {}
+    else:
+        source, inst_raw, score_raw = "_raw", _col(mapping, "instrument"), _col(mapping, "score")
+        items = mapping.items
+    select, checks = _common(mapping, "assessed_at")
+    norm_inst = NORMALISE_SQL.format(x=inst_raw)
+    instrument = "l.instrument"
+    score_num = f"try_cast({score_raw} as double)"
+    item_nums = [f"try_cast({c} as double)" for c in items.values()]
+    item_list = "[" + ", ".join(item_nums) + "]" if items else "null::double[]"
+    n_given = " + ".join(f"({c} is not null)::int" for c in items.values()) or "0"
+    item_sum = f"list_sum(list_filter({item_list}, lambda x: x is not null))" if items else "null"
+    total = f"coalesce({score_num}, {item_sum})" if items else score_num
+    select += [
+        f"{instrument} as instrument",
+        f"{total} as score",
+        f"case when {n_given} > 0 then cast(list_slice({item_list}, 1, i.n_items) as smallint[]) end as items"
+        if items else "null::smallint[] as items",
+        f"nullif(trim({_col(mapping, 'session_id')}), '') as session_id",
+    ]
+    checks += [
+        (f"nullif(trim({inst_raw}), '') is null", _lit(inst_raw), "'missing instrument'", "null"),
+        (f"{instrument} is null", _lit(inst_raw),
+         _lit(f"unknown instrument; known: {known_list}. To add one, define it in a TOML file "
+              "(see data/examples/instruments.toml) and import with --instruments FILE"), inst_raw),
+        (f"{score_raw} is not null and ({score_num} is null or not isfinite({score_num}))", _lit(score_raw),
+         "'score is not a number'", score_raw),
+    ]
+    if items:
+        for n, c in items.items():
+            num = f"try_cast({c} as double)"
+            checks.append((f"{c} is not null and ({num} is null or not isfinite({num}))", _lit(c),
+                           _lit(f"item_{n} is not a number"), c))
+        checks.append((f"{n_given} > 0 and i.n_items is null", "null",
+                       "i.name || ' has no item definition, so item columns cannot be used'", "null"))
+        for n, c in items.items():
+            checks.append((f"{n_given} > 0 and {n} <= i.n_items and {c} is null", _lit(c),
+                           f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
+                           f"'); item_{n} is empty'", "null"))
+            checks.append((f"{n} > i.n_items and {c} is not null", _lit(c),
+                           f"i.name || ' has ' || i.n_items || ' items; item_{n} should be empty'", c))
+        for n, c in items.items():
+            num = f"try_cast({c} as double)"
+            checks.append((f"{num} is not null and {n} <= i.n_items and ({num} < i.item_min or {num} > i.item_max "
+                           f"or {num} <> round({num}))", _lit(c),
+                           f"'item_{n} must be a whole number from ' || fmtnum(i.item_min) || ' to ' || "
+                           "fmtnum(i.item_max)", c))
+        checks.append((f"{n_given} > 0 and {score_num} is not null and {score_num} <> {item_sum}", _lit(score_raw),
+                       f"'score ' || fmtnum({score_num}) || ' disagrees with the sum of its items (' || "
+                       f"fmtnum({item_sum}) || ')'", score_raw))
+    checks += [
+        (f"{total} is null", _lit(score_raw if score_raw != "null::varchar" else "null"),
+         "'missing score'", "null"),
+        (f"{total} < i.min_score or {total} > i.max_score", _lit(score_raw),
+         f"'score ' || fmtnum({total}) || ' outside the ' || i.name || ' range ' || fmtnum(i.min_score) || "
+         "'–' || fmtnum(i.max_score)", score_raw),
+    ]
+    _finish(con, select, checks, source=source,
+            joins=f"left join _labels l on l.label = {norm_inst} left join instruments i on i.name = l.instrument")
+
+
+def _wide_source(mapping: Mapping) -> str:
+    """Melt the one-column-per-instrument form into records; a row with no score at all is one record too."""
+    base = [f"{c} as {c}" for c in mapping.fields.values()]
+    base_sql = ", ".join(["_line", *base])
+    parts = [
+        f"select {base_sql}, {_lit(inst)} as _instrument_raw, {col} as _score_raw from _raw where {col} is not null"
+        for inst, col in mapping.wide.items()
+    ]
+    all_empty = " and ".join(f"{c} is null" for c in mapping.wide.values())
+    parts.append(f"select {base_sql}, null as _instrument_raw, null as _score_raw from _raw where {all_empty}")
+    return "(" + " union all ".join(parts) + ")"

@@ -1,0 +1,188 @@
+"""The input contract: which columns each kind of file has, their aliases, and which columns are refused."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dashboard.instruments import normalise
+
+KINDS = ("clients", "sessions", "scores", "scores_wide")
+
+# canonical field -> aliases (compared after normalise(): lower case, no spaces, dashes, underscores).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "client_id": ("clientid", "client", "clientcode", "patientid", "patient", "subjectid", "subject",
+                  "recordid", "participantid", "participant", "pseudonym", "pseudoid"),
+    "site": ("site", "siteid", "clinic", "location"),
+    "condition": ("condition", "diagnosis", "primarycondition", "indication"),
+    "age_band": ("ageband", "agegroup", "agerange"),
+    "sex": ("sex", "gender"),
+    "prior_treatments": ("priortreatments", "priorfailedtreatments", "failedtreatments", "priortrials"),
+    "session_at": ("sessionat", "sessiondate", "sessiondatetime", "sessiontime", "dosedate", "visitdate"),
+    "assessed_at": ("assessedat", "assessmentdate", "assessmentdatetime", "scoredate", "completedat",
+                    "surveydate"),
+    "time": ("date", "datetime", "timestamp", "time", "when"),
+    "session_type": ("sessiontype", "type", "visittype", "sessionkind"),
+    "modality": ("modality", "route", "ketaminemodality", "treatmentmodality"),
+    "dose_mg": ("dosemg", "dose", "dosage", "doseinmg", "ketaminedosemg"),
+    "clinician_id": ("clinicianid", "clinician", "provider", "providerid", "therapist", "therapistid",
+                     "prescriber", "prescriberid"),
+    "session_id": ("sessionid", "visitid", "encounterid"),
+    "instrument": ("instrument", "measure", "scale", "questionnaire", "instrumentname"),
+    "score": ("score", "total", "totalscore", "value", "sum"),
+}
+_LOOKUP = {alias: canon for canon, aliases in ALIASES.items() for alias in aliases}
+_ITEM = re.compile(r"^(?:item|q|question)(\d{1,3})$")
+
+FIELDS = {
+    "clients": ("client_id", "site", "condition", "age_band", "sex", "prior_treatments"),
+    "sessions": ("client_id", "session_at", "session_type", "modality", "dose_mg", "clinician_id", "site",
+                 "session_id"),
+    "scores": ("client_id", "assessed_at", "instrument", "score", "session_id"),
+    "scores_wide": ("client_id", "assessed_at", "session_id"),
+}
+REQUIRED = {
+    "clients": ("client_id",),
+    "sessions": ("client_id", "session_at"),
+    "scores": ("client_id", "assessed_at", "instrument"),
+    "scores_wide": ("client_id", "assessed_at"),
+}
+TIME_FIELD = {"sessions": "session_at", "scores": "assessed_at", "scores_wide": "assessed_at"}
+
+# Column names that carry direct identifiers (HIPAA Safe Harbor, DOMAIN.md §7): exact names ...
+IDENTIFIER_NAMES = {
+    "name", "names", "firstname", "lastname", "surname", "fullname", "givenname", "familyname",
+    "middlename", "patientname", "clientname", "preferredname", "initials", "email", "emailaddress",
+    "mail", "phone", "phonenumber", "telephone", "tel", "mobile", "cell", "cellphone", "fax",
+    "address", "streetaddress", "street", "addressline1", "addressline2", "city", "zip", "zipcode",
+    "postcode", "postalcode", "dob", "dateofbirth", "birthdate", "birthday", "mrn",
+    "medicalrecordnumber", "ssn", "socialsecuritynumber", "nhsnumber", "insuranceid",
+    "insurancenumber", "memberid", "policynumber", "driverslicense", "licensenumber", "ipaddress",
+    "url", "accountnumber", "healthplanid", "passportnumber", "nationalid",
+}
+# ... and fragments that mark one wherever they appear in a name.
+IDENTIFIER_FRAGMENTS = ("email", "phone", "address", "postcode", "zipcode", "postalcode", "dateofbirth",
+                        "birthdate", "firstname", "lastname", "surname", "fullname", "socialsecurity",
+                        "medicalrecord", "ssn", "mrn")
+
+MODALITIES = {
+    "IV infusion": ("iv", "infusion", "intravenous", "ivinfusion", "ivketamine"),
+    "IM injection": ("im", "intramuscular", "injection", "iminjection"),
+    "Sublingual / troche": ("sl", "sublingual", "troche", "lozenge", "rdt", "oral", "sublingualtroche"),
+    "Intranasal esketamine": ("spravato", "esketamine", "nasal", "in", "intranasal", "intranasalesketamine"),
+    "Subcutaneous": ("sc", "subq", "subcut", "subcutaneous"),
+}
+MODALITY_LOOKUP = {normalise(c): c for c in MODALITIES} | {a: c for c, al in MODALITIES.items() for a in al}
+
+SESSION_TYPES = {
+    "dosing": ("dosing", "dose", "dosingsession", "treatment", "ketamine"),
+    "integration": ("integration", "integrationsession", "integrationtherapy", "kap", "therapy"),
+    "preparation": ("preparation", "prep", "preparationsession", "intake"),
+    "assessment": ("assessment", "assess", "evaluation", "followup", "assessmentsession"),
+}
+SESSION_TYPE_LOOKUP = {a: c for c, al in SESSION_TYPES.items() for a in al}
+
+
+class ContractError(ValueError):
+    """A file whose columns do not fit the contract; the message is one line and names the file."""
+
+
+def is_identifier_column(header: str) -> bool:
+    n = normalise(header)
+    return n in IDENTIFIER_NAMES or any(f in n for f in IDENTIFIER_FRAGMENTS)
+
+
+@dataclass
+class Mapping:
+    """How a file's columns map onto the contract: field -> positional column (c0, c1, ...)."""
+
+    kind: str
+    fields: dict[str, str]
+    items: dict[int, str]  # item number -> column
+    wide: dict[str, str]  # canonical instrument -> column (wide form)
+    ignored: list[str]
+
+
+def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str], kind: str | None = None
+                ) -> Mapping:
+    """Detect the kind of file (or check the one given) and map its columns.
+
+    `instrument_labels` maps normalised instrument names and aliases to canonical names."""
+    for h in headers:
+        if is_identifier_column(h):
+            raise ContractError(
+                f"{name}: column '{h}' carries direct identifiers; remove it (and any other identifying "
+                "column) before import. Nothing was imported."
+            )
+    found: dict[str, str] = {}
+    items: dict[int, str] = {}
+    wide: dict[str, str] = {}
+    ignored: list[str] = []
+    for j, h in enumerate(headers):
+        col, n = f"c{j}", normalise(h)
+        canon = _LOOKUP.get(n)
+        item = _ITEM.match(n)
+        target = None
+        if canon is not None:
+            target = ("field", canon)
+        elif item:
+            target = ("item", int(item.group(1)))
+        elif n in instrument_labels:
+            target = ("wide", instrument_labels[n])
+        if target is None:
+            ignored.append(h)
+            continue
+        where, key = target
+        store = {"field": found, "item": items, "wide": wide}[where]
+        if key in store:
+            other = headers[int(store[key][1:])]
+            raise ContractError(f"{name}: columns '{other}' and '{h}' both mean {key}; keep one of them")
+        store[key] = col
+
+    detected = _detect(found, items, wide)
+    kind = kind or detected
+    if kind is None:
+        raise ContractError(
+            f"{name}: cannot tell what kind of file this is from its columns ({', '.join(headers[:12])}). "
+            "A clients file has client_id; a sessions file client_id and session_at (or date); a scores file "
+            "client_id, assessed_at (or date), instrument and score, or one column per instrument."
+        )
+    if kind not in KINDS:
+        raise ContractError(f"{name}: unknown kind '{kind}'; use one of {', '.join(KINDS)}")
+    if "time" in found and kind in TIME_FIELD and TIME_FIELD[kind] not in found:
+        found[TIME_FIELD[kind]] = found.pop("time")
+    fields = {}
+    for f, col in found.items():
+        if f in FIELDS[kind]:
+            fields[f] = col
+        else:
+            ignored.append(headers[int(col[1:])])
+    if kind != "scores":
+        ignored.extend(headers[int(c[1:])] for c in items.values())
+        items = {}
+    if kind != "scores_wide":
+        ignored.extend(headers[int(c[1:])] for c in wide.values())
+        wide = {}
+    missing = [f for f in REQUIRED[kind] if f not in fields]
+    if kind == "scores" and "score" not in fields and not items:
+        missing.append("score")
+    if kind == "scores_wide" and not wide:
+        missing.append("an instrument column (e.g. phq9)")
+    if missing:
+        hints = {f: ", ".join(ALIASES.get(f, ())[:4]) for f in missing}
+        text = "; ".join(f"{f}" + (f" (or {hints[f]})" if hints.get(f) else "") for f in missing)
+        raise ContractError(f"{name}: a {kind} file needs the column(s) {text}")
+    return Mapping(kind, fields, dict(sorted(items.items())), wide, ignored)
+
+
+def _detect(found: dict, items: dict, wide: dict) -> str | None:
+    if "instrument" in found and ("score" in found or items):
+        return "scores"
+    has_time = bool({"time", "assessed_at", "session_at"} & found.keys())
+    if wide and has_time and "session_at" not in found:
+        return "scores_wide"
+    if {"session_at", "session_type", "modality", "dose_mg"} & found.keys():
+        return "sessions"
+    if "client_id" in found and not has_time and not wide:
+        return "clients"
+    return None

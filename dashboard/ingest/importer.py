@@ -1,0 +1,342 @@
+"""Validate a read file against the contract and store it in one transaction, accounting for every row."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from dashboard import instruments as registry
+from dashboard.ingest import checks
+from dashboard.ingest.contract import ContractError, Mapping, map_columns
+from dashboard.ingest.read import FileError, RawTable, read_file
+
+KEYS = {
+    "clients": ("client_id",),
+    "sessions": ("client_id", "session_at", "session_type"),
+    "scores": ("client_id", "assessed_at", "instrument"),
+}
+VALUES = {
+    "clients": ("site", "condition", "age_band", "sex", "prior_treatments"),
+    "sessions": ("modality", "modality_label", "dose_mg", "clinician_id", "site", "session_id"),
+    "scores": ("score", "items", "session_id"),
+}
+# value columns present only when the file has the field they come from
+SOURCE_FIELD = {"modality_label": "modality", "items": "item_1", "score": "score"}
+REJECT_COLUMNS = ["line", "column", "reason", "value"]
+_DROP_TEMP = "; ".join(f"drop table if exists temp.{t}" for t in ("_checked", "_valid", "_ranked", "_firsts",
+                                                                   "_incoming"))
+
+
+@dataclass
+class FileReport:
+    """What happened to one file. records_read = imported + rejected + unchanged_duplicates."""
+
+    file: str
+    kind: str | None = None
+    status: str = "imported"  # imported | partly imported | refused | unreadable
+    rows_read: int = 0
+    records_read: int = 0
+    imported: int = 0
+    rejected: int = 0
+    unchanged_duplicates: int = 0
+    replaced: int = 0
+    message: str = ""
+    ignored_columns: list[str] = field(default_factory=list)
+    rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))
+    import_id: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected == 0 and self.status == "imported"
+
+    def summary(self) -> str:
+        unit = "score values" if self.kind == "scores_wide" else "rows"
+        head = f"{self.file}: {self.status}"
+        if self.kind:
+            head += f" as {self.kind}"
+        counts = (
+            f"{self.records_read:,} {unit} read: {self.imported:,} imported"
+            + (f" ({self.replaced:,} replacing stored values)" if self.replaced else "")
+            + f", {self.rejected:,} rejected, {self.unchanged_duplicates:,} unchanged duplicates"
+        )
+        if self.kind == "scores_wide":
+            counts += f" (from {self.rows_read:,} rows)"
+        text = f"{head} — {counts}"
+        if self.message:
+            text += f"\n  {self.message}"
+        if self.ignored_columns:
+            text += f"\n  ignored columns: {', '.join(self.ignored_columns)}"
+        return text
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def import_files(con: duckdb.DuckDBPyConnection, paths, kind: str | None = None, replace: bool = False,
+                 instrument_file: str | Path | None = None, names: list[str] | None = None,
+                 after_import=None) -> list[FileReport]:
+    """Import several files, each in its own transaction. Custom instruments are stored first."""
+    if instrument_file is not None:
+        con.execute("begin")
+        try:
+            registry.store(con, registry.parse_file(instrument_file))
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    names = names or [None] * len(paths)
+    return [import_file(con, Path(p), name=n, kind=kind, replace=replace, after_import=after_import)
+            for p, n in zip(paths, names, strict=True)]
+
+
+def import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = None, kind: str | None = None,
+                replace: bool = False, after_import=None) -> FileReport:
+    """Import one file. The file is either fully processed and committed or the database is left as it was.
+
+    `after_import(con)` runs inside the same transaction (it rebuilds the derived tables)."""
+    started = time.perf_counter()
+    path = Path(path)
+    name = name or path.name
+    report = FileReport(file=name)
+    try:
+        raw = read_file(path, name)
+    except FileError as exc:
+        report.status, report.message = "unreadable", str(exc)
+        _log_only(con, report, path)
+        return report
+    report.rows_read = raw.n_rows
+    known = registry.load(con)
+    try:
+        mapping = map_columns(name, raw.headers, registry.resolver(known), kind)
+    except ContractError as exc:
+        _refuse(con, report, path, raw, str(exc), None, None)
+        return report
+    report.kind, report.ignored_columns = mapping.kind, mapping.ignored
+
+    con.execute("begin")
+    try:
+        con.register("_raw", raw.table)
+        hit = checks.find_identifier_value(con, mapping, raw.headers)
+        if hit is not None:
+            con.execute("rollback")
+            line, header, what, masked = hit
+            message = (f"{name}: {raw.line_label} {line}, column '{header}' holds what looks like {what} "
+                       f"({masked}); files must be anonymised before import. Nothing was imported.")
+            _refuse(con, report, path, raw, message, line, header, masked)
+            return report
+        _import_rows(con, raw, mapping, report, known, replace)
+        report.import_id = _log(con, report, path)
+        _store_rejects(con, report)
+        if after_import is not None and report.imported:
+            after_import(con)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_raw")
+        con.execute(_DROP_TEMP)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known, replace: bool) -> None:
+    kind = mapping.kind
+    target = "scores" if kind.startswith("scores") else kind
+    checks.build_checked(con, mapping, known)  # -> temp table _checked(_line, typed fields, _column, _reason, _raw)
+    report.records_read = con.execute("select count(*) from _checked").fetchone()[0] + len(raw.malformed)
+    header_of = {f"c{j}": h for j, h in enumerate(raw.headers)}
+
+    keys, values = KEYS[target], _present_values(target, mapping)
+    key_list = ", ".join(keys)
+    con.execute("create temp table _valid as select * from _checked where _reason is null")
+    con.execute(
+        f"""create temp table _ranked as
+        select *, row_number() over w as _k,
+               first_value(_line) over w as _first_line,
+               first_value({_struct(values)}) over w as _first_values
+        from _valid window w as (partition by {key_list} order by _line)"""
+    )
+    con.execute("create temp table _firsts as select * from _ranked where _k = 1")
+    join = " and ".join(f"f.{k} = t.{k}" for k in keys)
+    con.execute(
+        f"""create temp table _incoming as
+        select f.*, t.{keys[0]} is not null as _exists,
+               t.{keys[0]} is not null and {_struct(values, 'f')} is not distinct from {_struct(values, 't')}
+                   as _same,
+               {_struct(values, 't')} as _stored
+        from _firsts f left join {target} t on {join}"""
+    )
+    within = con.execute(
+        f"""select count(*) filter (where {_struct(values)} is not distinct from _first_values),
+                   count(*) filter (where {_struct(values)} is distinct from _first_values)
+            from _ranked where _k > 1"""
+    ).fetchone()
+    dup_in_db, conflicts, new = con.execute(
+        "select count(*) filter (where _same), count(*) filter (where _exists and not _same), "
+        "count(*) filter (where not _exists) from _incoming"
+    ).fetchone()
+
+    cols = ", ".join(keys + tuple(VALUES[target]))
+    inserted_cols = ", ".join(keys + tuple(VALUES[target]) + ("import_id",))
+    import_id = con.execute("select nextval('import_id_seq')").fetchone()[0]
+    report.import_id = import_id
+    if replace and conflicts:
+        con.execute(
+            f"delete from {target} t using _incoming f where f._exists and not f._same and {join}"
+        )
+        con.execute(
+            f"insert into {target} ({inserted_cols}) select {cols}, $id from _incoming "
+            "where _exists and not _same",
+            {"id": import_id},
+        )
+    con.execute(
+        f"insert into {target} ({inserted_cols}) select {cols}, $id from _incoming where not _exists",
+        {"id": import_id},
+    )
+
+    rejects = [
+        con.execute(
+            "select _line as line, _column as column_ref, _reason as reason, _raw as raw from _checked "
+            "where _reason is not null"
+        ).df(),
+        con.execute(
+            f"""select _line as line, null as column_ref,
+                   'conflicts with line ' || _first_line || ' of this file (same '
+                   || '{_key_label(keys)}' || ', different values)' as reason, null as raw
+                from _ranked where _k > 1 and {_struct(values)} is distinct from _first_values"""
+        ).df(),
+    ]
+    if conflicts and not replace:
+        rejects.append(
+            con.execute(
+                f"""select _line as line, null as column_ref,
+                       'conflicts with the stored value: stored ' || {_describe(values, '_stored')}
+                       || ', in file ' || {_describe(values, None)}
+                       || ' (use --replace to overwrite)' as reason, null as raw
+                    from _incoming where _exists and not _same"""
+            ).df()
+        )
+    if raw.malformed:
+        rejects.append(pd.DataFrame(
+            {"line": [m[0] for m in raw.malformed], "column_ref": None,
+             "reason": [m[1] for m in raw.malformed], "raw": None}
+        ))
+    frame = pd.concat([r for r in rejects if len(r)], ignore_index=True) if any(len(r) for r in rejects) else None
+    if frame is not None:
+        frame = frame.sort_values("line", kind="stable").reset_index(drop=True)
+        frame["column"] = [header_of.get(c, c) if isinstance(c, str) else None for c in frame["column_ref"]]
+        frame["value"] = [checks.mask(ref, v) for ref, v in
+                          zip(frame["column_ref"].map(lambda c: checks.field_of(mapping, c)), frame["raw"],
+                              strict=True)]
+        report.rejects = frame[REJECT_COLUMNS]
+    report.rejected = len(report.rejects)
+    report.unchanged_duplicates = within[0] + dup_in_db
+    report.replaced = conflicts if replace else 0
+    report.imported = new + report.replaced
+    if report.rejected and report.imported + report.unchanged_duplicates:
+        report.status = "partly imported"
+    elif report.rejected:
+        report.status = "refused"
+        report.message = "every row was rejected; see the reasons"
+    assert report.records_read == report.imported + report.rejected + report.unchanged_duplicates, report
+
+
+def _present_values(target: str, mapping: Mapping) -> list[str]:
+    """The value columns this file actually carries (a file without dose_mg does not clear stored doses)."""
+    out = []
+    for v in VALUES[target]:
+        source = SOURCE_FIELD.get(v, v)
+        if v == "score" or source in mapping.fields or (source == "item_1" and mapping.items) \
+                or (v == "score" and mapping.wide):
+            out.append(v)
+    return out
+
+
+def _struct(values: list[str], alias: str | None = None) -> str:
+    prefix = f"{alias}." if alias else ""
+    if not values:
+        return "null::integer"
+    return "struct_pack(" + ", ".join(f"{v} := {prefix}{v}" for v in values) + ")"
+
+
+def _describe(values: list[str], struct: str | None) -> str:
+    parts = []
+    for v in values:
+        ref = f"{struct}.{v}" if struct else v
+        parts.append(f"'{v} ' || coalesce(cast({ref} as varchar), '(empty)')")
+    return " || ', ' || ".join(parts) if parts else "''"
+
+
+def _key_label(keys) -> str:
+    return ", ".join(keys)
+
+
+def _log(con, report: FileReport, path: Path) -> int:
+    con.execute(
+        """insert into import_log values ($id, $file, $sha, $kind, $at, $rows, $records, $imported, $rejected,
+           $dups, $replaced, $status, $message)""",
+        {
+            "id": report.import_id, "file": report.file, "sha": _sha256(path), "kind": report.kind,
+            "at": datetime.now(UTC).replace(tzinfo=None), "rows": report.rows_read,
+            "records": report.records_read, "imported": report.imported, "rejected": report.rejected,
+            "dups": report.unchanged_duplicates, "replaced": report.replaced, "status": report.status,
+            "message": report.message or None,
+        },
+    )
+    return report.import_id
+
+
+def _store_rejects(con, report: FileReport) -> None:
+    if not len(report.rejects):
+        return
+    frame = report.rejects.assign(import_id=report.import_id)
+    con.register("_rejects_frame", frame)
+    try:
+        con.execute(
+            "insert into import_rejects select import_id, line, \"column\", reason, value from _rejects_frame"
+        )
+    finally:
+        con.unregister("_rejects_frame")
+
+
+def _log_only(con, report: FileReport, path: Path) -> None:
+    """Record a file that could not be read or was refused whole; no data table changes."""
+    con.execute("begin")
+    try:
+        report.import_id = con.execute("select nextval('import_id_seq')").fetchone()[0]
+        _log(con, report, path)
+        _store_rejects(con, report)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _refuse(con, report: FileReport, path: Path, raw: RawTable, message: str, line, header, masked=None) -> None:
+    """The whole file is refused: every row is rejected with the file-level reason (the offending cell's
+    line, column and masked value on its own row)."""
+    report.status, report.message = "refused", message
+    report.records_read = report.rejected = raw.n_rows
+    reason = "file refused: " + re.sub(r"^[^:]*: ", "", message)
+    lines = sorted(raw.table.column("_line").to_pylist() + [m[0] for m in raw.malformed])
+    report.rejects = pd.DataFrame({
+        "line": lines,
+        "column": [header if n == line else None for n in lines],
+        "reason": reason,
+        "value": [masked if n == line else None for n in lines],
+    }, columns=REJECT_COLUMNS)
+    _log_only(con, report, path)

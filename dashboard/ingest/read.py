@@ -1,0 +1,200 @@
+"""Read one input file (CSV, Excel .xlsx, Parquet) into a table of text cells with each row's line number."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+
+import pyarrow as pa
+
+SUPPORTED = {".csv": "CSV", ".txt": "CSV", ".xlsx": "Excel", ".parquet": "Parquet", ".pq": "Parquet"}
+csv.field_size_limit(10_000_000)
+
+
+class FileError(ValueError):
+    """A file that cannot be read at all; the message is one line and names the file."""
+
+
+@dataclass
+class RawTable:
+    """Text cells under positional names c0..cN, plus `_line`: the row's line (or row) number in the file."""
+
+    headers: list[str]
+    table: pa.Table
+    line_label: str = "line"
+    malformed: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of rows the reader refused
+
+    @property
+    def n_rows(self) -> int:
+        return self.table.num_rows + len(self.malformed)
+
+
+def read_file(path: Path, name: str | None = None) -> RawTable:
+    """Read `path`; `name` is how the file is called in messages (an upload's original name)."""
+    name = name or path.name
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED:
+        raise FileError(f"{name}: unsupported file type '{suffix or '(none)'}'; use .csv, .xlsx or .parquet")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FileError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    if size == 0:
+        raise FileError(f"{name}: the file is empty")
+    reader = {"CSV": _read_csv, "Excel": _read_xlsx, "Parquet": _read_parquet}[SUPPORTED[suffix]]
+    return reader(path, name)
+
+
+def _headers(raw: list, name: str) -> list[str]:
+    headers = []
+    for h in raw:
+        text = _cell_text(h)
+        headers.append(text.strip() if text is not None else "")
+    while headers and headers[-1] == "":
+        headers.pop()
+    if not any(headers):
+        raise FileError(f"{name}: the first row has no column names")
+    return [h or f"column_{i + 1}" for i, h in enumerate(headers)]
+
+
+def _build(headers: list[str], rows: list[list], lines: list[int]) -> pa.Table:
+    columns = {"_line": pa.array(lines, type=pa.int64())}
+    for j in range(len(headers)):
+        columns[f"c{j}"] = pa.array([r[j] if j < len(r) else None for r in rows], type=pa.string())
+    return pa.table(columns)
+
+
+def _read_csv(path: Path, name: str) -> RawTable:
+    data = path.read_bytes()
+    if b"\x00" in data[:65536]:
+        raise FileError(f"{name}: this is a binary file, not a CSV text file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FileError(
+            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02X} on line {line}); save the file as UTF-8 CSV"
+        ) from None
+    if not text.strip():
+        raise FileError(f"{name}: the file is empty")
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    try:
+        header_row = next(reader)
+    except csv.Error as exc:
+        raise FileError(f"{name}: the header line cannot be read ({exc})") from None
+    headers = _headers(header_row, name)
+    width = len(headers)
+    rows, lines, malformed = [], [], []
+    line = reader.line_num
+    while True:
+        start = line + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            malformed.append((start, f"the row cannot be parsed as CSV ({exc})"))
+            line = reader.line_num
+            continue
+        line = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue  # blank lines are layout, not rows
+        extra = row[width:]
+        if any(c.strip() for c in extra):
+            malformed.append((start, f"the row has {len(row)} fields but the header has {width}"))
+            continue
+        rows.append([c.strip() or None for c in row[:width]])
+        lines.append(start)
+    return RawTable(headers, _build(headers, rows, lines), "line", malformed)
+
+
+def _cell_text(value) -> str | None:
+    """One spreadsheet or Parquet cell as the text a CSV export would have held."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, datetime):
+        return value.isoformat(sep="T")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _read_xlsx(path: Path, name: str) -> RawTable:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise FileError(
+            f"{name}: not a readable Excel .xlsx file ({type(exc).__name__}); it may be truncated"
+        ) from None
+    try:
+        sheet = book.worksheets[0]
+        it = sheet.iter_rows(values_only=True)
+        header_row, header_line = None, 0
+        for row in it:
+            header_line += 1
+            if row and any(c is not None and str(c).strip() for c in row):
+                header_row = row
+                break
+        if header_row is None:
+            raise FileError(f"{name}: the first sheet is empty")
+        headers = _headers(list(header_row), name)
+        width = len(headers)
+        rows, lines, malformed = [], [], []
+        for line, row in enumerate(it, start=header_line + 1):
+            cells = [_cell_text(c) for c in row]
+            if not any(cells):
+                continue
+            if any(cells[width:]):
+                malformed.append((line, f"the row has values beyond the {width} named columns"))
+                continue
+            rows.append(cells[:width])
+            lines.append(line)
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+        raise FileError(f"{name}: the Excel file cannot be read ({type(exc).__name__}); it may be truncated") from None
+    finally:
+        book.close()
+    return RawTable(headers, _build(headers, rows, lines), "row", malformed)
+
+
+def _read_parquet(path: Path, name: str) -> RawTable:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise FileError(f"{name}: not a readable Parquet file ({str(exc).splitlines()[0][:120]})") from None
+    headers = _headers(source.column_names, name)
+    columns = {"_line": pa.array(range(1, source.num_rows + 1), type=pa.int64())}
+    for j, col in enumerate(source.columns[: len(headers)]):
+        if pa.types.is_timestamp(col.type):
+            text = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S")
+        elif pa.types.is_floating(col.type):
+            # 12.0 -> "12", as a CSV export would write it
+            as_int = pc.cast(col, pa.int64(), safe=False)
+            whole = pc.equal(pc.cast(as_int, col.type), col)
+            text = pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(col, pa.string()))
+        else:
+            try:
+                text = pc.cast(col, pa.string())
+            except pa.ArrowException:
+                text = pa.array([_cell_text(v) for v in col.to_pylist()], type=pa.string())
+        text = pc.utf8_trim_whitespace(text)
+        columns[f"c{j}"] = pc.if_else(pc.equal(text, ""), None, text)
+    return RawTable(headers, pa.table(columns), "row")
