@@ -40,7 +40,7 @@ class FileReport:
 
     file: str
     kind: str | None = None
-    status: str = "imported"  # imported | partly imported | refused | unreadable
+    status: str = "imported"  # imported | unchanged | partly imported | refused | unreadable
     rows_read: int = 0
     records_read: int = 0
     imported: int = 0
@@ -55,7 +55,7 @@ class FileReport:
 
     @property
     def ok(self) -> bool:
-        return self.rejected == 0 and self.status == "imported"
+        return self.rejected == 0 and self.status in ("imported", "unchanged")
 
     def summary(self) -> str:
         unit = "score values" if self.kind == "scores_wide" else "rows"
@@ -247,7 +247,10 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
     report.unchanged_duplicates = within[0] + dup_in_db
     report.replaced = conflicts if replace else 0
     report.imported = new + report.replaced
-    if report.rejected and report.imported + report.unchanged_duplicates:
+    if not report.rejected and not report.imported and report.unchanged_duplicates:
+        report.status = "unchanged"
+        report.message = "every row was already stored with the same values"
+    elif report.rejected and report.imported + report.unchanged_duplicates:
         report.status = "partly imported"
     elif report.rejected:
         report.status = "refused"
