@@ -1,0 +1,74 @@
+"""The app's data access: the one cached DuckDB connection, a cursor per query, cached query results.
+
+The only module that knows about st.cache_*; views call these functions and never open connections."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from dashboard import queries, store
+
+
+def database_path() -> tuple[Path, bool]:
+    """The database the app shows, and whether the demo had to be chosen because there is no real one.
+
+    $OUTCOMES_DB wins; else data/outcomes.duckdb when it exists; else the demo database (built on first use)."""
+    if os.environ.get(store.ENV_VAR):
+        return Path(os.environ[store.ENV_VAR]), False
+    if store.DEFAULT_DB.exists():
+        return store.DEFAULT_DB, False
+    return store.DEMO_DB, True
+
+
+@st.cache_resource(show_spinner=False)
+def _root(path: str) -> duckdb.DuckDBPyConnection:
+    path_obj = Path(path)
+    if path_obj == store.DEMO_DB and not path_obj.exists():
+        from dashboard.demo import build_demo
+
+        with st.spinner("First start: building the demo database (synthetic clients)…"):
+            build_demo(path_obj)
+    return store.connect(path_obj)
+
+
+def connection() -> duckdb.DuckDBPyConnection:
+    """A fresh cursor on the cached root connection (one per query, safe across Streamlit's threads)."""
+    path, _ = database_path()
+    return _root(str(path)).cursor()
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def query(name: str, **params) -> pd.DataFrame:
+    """A named query's result, cached on the query name and its parameters until the next import."""
+    con = connection()
+    try:
+        return queries.run(con, name, **params)
+    finally:
+        con.close()
+
+
+@st.cache_data(show_spinner=False)
+def dataset_info() -> dict:
+    con = connection()
+    try:
+        return {"kind": store.dataset_kind(con), "path": str(database_path()[0])}
+    finally:
+        con.close()
+
+
+def derive_hook():
+    """What rebuilds the derived tables inside an import's transaction (None before the outcome engine)."""
+    from dashboard.demo import _derive_hook
+
+    return _derive_hook()
+
+
+def after_import() -> None:
+    """Forget cached results: the data changed."""
+    query.clear()
+    dataset_info.clear()

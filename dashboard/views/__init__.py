@@ -1,0 +1,1 @@
+"""Streamlit pages: thin storyboards of filters -> data -> charts."""

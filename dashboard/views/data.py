@@ -1,0 +1,80 @@
+"""Data: import files, see what each import did, and check the data's coverage."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import data, export
+from dashboard.ingest import import_file
+from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
+
+st.title("Data")
+dataset_notice()
+
+counts = data.query("table_counts").iloc[0]
+cols = st.columns(4)
+cols[0].metric("Clients", f"{counts.n_clients:,}")
+cols[1].metric("Dosing sessions", f"{counts.n_dosing_sessions:,}", help=f"{counts.n_sessions:,} sessions of all types")
+cols[2].metric("Scores", f"{counts.n_scores:,}", help=f"{counts.n_instruments_used} instruments in use")
+cols[3].metric("Latest score", counts.latest_score_month or "–", help="Month of the most recent assessment")
+
+st.subheader("Import files")
+st.caption(
+    "Anonymised CSV (UTF-8, comma or semicolon), Excel .xlsx or Parquet: clients, sessions or scores (long or "
+    "wide). Files with identifying columns or values are refused whole. See the README for the input contract."
+)
+uploads = st.file_uploader("Files to import", type=["csv", "xlsx", "parquet"], accept_multiple_files=True)
+replace = st.checkbox("Replace stored values that conflict", help="Without this, conflicting rows are rejected.")
+if uploads and st.button("Import", type="primary", icon=":material/upload:"):
+    reports = []
+    progress = st.progress(0.0, text="Importing…")
+    con = data.connection()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, upload in enumerate(uploads):
+                progress.progress(i / len(uploads), text=f"Importing {upload.name} ({i + 1} of {len(uploads)})…")
+                path = Path(tmp) / f"upload{i}{Path(upload.name).suffix.lower()}"
+                path.write_bytes(upload.getbuffer())
+                reports.append(import_file(con, path, name=upload.name, replace=replace,
+                                           after_import=data.derive_hook()))
+    finally:
+        con.close()
+    progress.progress(1.0, text="Done")
+    data.after_import()
+    st.session_state["last_import"] = reports
+
+for report in st.session_state.get("last_import", []):
+    box = st.success if report.ok else (st.error if report.status in ("refused", "unreadable") else st.warning)
+    box(report.summary())
+if st.session_state.get("last_import"):
+    rejected = export.rejects_frame(st.session_state["last_import"])
+    if len(rejected):
+        st.dataframe(rejected, hide_index=True, width="stretch")
+        download_csv(rejected, "Download rejected rows (CSV)", "rejected_rows.csv", key="dl_rejects_now")
+
+st.subheader("Import log")
+log = data.query("import_log_recent", limit=200)
+if log.empty:
+    st.write("Nothing has been imported yet.")
+else:
+    st.dataframe(log, hide_index=True, width="stretch")
+    with_rejects = log.loc[log.rejected > 0, "import_id"].tolist()
+    if with_rejects:
+        chosen = st.selectbox("Rejected rows of import", with_rejects,
+                              format_func=lambda i: f"#{i} {log.set_index('import_id').file_name[i]}")
+        rows = data.query("import_rejects_for", import_id=int(chosen))
+        download_csv(rows, f"Download rejected rows of import #{chosen} (CSV)", f"rejected_import_{chosen}.csv",
+                     key="dl_rejects_log")
+
+st.subheader("Data quality")
+coverage = data.query("instrument_coverage_by_site")
+if coverage.empty:
+    st.write("No scores stored yet.")
+else:
+    table = coverage.pivot(index="site", columns="instrument", values="n_clients").fillna(0).astype(int)
+    shown = suppressed_counts(table.reset_index(), list(table.columns))
+    st.caption("Clients with at least one score of each instrument, by site. Counts under 11 show as <11.")
+    st.dataframe(shown, hide_index=True, width="stretch")
