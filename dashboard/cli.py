@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dashboard import store
 from dashboard.ingest.contract import KINDS
+from dashboard.outcomes import GROUP_BY
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +32,58 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--instruments", metavar="FILE", help="TOML file defining additional instruments")
     imp.add_argument("--replace", action="store_true", help="overwrite stored values that conflict")
     imp.add_argument("--rejects", metavar="PATH", help="write every rejected row to this CSV file")
+    out = sub.add_parser("outcomes", help="response and remission per group and timepoint (CSV or JSON)")
+    out.add_argument("--instrument", required=True, metavar="NAME")
+    out.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
+    out.add_argument("--by", default="modality", choices=list(GROUP_BY), help="grouping (default modality)")
+    out.add_argument("--at-days", type=_timepoints, metavar="DAY[:WINDOW],...",
+                     help="timepoints (default the standard ones: 1:1,7:3,28:7,84:14,182:28)")
+    out.add_argument("--window-days", type=_nonnegative, metavar="W", help="default window for --at-days")
+    out.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
+    out.add_argument("--min-baseline", type=_nonnegative, metavar="SCORE", help="minimum baseline severity")
+    out.add_argument("--modality", nargs="+", metavar="M")
+    out.add_argument("--site", nargs="+", metavar="S")
+    out.add_argument("--condition", nargs="+", metavar="C")
+    out.add_argument("--clinician", nargs="+", metavar="ID")
+    out.add_argument("--integration", choices=["yes", "no"])
+    out.add_argument("--format", choices=["csv", "json"], default="csv")
     return p
+
+
+def _timepoints(text: str) -> list[tuple[float, float | None]]:
+    points = []
+    for part in text.split(","):
+        day, _, window = part.strip().partition(":")
+        try:
+            d = float(day)
+            w = float(window) if window else None
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not DAY[:WINDOW]: {part!r}") from None
+        if d <= 0 or (w is not None and w < 0) or not all(map(_finite, (d, w or 0))):
+            raise argparse.ArgumentTypeError(f"day must be > 0 and window >= 0: {part!r}")
+        points.append((d, w))
+    return points
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")
+
+
+def _nonnegative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0 or not _finite(value):
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    value = _nonnegative(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError("must be a whole number")
+    return int(value)
 
 
 def _positive(text: str) -> int:
@@ -51,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         if args.command == "import":
             return _import(args)
+        if args.command == "outcomes":
+            return _outcomes(args)
     except store.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -71,7 +125,7 @@ def _demo(args) -> int:
 
 
 def _import(args) -> int:
-    from dashboard.demo import _derive_hook
+    from dashboard import derive
     from dashboard.export import write_rejects_csv
     from dashboard.ingest import import_files
     from dashboard.instruments import InstrumentError
@@ -83,7 +137,7 @@ def _import(args) -> int:
     con = store.connect(store.resolve_path(args.db))
     try:
         reports = import_files(con, args.files, kind=args.kind, replace=args.replace,
-                               instrument_file=args.instruments, after_import=_derive_hook())
+                               instrument_file=args.instruments, after_import=derive.rebuild)
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -100,3 +154,66 @@ def _import(args) -> int:
         n = write_rejects_csv(reports, args.rejects)
         print(f"wrote {n:,} rejected rows to {args.rejects}")
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _outcomes(args) -> int:
+    import json
+
+    from dashboard.outcomes import Filters, OutcomeError, outcomes_table
+    from dashboard.settings import load
+
+    settings = load()
+    default_window = args.window_days
+    points = None
+    if args.at_days:
+        points = [(d, w if w is not None else (default_window if default_window is not None
+                                                  else settings.window_for(d))) for d, w in args.at_days]
+    elif default_window is not None:
+        points = [(d, default_window) for d, _ in settings.timepoints]
+    path = store.resolve_path(args.db)
+    if not path.exists():
+        print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
+        return 2
+    con = store.connect(path, read_only=True)
+    filters = Filters(
+        modalities=_tuple(args.modality), sites=_tuple(args.site), conditions=_tuple(args.condition),
+        clinicians=_tuple(args.clinician),
+        integration=None if args.integration is None else args.integration == "yes",
+        min_baseline=args.min_baseline,
+    )
+    try:
+        table = outcomes_table(con, args.instrument, by=args.by, timepoints=points, filters=filters,
+                               min_cell=args.min_cell, settings=settings)
+    except OutcomeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    if args.format == "json":
+        records = json.loads(table.to_json(orient="records"))
+        print(json.dumps(records, indent=1))
+    else:
+        sys.stdout.write(_csv(table))
+    return 0
+
+
+def _tuple(values):
+    return tuple(values) if values else None
+
+
+def _csv(table) -> str:
+    """The outcomes table as CSV: suppressed and missing values empty, booleans lower case."""
+    import io
+
+    import pandas as pd
+
+    out = table.copy()
+    for c in out.columns:
+        if c.startswith(("response_", "remission_rate", "mean_")):
+            out[c] = pd.to_numeric(out[c], errors="coerce")
+    out["suppressed"] = out["suppressed"].map(lambda b: "true" if b else "false")
+    for c in ("target_day", "window_days"):
+        out[c] = out[c].map(lambda v: "" if v is None or v != v else f"{v:g}")
+    buf = io.StringIO()
+    out.to_csv(buf, index=False, float_format="%.4f", lineterminator="\n")
+    return buf.getvalue()

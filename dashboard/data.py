@@ -61,13 +61,6 @@ def dataset_info() -> dict:
         con.close()
 
 
-def derive_hook():
-    """What rebuilds the derived tables inside an import's transaction (None before the outcome engine)."""
-    from dashboard.demo import _derive_hook
-
-    return _derive_hook()
-
-
 def after_import() -> None:
     """Forget cached results: the data changed."""
     query.clear()

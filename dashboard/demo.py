@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dashboard import store
+from dashboard import derive, store
 from dashboard.demo_data import generate
 from dashboard.ingest import import_files
 
@@ -29,7 +29,7 @@ def build_demo(path: str | os.PathLike = store.DEMO_DB, n_clients: int = 600, se
         building = Path(tmp) / "building.duckdb"
         con = store.connect(building)
         try:
-            reports = import_files(con, files, after_import=_derive_hook())
+            reports = import_files(con, files, after_import=derive.rebuild)
             store.mark_demo(con)
             con.execute("checkpoint")
         finally:
@@ -45,12 +45,3 @@ def build_demo(path: str | os.PathLike = store.DEMO_DB, n_clients: int = 600, se
         "seconds_generate": generated - started,
         "seconds_total": done - started,
     }
-
-
-def _derive_hook():
-    """The derived-table rebuild, when the outcome engine is present."""
-    try:
-        from dashboard.derive import rebuild
-    except ImportError:
-        return None
-    return rebuild

@@ -36,6 +36,7 @@ class Instrument:
     n_items: int | None = None
     item_min: float | None = None
     item_max: float | None = None
+    safety_item: int | None = None
     aliases: tuple[str, ...] = ()
     bands: tuple[tuple[float, str], ...] = field(default=())
     is_builtin: bool = False
@@ -54,6 +55,7 @@ class Instrument:
             "n_items": self.n_items,
             "item_min": self.item_min,
             "item_max": self.item_max,
+            "safety_item": self.safety_item,
             "aliases": list(self.aliases),
             "bands": [{"max": m, "label": lab} for m, lab in self.bands],
             "is_builtin": self.is_builtin,
@@ -77,7 +79,7 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
         raise InstrumentError(f"{where}: expected a table of fields")
     known = {
         "min", "max", "remission_max", "remission_label", "reliable_change", "reliable_change_sd",
-        "reliable_change_r", "recall_days", "items", "item_min", "item_max", "aliases", "bands",
+        "reliable_change_r", "recall_days", "items", "item_min", "item_max", "safety_item", "aliases", "bands",
     }
     unknown = sorted(set(defn) - known)
     if unknown:
@@ -103,6 +105,9 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
     item_min, item_max = _number(defn, "item_min", where), _number(defn, "item_max", where)
     if n_items is not None and (n_items < 1 or n_items != int(n_items) or item_min is None or item_max is None):
         raise InstrumentError(f"{where}: 'items' must be a positive whole number with item_min and item_max")
+    safety = _number(defn, "safety_item", where)
+    if safety is not None and (n_items is None or not 1 <= safety <= n_items or safety != int(safety)):
+        raise InstrumentError(f"{where}: 'safety_item' must be one of the instrument's item numbers")
     aliases = defn.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
         raise InstrumentError(f"{where}: 'aliases' must be a list of non-empty strings")
@@ -120,7 +125,7 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
         reliable_change=reliable, reliable_change_basis=basis,
         recall_days=int(recall) if recall is not None else None,
         n_items=int(n_items) if n_items is not None else None, item_min=item_min, item_max=item_max,
-        aliases=tuple(aliases), bands=tuple(bands), is_builtin=builtin,
+        safety_item=int(safety) if safety is not None else None, aliases=tuple(aliases), bands=tuple(bands), is_builtin=builtin,
     )
 
 
@@ -165,9 +170,10 @@ def store(con: duckdb.DuckDBPyConnection, instruments: list[Instrument]) -> None
 
 _INSERT = """
 insert into instruments (name, min_score, max_score, remission_max, remission_label, reliable_change,
-    reliable_change_basis, recall_days, n_items, item_min, item_max, aliases, bands, is_builtin)
+    reliable_change_basis, recall_days, n_items, item_min, item_max, safety_item, aliases, bands, is_builtin)
 values ($name, $min_score, $max_score, $remission_max, $remission_label, $reliable_change,
-    $reliable_change_basis, $recall_days, $n_items, $item_min, $item_max, $aliases, $bands, $is_builtin)
+    $reliable_change_basis, $recall_days, $n_items, $item_min, $item_max, $safety_item, $aliases, $bands,
+    $is_builtin)
 """
 
 
@@ -183,6 +189,7 @@ def load(con: duckdb.DuckDBPyConnection) -> dict[str, Instrument]:
             remission_max=r["remission_max"], remission_label=r["remission_label"],
             reliable_change=r["reliable_change"], reliable_change_basis=r["reliable_change_basis"],
             recall_days=r["recall_days"], n_items=r["n_items"], item_min=r["item_min"], item_max=r["item_max"],
+            safety_item=r["safety_item"],
             aliases=tuple(r["aliases"] or ()),
             bands=tuple((b["max"], b["label"]) for b in (r["bands"] or ())),
             is_builtin=r["is_builtin"],

@@ -84,6 +84,9 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
             {"v": SCHEMA_VERSION, "at": datetime.now(UTC).replace(tzinfo=None), "app": __version__},
         )
         instruments.store(con, instruments.builtin())
+        from dashboard import derive
+
+        derive.rebuild(con)  # empty derived tables, so every query works on a new database
         con.execute("commit")
         return
     version = con.execute("select max(schema_version) from schema_info").fetchone()[0]

@@ -23,6 +23,7 @@ create table if not exists instruments (
     n_items integer,
     item_min double,
     item_max double,
+    safety_item integer,  -- the item whose score > 0 flags suicidal ideation (PHQ-9 item 9)
     aliases varchar[],
     bands struct(max double, label varchar)[],
     is_builtin boolean not null

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, export
+from dashboard import data, derive, export
 from dashboard.ingest import import_file
 from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
 
@@ -39,7 +39,7 @@ if uploads and st.button("Import", type="primary", icon=":material/upload:"):
                 path = Path(tmp) / f"upload{i}{Path(upload.name).suffix.lower()}"
                 path.write_bytes(upload.getbuffer())
                 reports.append(import_file(con, path, name=upload.name, replace=replace,
-                                           after_import=data.derive_hook()))
+                                           after_import=derive.rebuild))
     finally:
         con.close()
     progress.progress(1.0, text="Done")

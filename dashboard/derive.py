@@ -1,0 +1,41 @@
+"""The derived per-client tables (courses, dose_events, scored, client_outcomes), rebuilt after each import
+inside the import's transaction, so that views only aggregate small tables."""
+
+from __future__ import annotations
+
+import duckdb
+
+from dashboard.queries import sql
+from dashboard.settings import Settings, load
+
+# Built in this order; each file is one statement that reads the tables before it.
+STEPS = {
+    "derive_dose_events": ("course_gap_days", "induction_days"),
+    "derive_courses": ("lookback_days", "integration_min_sessions"),
+    "derive_macros": (),
+    "derive_scored": (),
+    "derive_client_outcomes": ("rapid_day", "rapid_window_days", "primary_day", "primary_window_days",
+                               "induction_days", "early_pct", "relapse_gap_min", "relapse_gap_max"),
+}
+
+
+def rebuild(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> None:
+    """Rebuild every derived table from the stored tables (call inside the caller's transaction)."""
+    params = (settings or load()).derive_params()
+    for name, needs in STEPS.items():
+        con.execute(sql(name), {k: params[k] for k in needs} or None)
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    """Build the derived tables if this database does not have them yet (an older file)."""
+    have = con.execute(
+        "select count(*) from information_schema.tables where table_name = 'client_outcomes'"
+    ).fetchone()[0]
+    if not have:
+        con.execute("begin")
+        try:
+            rebuild(con)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise

@@ -1,0 +1,72 @@
+"""Analysis settings (DOMAIN.md §3–5): defaults here, a clinic's own values in a TOML file.
+
+Set OUTCOMES_SETTINGS to a TOML file with a [settings] table to change any of them, e.g.
+    [settings]
+    course_gap_days = 120
+    min_cell = 5
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+ENV_VAR = "OUTCOMES_SETTINGS"
+
+
+@dataclass(frozen=True)
+class Settings:
+    course_gap_days: int = 90  # a gap longer than this without dosing starts a new course
+    induction_days: int = 28  # doses in the first 28 days of a course are induction, later ones maintenance
+    baseline_lookback_days: int = 30  # baseline: last score at or before the first dose, no earlier than this
+    min_induction_doses: int = 4  # "completed induction" in the flow
+    integration_min_sessions: int = 1  # a course with at least this many integration sessions counts as KAP
+    min_cell: int = 11  # small-cell suppression threshold k (0 disables)
+    primary_day: int = 28  # the primary timepoint (week 4)
+    rapid_day: float = 1.0  # rapid response: ~24 h after the first dose ...
+    rapid_window_days: float = 1.0  # ... within ± this
+    early_improvement_pct: float = 20.0  # early improvement / non-improvement signal threshold (% reduction)
+    relapse_gap_min_days: float = 5.0  # relapse: two consecutive non-response assessments this far apart ...
+    relapse_gap_max_days: float = 15.0  # ... and no further
+    # Standard timepoints (target day, ± window): 24 h, day 7, week 4, week 12, week 26.
+    timepoints: tuple[tuple[float, float], ...] = ((1, 1), (7, 3), (28, 7), (84, 14), (182, 28))
+
+    def derive_params(self) -> dict:
+        """The parameters of the derived-table builds."""
+        return {
+            "course_gap_days": self.course_gap_days,
+            "induction_days": self.induction_days,
+            "lookback_days": self.baseline_lookback_days,
+            "integration_min_sessions": self.integration_min_sessions,
+            "rapid_day": self.rapid_day,
+            "rapid_window_days": self.rapid_window_days,
+            "primary_day": self.primary_day,
+            "primary_window_days": self.window_for(self.primary_day),
+            "early_pct": self.early_improvement_pct,
+            "relapse_gap_min": self.relapse_gap_min_days,
+            "relapse_gap_max": self.relapse_gap_max_days,
+        }
+
+    def window_for(self, day: float) -> float:
+        """The standard window of a standard timepoint, else a quarter of the day (at least 1)."""
+        for target, window in self.timepoints:
+            if target == day:
+                return window
+        return max(1.0, round(day / 4))
+
+
+def load(path: str | os.PathLike | None = None) -> Settings:
+    """Defaults, overridden by the [settings] table of `path` or $OUTCOMES_SETTINGS when given."""
+    path = path or os.environ.get(ENV_VAR)
+    if not path:
+        return Settings()
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("settings", {})
+    known = {f.name: f.type for f in fields(Settings)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if "timepoints" in data:
+        data["timepoints"] = tuple((float(d), float(w)) for d, w in data["timepoints"])
+    return replace(Settings(), **data)

@@ -1,0 +1,71 @@
+"""Statistics from well-kept libraries: Wilson intervals (statsmodels), Kaplan–Meier (lifelines), exact
+binomial funnel limits (scipy), and means with t intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from statsmodels.stats.proportion import proportion_confint
+
+
+def wilson(successes, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for each (successes, n); NaN where n is 0 or missing."""
+    k = np.asarray(pd.to_numeric(pd.Series(successes), errors="coerce"), dtype=float)
+    n = np.asarray(pd.to_numeric(pd.Series(n), errors="coerce"), dtype=float)
+    ok = (n > 0) & np.isfinite(k) & np.isfinite(n)
+    low = np.full(n.shape, np.nan)
+    high = np.full(n.shape, np.nan)
+    if ok.any():
+        lo, hi = proportion_confint(k[ok], n[ok], alpha=alpha, method="wilson")
+        low[ok], high[ok] = lo, hi
+    return low, high
+
+
+def mean_ci(mean, sd, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """t interval for a mean from its summary (mean, sample SD, n); NaN where n < 2."""
+    mean, sd, n = (np.asarray(x, dtype=float) for x in (mean, sd, n))
+    half = np.full(n.shape, np.nan)
+    ok = n >= 2
+    half[ok] = sps.t.ppf(1 - alpha / 2, n[ok] - 1) * sd[ok] / np.sqrt(n[ok])
+    return mean - half, mean + half
+
+
+def funnel_limits(p0: float, n_max: int, levels=(0.95, 0.998), n_min: int = 1) -> pd.DataFrame:
+    """Exact binomial control limits around the overall rate p0 for n = n_min..n_max (Spiegelhalter 2005).
+
+    Columns: n, and for each level L: lower_L, upper_L (as proportions)."""
+    n = np.arange(max(1, n_min), max(n_min, n_max) + 1)
+    out = {"n": n}
+    for level in levels:
+        tail = (1 - level) / 2
+        out[f"lower_{level:g}"] = sps.binom.ppf(tail, n, p0) / n
+        out[f"upper_{level:g}"] = sps.binom.ppf(1 - tail, n, p0) / n
+    return pd.DataFrame(out)
+
+
+def kaplan_meier(durations, events, weights=None, label: str = "km") -> pd.DataFrame:
+    """Kaplan–Meier estimate with 95% CI and numbers at risk, one row per distinct time (lifelines).
+
+    durations: time to event or censoring; events: 1 event / 0 censored; weights: counts of identical rows.
+    Columns: time, survival, ci_low, ci_high, at_risk, events, censored."""
+    from lifelines import KaplanMeierFitter
+
+    durations = np.asarray(durations, dtype=float)
+    if durations.size == 0:
+        return pd.DataFrame(columns=["time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored"])
+    kmf = KaplanMeierFitter(label=label)
+    kmf.fit(durations, event_observed=np.asarray(events, dtype=bool),
+            weights=None if weights is None else np.asarray(weights, dtype=float))
+    table = kmf.event_table
+    ci = kmf.confidence_interval_
+    out = pd.DataFrame({
+        "time": kmf.survival_function_.index.to_numpy(dtype=float),
+        "survival": kmf.survival_function_[label].to_numpy(),
+        "ci_low": ci.iloc[:, 0].to_numpy(),
+        "ci_high": ci.iloc[:, 1].to_numpy(),
+        "at_risk": table["at_risk"].to_numpy(),
+        "events": table["observed"].to_numpy(),
+        "censored": table["censored"].to_numpy(),
+    })
+    return out

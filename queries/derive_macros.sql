@@ -1,0 +1,30 @@
+-- The cohort: courses filtered by the shared filters, labelled with the chosen group (a whitelisted dimension).
+-- Params: (macro arguments) instrument-free filters; p_group_by is one of modality, integration, condition,
+--         site, clinician, age_band, cohort_quarter, none. Lists that are NULL do not filter.
+-- Grain: one row per client's first course (later courses are re-treatments, shown on client timelines).
+create or replace macro cohort_courses(
+    p_modalities, p_integration, p_conditions, p_sites, p_clinicians, p_age_bands,
+    p_cohort_from, p_cohort_to, p_group_by
+) as table
+select
+    c.*,
+    case p_group_by
+        when 'modality' then c.modality
+        when 'integration' then c.integration
+        when 'condition' then c.condition
+        when 'site' then c.site
+        when 'clinician' then c.clinician_id
+        when 'age_band' then c.age_band
+        when 'cohort_quarter' then c.cohort_quarter
+        else 'all'
+    end as group_label,
+from courses c
+where c.course_no = 1
+    and (p_modalities is null or list_contains(p_modalities, c.modality))
+    and (p_integration is null or c.has_integration = p_integration)
+    and (p_conditions is null or list_contains(p_conditions, c.condition))
+    and (p_sites is null or list_contains(p_sites, c.site))
+    and (p_clinicians is null or list_contains(p_clinicians, c.clinician_id))
+    and (p_age_bands is null or list_contains(p_age_bands, c.age_band))
+    and (p_cohort_from is null or c.cohort_month >= p_cohort_from)
+    and (p_cohort_to is null or c.cohort_month <= p_cohort_to)

@@ -1,0 +1,40 @@
+-- Every score placed in its course, with time since the course's first dose and the doses given before it.
+-- Params: none (uses the courses and dose_events tables)
+-- Grain: one row per score that falls in a course window (scores before any course's window are left out).
+create or replace table scored as
+with placed as (
+    select
+        s.client_id,
+        c.course_no,
+        s.instrument,
+        s.assessed_at,
+        s.score,
+        s.items,
+        (epoch(s.assessed_at) - epoch(c.first_dose_at)) / 86400.0 as days_since_first_dose,
+    from scores s
+    join courses c
+        on s.client_id = c.client_id
+        and s.assessed_at >= c.window_start
+        and (c.window_end is null or s.assessed_at < c.window_end)
+),
+
+with_doses as (
+    select p.*, coalesce(d.dose_no, 0)::integer as doses_before,
+    from placed p
+    asof left join dose_events d
+        on p.client_id = d.client_id
+        and p.course_no = d.course_no
+        and p.assessed_at > d.session_at
+),
+
+final as (
+    select
+        w.*,
+        i.safety_item is not null and w.items is not null
+            and w.items[i.safety_item] > 0 as has_safety_flag,
+        w.items is not null and i.safety_item is not null as has_safety_item,
+    from with_doses w
+    join instruments i on i.name = w.instrument
+)
+
+select * from final

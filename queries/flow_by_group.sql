@@ -1,0 +1,46 @@
+-- The flow per group: first dose -> baseline -> completed induction -> score in the window -> included.
+-- Params: $instrument VARCHAR, $target_day DOUBLE, $window_days DOUBLE, $min_induction_doses INTEGER,
+--         $min_baseline DOUBLE, $group_by VARCHAR, and the cohort filters of cohort_courses
+-- Grain: one row per group; each stage is a subset of the one before. Included = the last stage with a baseline
+--        above 0 (and >= $min_baseline when given): the completers' analysis set.
+with cohort as (
+    select
+        c.group_label,
+        c.client_id,
+        c.n_induction_doses >= $min_induction_doses as completed_induction,
+        o.baseline,
+        o.baseline > 0 and ($min_baseline is null or o.baseline >= $min_baseline) as has_eligible_baseline,
+    from cohort_courses(
+        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by
+    ) c
+    left join client_outcomes o on o.client_id = c.client_id and o.course_no = c.course_no
+        and o.instrument = $instrument
+),
+
+in_window as (
+    select distinct client_id,
+    from scored
+    where instrument = $instrument
+        and course_no = 1
+        and days_since_first_dose > 0
+        and abs(days_since_first_dose - $target_day) <= $window_days
+),
+
+final as (
+    select
+        c.group_label as "group",
+        count(*) as n_first_dose,
+        count(*) filter (where c.baseline is not null) as n_with_baseline,
+        count(*) filter (where c.baseline is not null and c.completed_induction) as n_completed_induction,
+        count(*) filter (where c.baseline is not null and c.completed_induction and w.client_id is not null)
+            as n_followup_in_window,
+        count(*) filter (where c.has_eligible_baseline and c.completed_induction and w.client_id is not null)
+            as n_included,
+    from cohort c
+    left join in_window w using (client_id)
+    group by c.group_label
+    order by c.group_label
+)
+
+select * from final
