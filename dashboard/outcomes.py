@@ -154,3 +154,35 @@ def flow_table(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none"
     shown, mask = privacy.suppress_groups(frame, stages, {}, k=k)
     shown["suppressed"] = mask.any(axis=1)
     return shown
+
+
+KM_QUERIES = {"response": "time_to_response", "relapse": "time_to_relapse"}
+
+
+def kaplan_meier_table(con: duckdb.DuckDBPyConnection, instrument: str, event: str = "response",
+                       by: str = "none", filters: Filters | None = None, min_cell: int | None = None,
+                       settings: Settings | None = None) -> pd.DataFrame:
+    """Kaplan–Meier per group for time to first response ('response') or, among responders, time from
+    response to relapse ('relapse'). One row per group and distinct time: group, time, survival, ci_low,
+    ci_high, at_risk, events, censored, n_group. The curve is cut where fewer than k clients remain at risk
+    (their steps would show small cells); a group smaller than k shows no curve at all."""
+    settings = settings or load()
+    _check(con, instrument, by)
+    if event not in KM_QUERIES:
+        raise OutcomeError(f"unknown event {event!r}; use one of {', '.join(KM_QUERIES)}")
+    filters = filters or Filters()
+    k = settings.min_cell if min_cell is None else min_cell
+    counts = run(con, KM_QUERIES[event], instrument=instrument, group_by=by, **filters.params())
+    frames = []
+    for group, rows in counts.groupby("group", sort=True):
+        n_group = int(rows.n_clients.sum())
+        if privacy.is_small(n_group, k):
+            continue
+        km = stats.kaplan_meier(rows.days, rows.is_event, weights=rows.n_clients)
+        if k > 0:
+            km = km[km.at_risk >= k]
+        km.insert(0, "group", group)
+        km["n_group"] = n_group
+        frames.append(km)
+    columns = ["group", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored", "n_group"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

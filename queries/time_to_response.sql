@@ -1,0 +1,26 @@
+-- Time from first dose to first response (event) or to the last assessment (censored), for Kaplan–Meier.
+-- Params: $instrument VARCHAR, $min_baseline DOUBLE, $group_by VARCHAR, and the cohort filters of cohort_courses
+-- Grain: one row per group, day and event flag, with the number of clients (aggregated: never one row a client).
+with cohort as (
+    select
+        c.group_label,
+        ceil(o.days_to_response_or_censor) as days,  -- whole days: steps no finer than a day
+        o.first_response_day is not null as is_event,
+    from cohort_courses(
+        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by
+    ) c
+    join client_outcomes o using (client_id, course_no)
+    where o.instrument = $instrument
+        and o.baseline > 0
+        and ($min_baseline is null or o.baseline >= $min_baseline)
+),
+
+final as (
+    select group_label as "group", days, is_event, count(*) as n_clients,
+    from cohort
+    group by all
+    order by "group", days, is_event
+)
+
+select * from final
