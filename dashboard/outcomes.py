@@ -21,6 +21,7 @@ GROUP_BY = {
     "clinician": "Clinician",
     "age_band": "Age band",
     "cohort_quarter": "Cohort quarter",
+    "clinician_vs_rest": "This clinician and the rest of the practice",
     "none": "All clients",
 }
 
@@ -59,6 +60,7 @@ class Filters:
     cohort_from: str | None = None  # 'YYYY-MM'
     cohort_to: str | None = None
     min_baseline: float | None = None
+    focus: str | None = None  # the clinician compared with the rest of the practice (group 'clinician_vs_rest')
 
     def params(self) -> dict:
         out = {}
@@ -186,3 +188,172 @@ def kaplan_meier_table(con: duckdb.DuckDBPyConnection, instrument: str, event: s
         frames.append(km)
     columns = ["group", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored", "n_group"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def _cohort(con, name: str, instrument: str, by: str, filters: Filters | None, **extra) -> pd.DataFrame:
+    _check(con, instrument, by)
+    return run(con, name, instrument=instrument, group_by=by, **(filters or Filters()).params(), **extra)
+
+
+def trajectory(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none", bin_days: float = 7,
+               max_day: float = 364, measure: str = "score", filters: Filters | None = None,
+               min_cell: int | None = None, settings: Settings | None = None) -> pd.DataFrame:
+    """Mean (score or percent change) with 95% CI per group and time bin since the first dose; the baseline
+    is the point at day 0. Bins with fewer than k clients are left out. Columns: group, bin_start, x, mean,
+    ci_low, ci_high, n_clients."""
+    settings = settings or load()
+    k = settings.min_cell if min_cell is None else min_cell
+    frame = _cohort(con, "trajectory_by_bin", instrument, by, filters, bin_days=bin_days, max_day=max_day)
+    mean, sd = ("mean", "sd") if measure == "score" else ("mean_pct_change", "sd_pct_change")
+    out = frame[["group", "bin_start", "x", "n_clients"]].copy()
+    out["mean"] = frame[mean]
+    out["ci_low"], out["ci_high"] = stats.mean_ci(frame[mean], frame[sd].fillna(0), frame.n_clients)
+    if k > 0:
+        out = out[out.n_clients >= k]
+    return out.reset_index(drop=True)[["group", "bin_start", "x", "mean", "ci_low", "ci_high", "n_clients"]]
+
+
+def improvement_by_dose(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none", max_dose: int = 6,
+                        filters: Filters | None = None, min_cell: int | None = None,
+                        settings: Settings | None = None) -> pd.DataFrame:
+    """Share of clients improved by at least the early-improvement threshold at their first score after
+    dose k, with Wilson CI. Columns: group, dose_no, rate, ci_low, ci_high, numerator, denominator,
+    suppressed."""
+    settings = settings or load()
+    k = settings.min_cell if min_cell is None else min_cell
+    frame = _cohort(con, "improvement_by_dose", instrument, by, filters, max_dose=max_dose,
+                    improvement_pct=settings.early_improvement_pct)
+    out = pd.DataFrame({"group": frame["group"], "dose_no": frame.dose_no, "numerator": frame.n_improved,
+                        "denominator": frame.n_clients})
+    return _with_rate(out, k, partition="dose_no")
+
+
+def _with_rate(out: pd.DataFrame, k: int, partition: str | None) -> pd.DataFrame:
+    """Add rate and Wilson CI to numerator/denominator rows, then suppress."""
+    out = out.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rate"] = np.where(out.denominator > 0, out.numerator / out.denominator, np.nan)
+    out["ci_low"], out["ci_high"] = stats.wilson(out.numerator, out.denominator)
+    shown, mask = privacy.suppress_groups(
+        out, ["numerator", "denominator"], {c: ["numerator", "denominator"] for c in ("rate", "ci_low", "ci_high")},
+        k=k, partition=partition)
+    shown["suppressed"] = mask.any(axis=1)
+    return shown
+
+
+def rate_rows(table: pd.DataFrame, measure: str = "response", denominator: str = "evaluable") -> pd.DataFrame:
+    """Outcomes-table rows as chart rows (group, label, rate, ci_low, ci_high, numerator, denominator,
+    suppressed) for response or remission, over evaluable clients or all who started (intention to treat).
+    The interval is recomputed with Wilson for the chosen denominator."""
+    num = {"response": "n_responders", "remission": "n_remitters"}[measure]
+    if measure == "remission":
+        den = "n_remission_eligible"
+    else:
+        den = "n_evaluable" if denominator == "evaluable" else "n_started"
+    out = pd.DataFrame({
+        "group": table["group"], "label": table["timepoint"].map(timepoint_label),
+        "numerator": table[num], "denominator": table[den], "suppressed": table["suppressed"],
+    })
+    hidden = out.numerator.isna() | out.denominator.isna()
+    n, d = pd.to_numeric(out.numerator), pd.to_numeric(out.denominator)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rate"] = np.where(~hidden & (d > 0), n / d, np.nan)
+    low, high = stats.wilson(n, d)
+    out["ci_low"], out["ci_high"] = np.where(hidden, np.nan, low), np.where(hidden, np.nan, high)
+    return out
+
+
+def timepoint_label(timepoint: str) -> str:
+    """'day_28' -> 'Week 4', 'day_1' -> '24 h', 'last' -> 'Last observed'."""
+    if timepoint == "last":
+        return "Last observed"
+    day = float(timepoint.removeprefix("day_"))
+    if day < 7:
+        return f"{day * 24:g} h"
+    if day % 7 == 0 and day >= 14:
+        return f"Week {day / 7:g}"
+    return f"Day {day:g}"
+
+
+def band_transitions(con: duckdb.DuckDBPyConnection, instrument: str, target_day: float, window_days: float,
+                     filters: Filters | None = None, min_cell: int | None = None,
+                     settings: Settings | None = None) -> pd.DataFrame:
+    """Clients by severity band at baseline and at a timepoint; small cells suppressed, with complements
+    within each baseline band (its total is public). Columns: from_band, to_band, n_clients (None = hidden)."""
+    settings = settings or load()
+    k = settings.min_cell if min_cell is None else min_cell
+    frame = _cohort(con, "band_transitions", instrument, "none", filters, target_day=target_day,
+                    window_days=window_days)
+    shown, _ = privacy.suppress_groups(frame, ["n_clients"], {}, k=k, partition="from_band")
+    return shown
+
+
+def maintenance_by_week(con: duckdb.DuckDBPyConnection, filters: Filters | None = None,
+                        min_cell: int | None = None, settings: Settings | None = None) -> pd.DataFrame:
+    """Maintenance doses per week since the first dose; weeks with doses to fewer than k clients hidden."""
+    settings = settings or load()
+    k = settings.min_cell if min_cell is None else min_cell
+    frame = run(con, "maintenance_doses_by_week", group_by="none", **(filters or Filters()).params())
+    if k > 0:
+        frame = frame[frame.n_clients >= k]
+    return frame.reset_index(drop=True)
+
+
+def doses_to_response(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none",
+                      filters: Filters | None = None, min_cell: int | None = None,
+                      settings: Settings | None = None) -> pd.DataFrame:
+    """Median (and quartiles of) dosing sessions before the first response, per group; groups with fewer
+    than k responders are hidden."""
+    settings = settings or load()
+    k = settings.min_cell if min_cell is None else min_cell
+    frame = _cohort(con, "doses_to_response", instrument, by, filters)
+    shown, mask = privacy.suppress_groups(frame, ["n_responders"],
+                                          {c: ["n_responders"] for c in ("median_doses", "q1_doses", "q3_doses")},
+                                          k=k)
+    shown["suppressed"] = mask.any(axis=1)
+    return shown
+
+
+def suicidal_ideation(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none",
+                      filters: Filters | None = None, min_cell: int | None = None,
+                      settings: Settings | None = None) -> pd.DataFrame:
+    """Suicidal ideation at baseline, resolved and emerged, with Wilson intervals; suppressed."""
+    settings = settings or load()
+    k = settings.min_cell if min_cell is None else min_cell
+    f = _cohort(con, "suicidal_ideation_summary", instrument, by, filters)
+    counts = ["n_with_safety_item", "n_si_at_baseline", "n_si_followed", "n_si_resolved",
+              "n_without_si_followed", "n_si_emerged"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f["resolved_rate"] = np.where(f.n_si_followed > 0, f.n_si_resolved / f.n_si_followed, np.nan)
+        f["emerged_rate"] = np.where(f.n_without_si_followed > 0, f.n_si_emerged / f.n_without_si_followed, np.nan)
+    f["resolved_ci_low"], f["resolved_ci_high"] = stats.wilson(f.n_si_resolved, f.n_si_followed)
+    f["emerged_ci_low"], f["emerged_ci_high"] = stats.wilson(f.n_si_emerged, f.n_without_si_followed)
+    deps = {c: ["n_si_resolved", "n_si_followed"] for c in ("resolved_rate", "resolved_ci_low", "resolved_ci_high")}
+    deps |= {c: ["n_si_emerged", "n_without_si_followed"]
+             for c in ("emerged_rate", "emerged_ci_low", "emerged_ci_high")}
+    shown, mask = privacy.suppress_groups(f, counts, deps, k=k)
+    shown["suppressed"] = mask.any(axis=1)
+    return shown
+
+
+def funnel(con: duckdb.DuckDBPyConnection, instrument: str, by: str, target_day: float, window_days: float,
+           filters: Filters | None = None, min_cell: int | None = None,
+           settings: Settings | None = None) -> tuple[pd.DataFrame, pd.DataFrame, float | None]:
+    """Funnel-plot inputs for comparing clinicians or sites on response at one timepoint: the groups
+    (group, n, rate, suppressed), the 95% / 99.8% exact binomial limits, and the overall rate p0."""
+    settings = settings or load()
+    points = outcomes_table(con, instrument, by=by, timepoints=[(target_day, window_days)], filters=filters,
+                            min_cell=min_cell, settings=settings)
+    points = points[points.timepoint != "last"]
+    overall = outcomes_table(con, instrument, by="none", timepoints=[(target_day, window_days)], filters=filters,
+                             min_cell=min_cell, settings=settings)
+    overall = overall[overall.timepoint != "last"]
+    if points.empty or overall.empty or overall.response_rate.isna().all():
+        return pd.DataFrame(columns=["group", "n", "rate", "suppressed"]), pd.DataFrame(), None
+    p0 = float(overall.response_rate.iloc[0])
+    frame = pd.DataFrame({"group": points["group"], "n": points.n_evaluable, "rate": points.response_rate,
+                          "suppressed": points.response_rate.isna()})
+    n_max = int(pd.to_numeric(frame.n, errors="coerce").max(skipna=True) or 1)
+    limits = stats.funnel_limits(p0, max(n_max, 10) + 5, n_min=max(1, (settings.min_cell if min_cell is None
+                                                                       else min_cell)))
+    return frame.reset_index(drop=True), limits, p0

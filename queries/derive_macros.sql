@@ -1,10 +1,11 @@
 -- The cohort: courses filtered by the shared filters, labelled with the chosen group (a whitelisted dimension).
 -- Params: (macro arguments) instrument-free filters; p_group_by is one of modality, integration, condition,
---         site, clinician, age_band, cohort_quarter, none. Lists that are NULL do not filter.
+--         site, clinician, age_band, cohort_quarter, clinician_vs_rest (p_focus against everyone else), none.
+--         Lists that are NULL do not filter.
 -- Grain: one row per client's first course (later courses are re-treatments, shown on client timelines).
 create or replace macro cohort_courses(
     p_modalities, p_integration, p_conditions, p_sites, p_clinicians, p_age_bands,
-    p_cohort_from, p_cohort_to, p_group_by
+    p_cohort_from, p_cohort_to, p_group_by, p_focus
 ) as table
 select
     c.*,
@@ -16,6 +17,8 @@ select
         when 'clinician' then c.clinician_id
         when 'age_band' then c.age_band
         when 'cohort_quarter' then c.cohort_quarter
+        when 'clinician_vs_rest' then
+            case when c.clinician_id = p_focus then 'this clinician' else 'rest of the practice' end
         else 'all'
     end as group_label,
 from courses c

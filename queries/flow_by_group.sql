@@ -12,7 +12,7 @@ with cohort as (
         o.baseline > 0 and ($min_baseline is null or o.baseline >= $min_baseline) as has_eligible_baseline,
     from cohort_courses(
         $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by
+        $cohort_from, $cohort_to, $group_by, $focus
     ) c
     left join client_outcomes o on o.client_id = c.client_id and o.course_no = c.course_no
         and o.instrument = $instrument

@@ -8,7 +8,7 @@ with cohort as (
         o.has_relapsed as is_event,
     from cohort_courses(
         $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by
+        $cohort_from, $cohort_to, $group_by, $focus
     ) c
     join client_outcomes o using (client_id, course_no)
     where o.instrument = $instrument

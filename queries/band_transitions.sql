@@ -1,0 +1,48 @@
+-- Severity band at baseline and at a timepoint (nearest score within the window, ties to the later).
+-- Params: $instrument VARCHAR, $target_day DOUBLE, $window_days DOUBLE, $min_baseline DOUBLE, $group_by VARCHAR,
+--         and the cohort filters of cohort_courses
+-- Grain: one row per (baseline band, timepoint band); clients without a score in the window are 'no score'.
+with cohort as (
+    select o.client_id, o.course_no, o.baseline,
+    from cohort_courses(
+        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus
+    ) c
+    join client_outcomes o using (client_id, course_no)
+    where o.instrument = $instrument
+        and o.baseline > 0
+        and ($min_baseline is null or o.baseline >= $min_baseline)
+),
+
+at_target as (
+    select
+        s.client_id,
+        arg_min(s.score, (abs(s.days_since_first_dose - $target_day), -s.days_since_first_dose)) as score,
+    from scored s
+    where s.instrument = $instrument
+        and s.course_no = 1
+        and s.days_since_first_dose > 0
+        and abs(s.days_since_first_dose - $target_day) <= $window_days
+    group by s.client_id
+),
+
+banded as (
+    select
+        list_filter(i.bands, lambda b: c.baseline <= b.max)[1].label as from_band,
+        list_position(list_transform(i.bands, lambda b: c.baseline <= b.max), true) as from_order,
+        coalesce(list_filter(i.bands, lambda b: t.score <= b.max)[1].label, 'no score in window') as to_band,
+        coalesce(list_position(list_transform(i.bands, lambda b: t.score <= b.max), true), 99) as to_order,
+    from cohort c
+    left join at_target t using (client_id)
+    join instruments i on i.name = $instrument
+    where len(i.bands) > 0
+),
+
+final as (
+    select from_band, to_band, count(*) as n_clients,
+    from banded
+    group by from_band, from_order, to_band, to_order
+    order by from_order, to_order
+)
+
+select * from final

@@ -1,0 +1,24 @@
+-- One client's sessions in days since their first dose, dosing ones with course and maintenance flags.
+-- Params: $client_id VARCHAR
+-- Grain: one row per session.
+with first_dose as (
+    select min(first_dose_at) as first_dose_at from courses where client_id = $client_id
+),
+
+final as (
+    select
+        round((epoch(s.session_at) - epoch(f.first_dose_at)) / 86400.0, 2) as day,
+        s.session_type,
+        s.modality,
+        coalesce(d.is_maintenance, false) as is_maintenance,
+        d.course_no,
+        d.dose_no,
+    from sessions s
+    cross join first_dose f
+    left join dose_events d
+        on d.client_id = s.client_id and d.session_at = s.session_at and s.session_type = 'dosing'
+    where s.client_id = $client_id
+    order by day
+)
+
+select * from final

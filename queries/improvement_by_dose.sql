@@ -1,0 +1,44 @@
+-- Early improvement by dose number: the first score after dose k (before dose k + 1) against baseline.
+-- Params: $instrument VARCHAR, $max_dose INTEGER, $improvement_pct DOUBLE, $min_baseline DOUBLE,
+--         $group_by VARCHAR and the cohort filters of cohort_courses
+-- Grain: one row per group and dose number.
+with cohort as (
+    select c.group_label, o.client_id, o.course_no, o.baseline,
+    from cohort_courses(
+        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus
+    ) c
+    join client_outcomes o using (client_id, course_no)
+    where o.instrument = $instrument
+        and o.baseline > 0
+        and ($min_baseline is null or o.baseline >= $min_baseline)
+),
+
+first_after as (
+    select
+        c.group_label,
+        s.client_id,
+        s.doses_before as dose_no,
+        100.0 * (arg_min(s.score, s.days_since_first_dose) - c.baseline) / c.baseline as pct_change,
+    from scored s
+    join cohort c using (client_id, course_no)
+    where s.instrument = $instrument
+        and s.days_since_first_dose > 0
+        and s.doses_before between 1 and $max_dose
+    group by c.group_label, s.client_id, s.doses_before, c.baseline
+),
+
+final as (
+    select
+        group_label as "group",
+        dose_no,
+        count(*) as n_clients,
+        count(*) filter (where pct_change <= -$improvement_pct) as n_improved,
+        count(*) filter (where pct_change <= -50) as n_responders,
+        avg(pct_change) as mean_pct_change,
+    from first_after
+    group by group_label, dose_no
+    order by "group", dose_no
+)
+
+select * from final

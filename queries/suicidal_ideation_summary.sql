@@ -1,0 +1,30 @@
+-- Suicidal ideation (the instrument's safety item > 0, PHQ-9 item 9): at baseline, resolved, emerged.
+-- Params: $instrument VARCHAR, $min_baseline DOUBLE, $group_by VARCHAR, $focus VARCHAR, the cohort filters
+-- Grain: one row per group.
+with cohort as (
+    select c.group_label, o.*,
+    from cohort_courses(
+        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus
+    ) c
+    join client_outcomes o using (client_id, course_no)
+    where o.instrument = $instrument
+        and o.baseline > 0
+        and ($min_baseline is null or o.baseline >= $min_baseline)
+),
+
+final as (
+    select
+        group_label as "group",
+        count(*) filter (where has_si_at_baseline is not null) as n_with_safety_item,
+        count(*) filter (where has_si_at_baseline) as n_si_at_baseline,
+        count(*) filter (where is_si_resolved is not null) as n_si_followed,
+        count(*) filter (where is_si_resolved) as n_si_resolved,
+        count(*) filter (where is_si_emerged is not null) as n_without_si_followed,
+        count(*) filter (where is_si_emerged) as n_si_emerged,
+    from cohort
+    group by group_label
+    order by "group"
+)
+
+select * from final
