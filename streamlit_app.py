@@ -1,16 +1,35 @@
-"""The app's frame: page setup and navigation. Views live in dashboard/views/."""
+"""The app's frame: page setup, navigation and the shared filters in the sidebar. Views live in dashboard/views/."""
 
 from pathlib import Path
 
 import streamlit as st
 
+from dashboard import filters
+
 VIEWS = Path(__file__).resolve().parent / "dashboard" / "views"
 
 st.set_page_config(page_title="Ketamine outcomes", page_icon=":material/monitoring:", layout="wide")
 
+
+def view(name: str, title: str, icon: str, default: bool = False) -> st.Page:
+    return st.Page(VIEWS / f"{name}.py", title=title, icon=f":material/{icon}:", url_path=name.replace("_", "-"),
+                   default=default)
+
+
 pages = {
-    "Manage": [
-        st.Page(VIEWS / "data.py", title="Data", icon=":material/database:", url_path="data", default=True),
+    "Outcomes": [
+        view("overview", "Overview", "dashboard", default=True),
+        view("rapid_onset", "Rapid onset", "bolt"),
+        view("long_term", "Long-term", "timeline"),
+        view("compare", "Compare cohorts", "compare_arrows"),
+        view("clinicians_sites", "Clinicians and sites", "scatter_plot"),
     ],
+    "Clients": [
+        view("client_timeline", "Client timeline", "person"),
+        view("my_cohort", "My cohort", "groups"),
+    ],
+    "Manage": [view("data", "Data", "database")],
 }
-st.navigation(pages).run()
+current = st.navigation(pages)
+filters.sidebar()
+current.run()

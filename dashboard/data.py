@@ -61,7 +61,41 @@ def dataset_info() -> dict:
         con.close()
 
 
+ENGINE = {
+    "outcomes_table", "flow_table", "kaplan_meier_table", "trajectory", "improvement_by_dose", "band_transitions",
+    "maintenance_by_week", "doses_to_response", "suicidal_ideation", "funnel",
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def engine(function: str, **kwargs):
+    """A cached call of one of the outcome engine's functions (dashboard.outcomes), keyed on its arguments."""
+    from dashboard import outcomes
+
+    if function not in ENGINE:
+        raise KeyError(f"not an engine function: {function}")
+    con = connection()
+    try:
+        return getattr(outcomes, function)(con, **kwargs)
+    finally:
+        con.close()
+
+
+@st.cache_data(show_spinner=False)
+def instrument(name: str):
+    """The registry entry of one instrument."""
+    from dashboard import instruments
+
+    con = connection()
+    try:
+        return instruments.load(con).get(name)
+    finally:
+        con.close()
+
+
 def after_import() -> None:
     """Forget cached results: the data changed."""
     query.clear()
     dataset_info.clear()
+    engine.clear()
+    instrument.clear()

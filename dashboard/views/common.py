@@ -1,11 +1,24 @@
-"""Pieces every view shows: the demo-data notice, suppressed counts, downloads."""
+"""Pieces every view shows: the frame's filters, the demo notice, charts with captions, tiles, downloads."""
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, export, privacy
+from dashboard import data, export, filters, privacy
+from dashboard.settings import load
+
+
+def page(title: str, question: str) -> filters.State:
+    """Title, one-line question, demo notice and link notices; returns the sidebar's filter state."""
+    state = filters.current()
+    st.title(title)
+    st.caption(question)
+    dataset_notice()
+    filters.show_notices(state)
+    return state
 
 
 def dataset_notice() -> None:
@@ -19,8 +32,57 @@ def dataset_notice() -> None:
         )
 
 
-def suppressed_counts(frame: pd.DataFrame, columns: list[str], k: int = privacy.DEFAULT_MIN_CELL) -> pd.DataFrame:
+def no_data(state: filters.State) -> bool:
+    """True (after explaining) when there is nothing to show for these filters."""
+    if state.instrument is None:
+        st.info("No outcome data yet. Import sessions and scores on the **Data** page.")
+        return True
+    return False
+
+
+def empty_note(frame: pd.DataFrame, what: str = "No clients match these filters.") -> bool:
+    if frame is None or len(frame) == 0:
+        st.info(what, icon=":material/filter_alt_off:")
+        return True
+    return False
+
+
+def chart(fig, caption: str, how: str, frame: pd.DataFrame | None = None, key: str = "") -> None:
+    """A chart with its one-line caption (definition and denominator), a 'How is this calculated?' expander and
+    a CSV download of the (already suppressed) numbers behind it."""
+    st.plotly_chart(fig, width="stretch", key=f"chart_{key}",
+                    config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": key}})
+    st.caption(caption)
+    with st.expander("How is this calculated?"):
+        st.markdown(how)
+    if frame is not None and len(frame):
+        download_csv(frame, "Download the numbers (CSV)", f"{key}.csv", key=f"dl_{key}")
+
+
+def pct(x) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):.1f}%"
+
+
+def rate_tile(col, label: str, k, n, rate, low, high, definition: str) -> None:
+    """A tile: the rate, its n / denominator and Wilson interval underneath (suppressed where small)."""
+    with col.container(border=True):
+        if rate is None or pd.isna(rate) or k is None or n is None or pd.isna(k) or pd.isna(n):
+            st.metric(label, "suppressed" if n is None or (n and not pd.isna(n)) else "–", help=definition)
+            st.caption("fewer than the minimum cell size" if n is None or (n and not pd.isna(n)) else "no clients")
+        else:
+            st.metric(label, pct(rate), help=definition)
+            st.caption(f"{int(k):,} of {int(n):,} · 95% CI {pct(low)}–{pct(high)}")
+
+
+def count_tile(col, label: str, n, caption: str, definition: str) -> None:
+    with col.container(border=True):
+        st.metric(label, privacy.count_label(n, load().min_cell) if n is not None else "suppressed", help=definition)
+        st.caption(caption)
+
+
+def suppressed_counts(frame: pd.DataFrame, columns: list[str], k: int | None = None) -> pd.DataFrame:
     """Counts shown as text, with 1..k-1 replaced by '<k'."""
+    k = load().min_cell if k is None else k
     out = frame.copy()
     for c in columns:
         out[c] = out[c].map(lambda n: privacy.count_label(n, k))

@@ -1,0 +1,71 @@
+"""Overview: who started, who responded and remitted at the primary timepoint, and how they got there."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data, definitions
+from dashboard.outcomes import rate_rows, timepoint_label
+from dashboard.settings import load
+from dashboard.views import common
+
+state = common.page("Overview", "How many clients started, how many responded and remitted, and the path there.")
+if common.no_data(state):
+    st.stop()
+s = load()
+inst = data.instrument(state.instrument)
+primary = (s.primary_day, s.window_for(s.primary_day))
+when = timepoint_label(f"day_{s.primary_day:g}")
+kw = {"instrument": state.instrument, "filters": state.filters}
+
+flow = data.engine("flow_table", by="none", **kw)
+table = data.engine("outcomes_table", by="none", timepoints=[primary], **kw)
+if common.empty_note(flow) or common.empty_note(table):
+    st.stop()
+at = table[table.timepoint != "last"].iloc[0]
+doses = data.engine("doses_to_response", by="none", **kw)
+si = data.engine("suicidal_ideation", by="none", **kw)
+f = flow.iloc[0]
+
+den_label = "all who started" if state.itt else "evaluable clients"
+row1 = st.columns(3)
+common.count_tile(row1[0], "Clients started", f.n_first_dose, "first dose of a first course",
+                  definitions.course_rule(s))
+common.count_tile(row1[1], "With baseline", f.n_with_baseline, f"{state.instrument} baseline at or before dose 1",
+                  definitions.baseline_rule(s))
+r = rate_rows(table, "response", state.rates).query("label == @when").iloc[0]
+common.rate_tile(row1[2], f"Response at {when.lower()}", r.numerator, r.denominator, r.rate, r.ci_low, r.ci_high,
+                 f"{definitions.response_rule(inst)} Denominator: {den_label}.")
+row2 = st.columns(3)
+common.rate_tile(row2[0], f"Remission at {when.lower()}", at.n_remitters, at.n_remission_eligible,
+                 at.remission_rate, None, None, definitions.response_rule(inst))
+d = doses.iloc[0] if len(doses) else None
+common.count_tile(row2[1], "Median doses to response",
+                  None if d is None or pd.isna(d.median_doses) else d.median_doses,
+                  "suppressed" if d is None or d.suppressed else
+                  f"dosing sessions before the first response · {int(d.n_responders):,} responders "
+                  f"(IQR {d.q1_doses:g}–{d.q3_doses:g})",
+                  "Among responders: dosing sessions given before the first score with a ≥50% reduction.")
+if len(si) and not pd.isna(si.iloc[0].n_with_safety_item) and si.iloc[0].n_with_safety_item:
+    x = si.iloc[0]
+    common.rate_tile(row2[2], "Suicidal ideation resolved", x.n_si_resolved, x.n_si_followed, x.resolved_rate,
+                     x.resolved_ci_low, x.resolved_ci_high, definitions.safety_rule())
+else:
+    row2[2].info(f"{state.instrument} has no safety item: suicidal-ideation tiles need PHQ-9 with items.")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Flow")
+    stages = pd.DataFrame({
+        "stage": ["First dose", "Baseline", "Completed induction", f"Score at {when.lower()}", "Included"],
+        "n": [f.n_first_dose, f.n_with_baseline, f.n_completed_induction, f.n_followup_in_window, f.n_included],
+    })
+    common.chart(charts.flow_chart(stages), f"Clients at each step, {state.filters.describe()}.",
+                 definitions.flow_rule(s), stages, key="overview_flow")
+with right:
+    st.subheader("Trajectory")
+    traj = data.engine("trajectory", by="none", bin_days=7, max_day=182, **kw)
+    common.chart(charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose",
+                                           f"Mean {state.instrument}"),
+                 f"Mean {state.instrument} by week since the first dose (baseline at 0), 95% CI; n per point in "
+                 "the hover; weeks with fewer than the minimum cell size are left out.",
+                 definitions.baseline_rule(s), traj, key="overview_trajectory")

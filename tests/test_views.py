@@ -1,0 +1,111 @@
+"""Every view under the real Streamlit runtime (AppTest): on the demo data and on an empty database, with
+sidebar filters, deep links and bad link parameters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard import store
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+VIEWS = ["overview", "rapid_onset", "long_term", "compare", "clinicians_sites", "client_timeline", "my_cohort",
+         "data"]
+
+
+@pytest.fixture
+def app(monkeypatch):
+    """An AppTest on a given database, with Streamlit's caches cleared so it reads that database afresh."""
+
+    def make(db: Path, query: dict | None = None) -> AppTest:
+        monkeypatch.setenv(store.ENV_VAR, str(db))
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_file(APP, default_timeout=120)
+        for key, value in (query or {}).items():
+            at.query_params[key] = value
+        return at
+
+    return make
+
+
+@pytest.fixture
+def empty_db(tmp_path):
+    path = tmp_path / "empty.duckdb"
+    store.connect(path).close()
+    return path
+
+
+def _open(at: AppTest, view: str) -> AppTest:
+    at.run()
+    if view != "overview":
+        at.switch_page(f"dashboard/views/{view}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r}: {[m.label for m in at.metric]}"
+    return values[0]
+
+
+def test_every_view_is_registered():
+    files = {p.stem for p in (Path(APP).parent / "dashboard" / "views").glob("*.py")} - {"__init__", "common"}
+    assert files == set(VIEWS)
+    text = Path(APP).read_text()
+    assert all(f'view("{v}"' in text for v in VIEWS)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_view_runs_on_demo_data(app, demo_db, view):
+    at = _open(app(demo_db), view)
+    assert len(at.get("plotly_chart")) + len(at.dataframe) > 0, "no chart or table"
+    assert any("Demo data" in i.value for i in at.info), "demo notice missing"
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_view_runs_on_empty_database(app, empty_db, view):
+    at = _open(app(empty_db), view)
+    text = " ".join(str(e.value) for e in [*at.info, *at.markdown, *at.caption])
+    assert "No outcome data yet" in text or view == "data", text[:300]
+
+
+def test_changing_a_filter_changes_the_figures(app, demo_db):
+    at = _open(app(demo_db), "overview")
+    before = _metric(at, "Clients started")
+    at.multiselect(key="f_modality").set_value(["IV infusion"]).run()
+    assert not at.exception
+    after = _metric(at, "Clients started")
+    assert before != after and int(after.replace(",", "")) < int(before.replace(",", ""))
+    assert at.query_params.get("modality") == "IV infusion"
+
+
+def test_deep_link_opens_the_filtered_view(app, demo_db):
+    plain = _metric(_open(app(demo_db), "overview"), "Clients started")
+    at = _open(app(demo_db, {"modality": "IV infusion", "integration": "yes"}), "overview")
+    assert at.multiselect(key="f_modality").value == ["IV infusion"]
+    assert at.selectbox(key="f_integration").value == "With integration therapy"
+    assert _metric(at, "Clients started") != plain
+    assert not at.warning
+
+
+@pytest.mark.parametrize("query", [
+    {"modality": "Nope"}, {"instrument": "'; drop table scores; --"}, {"min_baseline": "ten"},
+    {"rates": "x"}, {"integration": "maybe"}, {"from": "1999-01", "to": "1998-01"}, {"bogus": "1"},
+])
+def test_bad_link_parameters_are_ignored_with_a_notice(app, demo_db, query):
+    at = _open(app(demo_db, query), "overview")
+    assert any("Ignored" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert _metric(at, "Clients started")
+
+
+def test_trajectory_chart_has_a_line_per_group(app, demo_db):
+    at = _open(app(demo_db), "long_term")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = {t.get("name") for t in spec["data"] if t.get("showlegend", True) and t.get("name")}
+    assert {"IV infusion", "IM injection", "Sublingual / troche", "Intranasal esketamine"} <= names
