@@ -8,7 +8,8 @@ from dashboard import filters
 
 VIEWS = Path(__file__).resolve().parent / "dashboard" / "views"
 
-st.set_page_config(page_title="Ketamine outcomes", page_icon=":material/monitoring:", layout="wide")
+# A local icon: a material-symbol page icon would be fetched from a font CDN, and the app makes no outside requests.
+st.set_page_config(page_title="Ketamine outcomes", page_icon=str(VIEWS.parent / "assets" / "icon.png"), layout="wide")
 
 
 def view(name: str, title: str, icon: str, default: bool = False) -> st.Page:

@@ -254,6 +254,8 @@ def rate_rows(table: pd.DataFrame, measure: str = "response", denominator: str =
         "group": table["group"], "label": table["timepoint"].map(timepoint_label),
         "numerator": table[num], "denominator": table[den], "suppressed": table["suppressed"],
     })
+    # a group with nobody evaluable at a timepoint has no rate at all (not a suppressed one): leave it out
+    out = out[~(pd.to_numeric(out.denominator) == 0)].reset_index(drop=True)
     hidden = out.numerator.isna() | out.denominator.isna()
     n, d = pd.to_numeric(out.numerator), pd.to_numeric(out.denominator)
     with np.errstate(divide="ignore", invalid="ignore"):

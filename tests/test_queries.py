@@ -7,48 +7,48 @@ import pytest
 from dashboard import derive, queries, store
 from dashboard.outcomes import Filters
 
-FILTERS = Filters().params()
-COHORT = {"group_by": "modality", **{k: v for k, v in FILTERS.items() if k != "min_baseline"}}
-PARAMS = {
-    "schema": None,  # run by store.connect
-    "derive_dose_events": None,  # run by derive.rebuild
-    "derive_courses": None,
-    "derive_macros": None,
-    "derive_scored": None,
-    "derive_client_outcomes": None,
-    "table_counts": {},
-    "import_log_recent": {"limit": 5},
-    "import_rejects_for": {"import_id": 1},
-    "instrument_coverage_by_site": {},
-    "outcomes_by_group": {"instrument": "PHQ-9", "target_day": 28, "window_days": 7, "min_baseline": None,
-                          **COHORT},
-    "flow_by_group": {"instrument": "PHQ-9", "target_day": 28, "window_days": 7, "min_induction_doses": 4,
-                      "min_baseline": None, **COHORT},
-    "time_to_response": {"instrument": "PHQ-9", "min_baseline": None, **COHORT},
-    "time_to_relapse": {"instrument": "PHQ-9", "min_baseline": None, **COHORT},
+# One set of parameters serves every query: the loader binds only the ones a query uses.
+SHARED = {
+    **Filters().params(), "group_by": "modality", "instrument": "PHQ-9", "target_day": 28, "window_days": 7,
+    "min_induction_doses": 4, "bin_days": 7, "max_day": 182, "max_dose": 6, "improvement_pct": 20,
+    "limit": 5, "import_id": 1, "clinician": "CL01", "client_id": None,
 }
+BUILT_BY_CODE = {"schema", "derive_dose_events", "derive_courses", "derive_macros", "derive_scored",
+                 "derive_client_outcomes"}  # run by store.connect and derive.rebuild in every test
+QUERIES = {
+    "table_counts", "import_log_recent", "import_rejects_for", "instrument_coverage_by_site", "filter_options",
+    "outcomes_by_group", "flow_by_group", "time_to_response", "time_to_relapse", "trajectory_by_bin",
+    "improvement_by_dose", "band_transitions", "maintenance_doses_by_week", "doses_to_response",
+    "suicidal_ideation_summary", "client_list", "client_scores", "client_sessions", "client_outcome_rows",
+    "needs_attention",
+}
+MAY_BE_EMPTY_ON_DEMO = {"import_rejects_for"}  # the demo imports cleanly
 
 
 def test_every_sql_file_has_a_test():
     files = {p.stem for p in queries.QUERY_DIR.glob("*.sql")}
-    assert files == set(PARAMS), f"untested: {sorted(files - set(PARAMS))}; stale: {sorted(set(PARAMS) - files)}"
+    known = QUERIES | BUILT_BY_CODE
+    assert files == known, f"untested: {sorted(files - known)}; stale: {sorted(known - files)}"
 
 
-@pytest.mark.parametrize("name", sorted(n for n, p in PARAMS.items() if p is not None))
+@pytest.mark.parametrize("name", sorted(QUERIES))
 def test_query_runs_on_empty_and_demo(name, tmp_path, demo_db):
     empty = store.connect(tmp_path / "empty.duckdb")
     try:
-        assert queries.run(empty, name, **PARAMS[name]) is not None
+        assert queries.run(empty, name, **SHARED) is not None
     finally:
         empty.close()
     con = store.connect(demo_db, read_only=True)
     try:
-        result = queries.run(con, name, **PARAMS[name])
+        # a client of CL01 with PHQ-9 scores, for the client-level queries
+        client = con.execute("select client_id from courses where clinician_id = 'CL01' order by client_id "
+                             "limit 1").fetchone()[0]
+        result = queries.run(con, name, **(SHARED | {"client_id": client}))
     finally:
         con.close()
-    if name != "import_rejects_for":  # the demo imports cleanly: no rejects
+    if name not in MAY_BE_EMPTY_ON_DEMO:
         assert len(result) > 0
 
 
 def test_derived_build_steps_are_the_derive_files():
-    assert set(derive.STEPS) == {n for n in PARAMS if n.startswith("derive_")}
+    assert set(derive.STEPS) == {n for n in BUILT_BY_CODE if n.startswith("derive_")}

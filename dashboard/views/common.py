@@ -80,6 +80,13 @@ def count_tile(col, label: str, n, caption: str, definition: str) -> None:
         st.caption(caption)
 
 
+def value_tile(col, label: str, value: str | None, caption: str | None, definition: str) -> None:
+    """A tile for a statistic that is not a count (a median, say); None means suppressed."""
+    with col.container(border=True):
+        st.metric(label, value if value is not None else "suppressed", help=definition)
+        st.caption(caption if caption is not None else "fewer than the minimum cell size")
+
+
 def suppressed_counts(frame: pd.DataFrame, columns: list[str], k: int | None = None) -> pd.DataFrame:
     """Counts shown as text, with 1..k-1 replaced by '<k'."""
     k = load().min_cell if k is None else k

@@ -36,14 +36,14 @@ r = rate_rows(table, "response", state.rates).query("label == @when").iloc[0]
 common.rate_tile(row1[2], f"Response at {when.lower()}", r.numerator, r.denominator, r.rate, r.ci_low, r.ci_high,
                  f"{definitions.response_rule(inst)} Denominator: {den_label}.")
 row2 = st.columns(3)
-common.rate_tile(row2[0], f"Remission at {when.lower()}", at.n_remitters, at.n_remission_eligible,
-                 at.remission_rate, None, None, definitions.response_rule(inst))
+m = rate_rows(table, "remission").query("label == @when").iloc[0]
+common.rate_tile(row2[0], f"Remission at {when.lower()}", m.numerator, m.denominator, m.rate, m.ci_low, m.ci_high,
+                 f"{definitions.response_rule(inst)} Denominator: evaluable clients not remitted at baseline.")
 d = doses.iloc[0] if len(doses) else None
-common.count_tile(row2[1], "Median doses to response",
-                  None if d is None or pd.isna(d.median_doses) else d.median_doses,
-                  "suppressed" if d is None or d.suppressed else
-                  f"dosing sessions before the first response · {int(d.n_responders):,} responders "
-                  f"(IQR {d.q1_doses:g}–{d.q3_doses:g})",
+common.value_tile(row2[1], "Median doses to response",
+                  None if d is None or d.suppressed else f"{d.median_doses:g}",
+                  None if d is None or d.suppressed else
+                  f"IQR {d.q1_doses:g}–{d.q3_doses:g} · {int(d.n_responders):,} responders",
                   "Among responders: dosing sessions given before the first score with a ≥50% reduction.")
 if len(si) and not pd.isna(si.iloc[0].n_with_safety_item) and si.iloc[0].n_with_safety_item:
     x = si.iloc[0]

@@ -1,0 +1,647 @@
+"""Real-browser end-to-end tests: the app served by `streamlit run`, driven by Debian's chromium through Playwright.
+
+One Streamlit server (on a freshly built demo database) and one browser are shared by the whole session; every test
+opens its own browser context, so each has its own Streamlit session. Run with
+`python -m pytest tests/test_browser.py -q` (or `-m browser`). Without chromium the module is skipped, except in CI
+(the environment variable CI is set), where that is a failure.
+
+On failure the assertion message carries the path of a screenshot of the page, the browser console errors seen and,
+when the app raised, the traceback from the server's log (the page itself hides the details: showErrorDetails=none).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+except ImportError:  # pragma: no cover - depends on the environment
+    sync_playwright = None
+
+APP_DIR = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium")
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (the environment variable CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+if CHROMIUM is None:
+    _unavailable("the browser tests need Debian's chromium on PATH: install it with `apt-get install chromium`")
+if sync_playwright is None:
+    _unavailable("the browser tests need the playwright Python package: `pip install -r requirements.txt`")
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# The views of the spec, by URL path. Overview is the default page (Streamlit serves a default page at "/").
+EXPECTED_VIEWS = {"overview", "rapid-onset", "long-term", "compare", "clinicians-sites", "client-timeline",
+                  "my-cohort", "data"}
+DEFAULT_VIEW = "overview"
+
+APP = '[data-testid="stApp"]'
+MAIN = '[data-testid="stMain"]'
+SIDEBAR = '[data-testid="stSidebar"]'
+NAV_LINK = '[data-testid="stSidebarNav"] a[data-testid="stSidebarNavLink"]'
+NAV_VIEW_MORE = '[data-testid="stSidebarNavViewButton"]'
+CHART_OR_TABLE = ('.js-plotly-plot, [data-testid="stPlotlyChart"], [data-testid="stDataFrame"], '
+                  '[data-testid="stTable"]')
+EXCEPTION = '[data-testid="stException"]'
+DIALOG = '[data-testid="stDialog"]'
+METRIC = '[data-testid="stMetric"]'
+MULTISELECT = '[data-testid="stMultiSelect"]'
+UPLOADER = '[data-testid="stFileUploader"]'
+SUCCESS, WARNING, ERROR = ('[data-testid="stAlertContentSuccess"]', '[data-testid="stAlertContentWarning"]',
+                           '[data-testid="stAlertContentError"]')
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# The only console errors that are expected: on a deep link (/<page>?...) the frontend first asks for
+# /<page>/_stcore/health and /<page>/_stcore/host-config, gets 404s, and then uses the root ones.
+KNOWN_404 = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\]):\d+/[^/?#]+/_stcore/(health|host-config)$")
+
+RENDER_TIMEOUT_MS = 60_000
+QUIET_MS = 400
+
+# True once Streamlit has connected, run the script to the end, and nothing is stale, spinning or running;
+# it must stay so for `quietMs` (a rerun can be requested just after a run ends).
+_IDLE_JS = """
+(quietMs) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const busy = !app
+    || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
+    || app.getAttribute('data-test-script-state') !== 'notRunning'
+    || document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSpinner"], '
+                              + '[data-testid="stSkeleton"], [data-testid="stFileChipIconSpinner"], '
+                              + '[data-stale="true"]')
+    || !document.querySelector('[data-testid="stMain"] [data-testid="stElementContainer"]');
+  const now = performance.now();
+  if (busy) { window.__e2eQuietSince = undefined; return false; }
+  if (window.__e2eQuietSince === undefined) window.__e2eQuietSince = now;
+  return now - window.__e2eQuietSince >= quietMs;
+}
+"""
+_STATE_JS = """
+() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return {
+    script: app && app.getAttribute('data-test-script-state'),
+    connection: app && app.getAttribute('data-test-connection-state'),
+    running: !!document.querySelector('[data-testid="stStatusWidgetRunningIcon"]'),
+    spinners: document.querySelectorAll('[data-testid="stSpinner"]').length,
+    stale: document.querySelectorAll('[data-stale="true"]').length,
+  };
+}
+"""
+_METRICS_JS = """
+() => Array.from(document.querySelectorAll('[data-testid="stMain"] [data-testid="stMetric"]'))
+  .filter(m => !m.closest('[data-stale="true"]'))
+  .map(m => [(m.querySelector('[data-testid="stMetricLabel"]') || {}).innerText || '',
+             (m.querySelector('[data-testid="stMetricValue"]') || {}).innerText || ''])
+  .map(([label, value]) => [label.trim(), value.trim()])
+"""
+_LEGENDS_JS = """
+() => Array.from(document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot'))
+  .map(chart => Array.from(chart.querySelectorAll('.legendtext')).map(t => t.textContent.trim()))
+"""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The server and the browser (one each per session)
+
+
+@dataclass
+class AppServer:
+    url: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+    db_path: Path
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _health(url: str) -> str:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+    try:
+        with opener.open(f"{url}/_stcore/health", timeout=2) as response:
+            return response.read().decode().strip()
+    except OSError:
+        return ""
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory) -> Iterator[AppServer]:
+    """`streamlit run streamlit_app.py` on a free port, OUTCOMES_DB pointing at a demo database built for this run."""
+    folder = tmp_path_factory.mktemp("browser-app")
+    db_path = folder / "demo.duckdb"
+    build = subprocess.run([sys.executable, "-m", "dashboard", "demo", "--db", str(db_path)], cwd=APP_DIR,
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, f"building the demo database failed:\n{build.stdout}\n{build.stderr}"
+
+    port = _free_port()
+    log_path = folder / "streamlit.log"
+    env = {**os.environ, "OUTCOMES_DB": str(db_path)}
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+               "--server.port", str(port), "--server.headless", "true"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=APP_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    server = AppServer(url=f"http://localhost:{port}", port=port, process=process, log_path=log_path,
+                       db_path=db_path)
+    try:
+        deadline = time.monotonic() + 60
+        while _health(server.url) != "ok":
+            if process.poll() is not None:
+                pytest.fail(f"streamlit exited with {process.returncode} before answering /_stcore/health:\n"
+                            f"{server.log_since(0)[-3000:]}", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer /_stcore/health within 60 s:\n{server.log_since(0)[-3000:]}",
+                            pytrace=False)
+            time.sleep(0.2)
+        yield server
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def shot_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("browser-screenshots")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A page with what it saw: console errors, requests, the server's log from its start
+
+
+@dataclass
+class UI:
+    page: Page
+    server: AppServer
+    shot_dir: Path
+    name: str
+    console_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    log_offset: int = 0
+
+    def screenshot(self, label: str = "") -> Path | None:
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.name}{'-' + label if label else ''}")[:150]
+        path = self.shot_dir / f"{safe}-{int(time.time() * 1000)}.png"
+        try:
+            self.page.screenshot(path=str(path), full_page=True, timeout=15_000)
+        except PlaywrightError:
+            return None
+        return path
+
+    def server_traceback(self) -> str:
+        text = self.server.log_since(self.log_offset)
+        if "Traceback" not in text and "Uncaught app" not in text:
+            return ""
+        return "\n".join(text.strip().splitlines()[-40:])
+
+    def failure_details(self, label: str = "") -> str:
+        shot = self.screenshot(label)
+        parts = [f"page: {self.page.url}", f"screenshot: {shot or '(could not be taken)'}"]
+        if self.console_errors:
+            parts.append("browser console errors:\n  " + "\n  ".join(self.console_errors))
+        traceback = self.server_traceback()
+        if traceback:
+            parts.append(f"streamlit server log ({self.server.log_path}):\n{traceback}")
+        return "\n".join(parts)
+
+
+def _is_known_404(message) -> bool:
+    return "404" in message.text and bool(KNOWN_404.match(message.location.get("url", "")))
+
+
+def _open_ui(browser: Browser, server: AppServer, shot_dir: Path, name: str) -> tuple[UI, object]:
+    context = browser.new_context(base_url=server.url, viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    ui = UI(page=page, server=server, shot_dir=shot_dir, name=name, log_offset=server.log_size())
+
+    def on_console(message):
+        if message.type == "error" and not _is_known_404(message):
+            where = message.location.get("url", "")
+            ui.console_errors.append(f"{message.text} ({where})" if where else message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: ui.console_errors.append(f"uncaught page error: {error}"))
+    page.on("request", lambda request: ui.requests.append(request.url))
+    page.on("websocket", lambda ws: ui.requests.append(ws.url))
+    return ui, context
+
+
+@pytest.fixture
+def ui(browser, app_server, shot_dir, request) -> Iterator[UI]:
+    """A fresh browser context and page for one test."""
+    handle, context = _open_ui(browser, app_server, shot_dir, request.node.name)
+    yield handle
+    context.close()
+
+
+def screenshot_on_failure(test):
+    """Turn a failed assertion or Playwright error into one message with a screenshot path and the server log."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        try:
+            return test(*args, **kwargs)
+        except (AssertionError, PlaywrightError) as exc:
+            raise AssertionError(f"{exc}\n\n{kwargs['ui'].failure_details()}") from exc
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers on the Streamlit page
+
+
+def wait_idle(page: Page, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:
+    """Wait until the script run has finished and the page has settled (nothing running, stale or spinning)."""
+    try:
+        page.wait_for_function(_IDLE_JS, arg=QUIET_MS, timeout=timeout_ms, polling=100)
+    except PlaywrightTimeoutError:
+        state = page.evaluate(_STATE_JS)
+        raise AssertionError(f"the app did not finish rendering within {timeout_ms / 1000:.0f} s: {state}") from None
+
+
+def page_not_found(page: Page) -> str:
+    dialog = page.locator(DIALOG).filter(has_text="Page not found")
+    return dialog.first.inner_text() if dialog.count() else ""
+
+
+def exception_texts(page: Page) -> list[str]:
+    return [t.strip() for t in page.locator(EXCEPTION).all_inner_texts()]
+
+
+def assert_no_exception(ui: UI) -> None:
+    boxes = exception_texts(ui.page)
+    assert not boxes, f"the app shows {len(boxes)} exception box(es): {boxes}"
+
+
+def assert_found(page: Page) -> None:
+    text = page_not_found(page)
+    assert not text, (
+        f"Streamlit says 'Page not found' for {page.url} ({text!r}). Streamlit serves the default page only at '/', "
+        "so a deep link to the default page's url_path is not found."
+    )
+
+
+def metrics(page: Page) -> dict[str, str]:
+    return dict(page.evaluate(_METRICS_JS))
+
+
+def metric(page: Page, label: str) -> str:
+    values = metrics(page)
+    assert label in values, f"no metric labelled {label!r} on {page.url}; metrics shown: {values}"
+    return values[label]
+
+
+def number(text: str) -> int:
+    digits = re.sub(r"[^\d]", "", text)
+    assert digits, f"not a number: {text!r}"
+    return int(digits)
+
+
+def snapshot(page: Page) -> dict:
+    return {"tiles": metrics(page), "legends": page.evaluate(_LEGENDS_JS)}
+
+
+def nav_links(page: Page) -> list[tuple[str, str]]:
+    """The navigation's links as (title, absolute href), in menu order."""
+    more = page.locator(NAV_VIEW_MORE)
+    if more.count() and "more" in more.first.inner_text().lower():
+        more.first.click()
+        page.wait_for_timeout(200)
+    links = []
+    for link in page.locator(NAV_LINK).all():
+        label = link.locator("span[label]")
+        title = label.first.get_attribute("label") if label.count() else link.inner_text().strip()
+        links.append((title, link.get_attribute("href")))
+    return links
+
+
+def url_path(href: str) -> str:
+    return urlsplit(href).path.strip("/")
+
+
+def open_view(ui: UI, path: str) -> None:
+    """Open a view the way a user does: the app's root, then its link in the navigation.
+
+    When there is no link with that path (an app with one page has no navigation), the root view is the one."""
+    page = ui.page
+    page.goto("/")
+    wait_idle(page)
+    for _title, href in nav_links(page):
+        if url_path(href) == path:
+            page.locator(f'{NAV_LINK}[href="{href}"]').click()
+            page.wait_for_url(lambda u: url_path(u) == path)
+            wait_idle(page)
+            break
+
+
+def sidebar_multiselect(page: Page, label: str):
+    return page.locator(f"{SIDEBAR} {MULTISELECT}").filter(
+        has=page.locator('[data-testid="stWidgetLabel"]', has_text=label))
+
+
+def chips(select) -> list[str]:
+    return [chip.get_attribute("aria-label") or chip.inner_text().strip() for chip in select.locator("[data-tag]").all()]
+
+
+def upload(ui: UI, path: Path) -> None:
+    """Put a file in the 'Files to import' uploader, wait for it to be uploaded and for the rerun to finish."""
+    page = ui.page
+    uploader = page.locator(UPLOADER).filter(has_text="Files to import")
+    expect(uploader).to_be_visible()
+    uploader.locator("input[type=file]").set_input_files(str(path))
+    expect(uploader.locator('[data-testid="stFileChipName"]', has_text=path.name)).to_be_visible()
+    wait_idle(page)
+
+
+def click_import_and_wait(ui: UI) -> None:
+    page = ui.page
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.locator(f"{SUCCESS}, {WARNING}, {ERROR}").first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    wait_idle(page)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every view: one visit each in a fresh context, shared by the rendering, console and network tests
+
+
+@dataclass
+class Visit:
+    title: str
+    url: str
+    problems: list[str]
+    console_errors: list[str]
+    requests: list[str]
+    screenshot: Path | None = None
+
+
+def _visit(ui: UI, title: str, url: str) -> Visit:
+    page = ui.page
+    problems: list[str] = []
+    try:
+        page.goto(url)
+        wait_idle(page)
+        missing = page_not_found(page)
+        if missing:
+            problems.append(f"'Page not found' dialog: {missing!r}")
+        boxes = exception_texts(page)
+        if boxes:
+            problems.append(f"exception box(es): {boxes}")
+        if page.locator(CHART_OR_TABLE).count() == 0:
+            problems.append("no chart (.js-plotly-plot / stPlotlyChart) and no table (stDataFrame / stTable)")
+    except (AssertionError, PlaywrightError) as exc:
+        problems.append(str(exc).splitlines()[0])
+    traceback = ui.server_traceback()
+    if traceback:
+        problems.append(f"streamlit server log:\n{traceback}")
+    visit = Visit(title, url, problems, list(ui.console_errors), list(ui.requests))
+    if problems or visit.console_errors or _foreign(visit.requests, ui.server.port):
+        visit.screenshot = ui.screenshot(f"view-{title}")
+    return visit
+
+
+@pytest.fixture(scope="session")
+def sweep(browser, app_server, shot_dir) -> dict:
+    """Discover the views from the navigation on '/', then open each (by its link's URL) in a fresh context."""
+    ui, context = _open_ui(browser, app_server, shot_dir, "navigation")
+    try:
+        ui.page.goto("/")
+        wait_idle(ui.page)
+        links = nav_links(ui.page)
+        if not links:  # one page only: Streamlit shows no navigation, the root is the only view
+            links = [(ui.page.title() or "root", f"{app_server.url}/")]
+        root = Visit("navigation (/)", f"{app_server.url}/", [], list(ui.console_errors), list(ui.requests))
+    finally:
+        context.close()
+    visits = [root]
+    for title, href in links:
+        view_ui, view_context = _open_ui(browser, app_server, shot_dir, "sweep")
+        try:
+            visits.append(_visit(view_ui, title, href))
+        finally:
+            view_context.close()
+    return {"links": links, "visits": visits}
+
+
+def _foreign(urls: list[str], port: int) -> list[str]:
+    """The URLs that do not go to the local server (data: and blob: URLs are fine)."""
+    out = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob"):
+            continue
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname in LOCAL_HOSTS and parts.port == port:
+            continue
+        out.append(url)
+    return out
+
+
+def test_navigation_lists_the_expected_views(sweep):
+    links = sweep["links"]
+    paths = {url_path(href) for _title, href in links}
+    # The default page is served at "/" (path ""): then its own url_path does not appear in the links.
+    ok = paths == EXPECTED_VIEWS or paths == (EXPECTED_VIEWS - {DEFAULT_VIEW}) | {""}
+    assert ok, (
+        f"the navigation should list the {len(EXPECTED_VIEWS)} views {sorted(EXPECTED_VIEWS)} "
+        f"(with {DEFAULT_VIEW!r} as the default page at '/'); it lists {len(links)}: {links}"
+    )
+
+
+def test_every_view_renders_a_chart_or_table_without_exception(sweep):
+    failed = [v for v in sweep["visits"][1:] if v.problems]
+    report = "\n\n".join(f"{v.title} ({v.url}):\n  " + "\n  ".join(v.problems) + f"\n  screenshot: {v.screenshot}"
+                         for v in failed)
+    assert not failed, f"{len(failed)} of {len(sweep['visits']) - 1} views failed:\n\n{report}"
+
+
+def test_browser_console_has_no_errors(sweep):
+    bad = [v for v in sweep["visits"] if v.console_errors]
+    report = "\n".join(f"{v.title} ({v.url}), screenshot {v.screenshot}:\n  " + "\n  ".join(v.console_errors)
+                       for v in bad)
+    assert not bad, f"browser console errors on {len(bad)} page(s):\n{report}"
+
+
+def test_no_request_leaves_the_local_server(sweep, app_server):
+    bad = {v.title: _foreign(v.requests, app_server.port) for v in sweep["visits"]}
+    bad = {title: urls for title, urls in bad.items() if urls}
+    assert sum(len(v.requests) for v in sweep["visits"]) > 0, "no requests were recorded at all"
+    assert not bad, f"requests to hosts other than {app_server.url}: {bad}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Filters
+
+
+@screenshot_on_failure
+def test_changing_a_sidebar_filter_changes_the_overview(ui):
+    page = ui.page
+    page.goto("/")  # Overview is the default page
+    wait_idle(page)
+    assert_found(page)
+    assert_no_exception(ui)
+    expect(page.locator(f"{MAIN} {METRIC}").filter(has_text="Clients started")).to_be_visible()
+    modalities = sidebar_multiselect(page, "Modalities")
+    expect(modalities).to_have_count(1)
+    before, url_before = snapshot(page), page.url
+
+    selected = chips(modalities)
+    if selected:  # remove one modality (all selected means all; one selected: removing it means all again)
+        modalities.get_by_role("button", name=f"Remove {selected[0]}", exact=True).click()
+        expect(modalities.locator("[data-tag]")).to_have_count(len(selected) - 1)
+    else:  # nothing selected means every modality: narrow to one
+        modalities.get_by_role("combobox").click()
+        option = page.get_by_role("option").filter(has_not_text="Select all").first
+        chosen = option.inner_text().strip()
+        option.click()
+        page.keyboard.press("Escape")
+        expect(modalities.locator("[data-tag]")).to_have_count(1)
+        assert chips(modalities) == [chosen]
+
+    deadline = time.monotonic() + 30
+    wait_idle(page)
+    while snapshot(page) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        wait_idle(page)
+    after = snapshot(page)
+    assert after != before, f"changing 'Modalities' changed no tile and no chart legend: {before}"
+    assert_no_exception(ui)
+    assert page.url != url_before, f"the filter change is not in the URL's query string: {page.url}"
+
+
+@screenshot_on_failure
+def test_deep_link_with_query_parameters_opens_the_filtered_view(ui):
+    page = ui.page
+    page.goto("/overview")
+    wait_idle(page)
+    assert_found(page)
+    assert_no_exception(ui)
+    unfiltered = metric(page, "Clients started")
+
+    page.goto("/overview?modality=IV%20infusion")
+    wait_idle(page)
+    assert_found(page)
+    assert_no_exception(ui)
+    assert chips(sidebar_multiselect(page, "Modalities")) == ["IV infusion"]
+    filtered = metric(page, "Clients started")
+    assert filtered != unfiltered, f"'Clients started' is {filtered} with modality=IV infusion and without it"
+
+
+@screenshot_on_failure
+def test_bad_query_parameter_shows_a_notice_not_an_exception(ui):
+    page = ui.page
+    page.goto("/overview?modality=Nope")
+    wait_idle(page)
+    assert_found(page)
+    assert_no_exception(ui)
+    expect(page.locator(WARNING).first).to_be_visible()
+    assert page.locator(CHART_OR_TABLE).count() > 0, "the view shows no chart or table after a bad parameter"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data view: importing
+
+
+@screenshot_on_failure
+def test_uploading_a_valid_file_imports_it_and_shows_the_report(ui, tmp_path):
+    page = ui.page
+    scores = tmp_path / "e2e_scores.csv"
+    scores.write_text("client_id,assessed_at,instrument,score\n"
+                      "E2E-B1,2025-01-06,PHQ-9,18\nE2E-B1,2025-01-13,PHQ-9,11\nE2E-B1,2025-02-03,PHQ-9,6\n")
+    open_view(ui, "data")
+    scores_before = number(metric(page, "Scores"))
+
+    upload(ui, scores)
+    click_import_and_wait(ui)
+    assert_no_exception(ui)
+    report = page.locator(SUCCESS).filter(has_text=scores.name)
+    expect(report).to_be_visible()
+    text = report.inner_text()
+    assert re.search(r"\b3 imported\b", text) and re.search(r"\b0 rejected\b", text), text
+    expect(page.locator('[data-testid="stDataFrame"] [role="gridcell"]', has_text=scores.name).first).to_be_attached()
+
+    page.reload()  # a new session: the metrics are computed again
+    wait_idle(page)
+    assert number(metric(page, "Scores")) == scores_before + 3
+
+
+@screenshot_on_failure
+def test_uploading_a_file_with_an_identifier_column_is_refused(ui, tmp_path):
+    page = ui.page
+    refused = tmp_path / "e2e_with_email.csv"
+    refused.write_text("client_id,email,assessed_at,instrument,score\n"
+                       "E2E-R1,someone@example.org,2025-01-06,PHQ-9,18\n"
+                       "E2E-R1,someone@example.org,2025-01-20,PHQ-9,9\n")
+    open_view(ui, "data")
+    before = metrics(page)
+    assert "Scores" in before, f"no 'Scores' metric on the Data view: {before}"
+
+    upload(ui, refused)
+    click_import_and_wait(ui)
+    assert_no_exception(ui)
+    refusal = page.locator(ERROR).filter(has_text=refused.name)
+    expect(refusal).to_be_visible()
+    assert "email" in refusal.inner_text(), f"the refusal does not name the column: {refusal.inner_text()!r}"
+    assert page.locator(SUCCESS).count() == 0, f"a success report too: {page.locator(SUCCESS).all_inner_texts()}"
+
+    page.reload()  # a new session: the metrics are computed again
+    wait_idle(page)
+    after = metrics(page)
+    assert after["Scores"] == before["Scores"], f"'Scores' went from {before['Scores']} to {after['Scores']}"
+    assert after.get("Clients") == before.get("Clients"), f"'Clients' changed: {before} -> {after}"

@@ -1,0 +1,213 @@
+"""Tests for dashboard.cli `import`: exit codes (0 all stored, 1 something rejected, 2 usage error), the printed
+account of each file, --kind, --instruments, --replace and the --rejects CSV."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dashboard import cli, store
+
+PROJECT = Path(__file__).resolve().parent.parent
+SCORES_HEADER = "client_id,assessed_at,instrument,score"
+
+
+@pytest.fixture(autouse=True)
+def _no_default_database(tmp_path, monkeypatch):
+    """A test that forgets --db writes to tmp_path, never to the project's data/outcomes.duckdb."""
+    monkeypatch.setenv("OUTCOMES_DB", str(tmp_path / "env-default.duckdb"))
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    return tmp_path / "cli.duckdb"
+
+
+def lines(*rows: str) -> str:
+    return "".join(f"{r}\n" for r in rows)
+
+
+def run(*args) -> int:
+    """cli.main with string arguments; argparse's SystemExit becomes the exit code."""
+    try:
+        return cli.main([str(a) for a in args])
+    except SystemExit as exc:
+        return exc.code
+
+
+def stored(db: Path, sql: str) -> list[tuple]:
+    con = store.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_row_imported_exits_0(db, write_file, capsys):
+    path = write_file("clients.csv", lines("client_id,site", "C1,North", "C2,South"))
+    assert run("import", path, "--db", db) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == ("clients.csv: imported as clients — 2 rows read: 2 imported, 0 rejected, "
+                                   "0 unchanged duplicates")
+    assert stored(db, "select client_id, site from clients order by client_id") == [("C1", "North"),
+                                                                                   ("C2", "South")]
+
+
+def test_reimporting_unchanged_files_exits_0(db, write_file, capsys):
+    path = write_file("clients.csv", lines("client_id,site", "C1,North", "C2,South"))
+    assert run("import", path, "--db", db) == 0
+    assert run("import", path, "--db", db) == 0
+    out = capsys.readouterr().out
+    assert "clients.csv: unchanged as clients — 2 rows read: 0 imported, 0 rejected, 2 unchanged duplicates" in out
+    assert stored(db, "select count(*) from import_log") == [(2,)]
+
+
+def test_a_rejected_row_exits_1_and_prints_line_column_reason(db, write_file, capsys):
+    path = write_file("scores.csv", lines(SCORES_HEADER, "A1,2025-03-01,PHQ-9,12", "A1,2025-03-08,PHQ-9,28"))
+    assert run("import", path, "--db", db) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("scores.csv: partly imported as scores — 2 rows read: 1 imported, 1 rejected, "
+                      "0 unchanged duplicates")
+    assert out[1] == "    line 3, column score: score 28 outside the PHQ-9 range 0–27"
+    assert stored(db, "select score from scores") == [(12.0,)]
+
+
+def test_more_than_ten_rejects_are_summarised(db, write_file, capsys):
+    bad = [f"A1,2025-03-{day:02},PHQ-9,99" for day in range(1, 13)]  # 12 rejected rows
+    assert run("import", write_file("scores.csv", lines(SCORES_HEADER, *bad)), "--db", db) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert sum(1 for line in out if line.startswith("    line ")) == 10
+    assert out[-1] == "    … and 2 more (use --rejects PATH)"
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("empty.csv", "", "empty.csv: unreadable — 0 rows read"),
+    ("ids.csv", lines("client_id,email", "C1,"), "ids.csv: refused — 1 rows read: 0 imported, 1 rejected"),
+    ("vals.csv", lines("client_id,notes", "C1,555-123-4567"), "vals.csv: refused as clients"),
+])
+def test_an_unreadable_or_refused_file_exits_1(db, write_file, capsys, name, content, expected):
+    good = write_file("good.csv", lines("client_id,site", "C1,North"))
+    assert run("import", good, write_file(name, content), "--db", db) == 1
+    out = capsys.readouterr().out
+    assert expected in out
+    assert stored(db, "select client_id from clients") == [("C1",)]  # the good file is still imported
+
+
+def test_a_missing_file_exits_2_before_importing_anything(db, write_file, tmp_path, capsys):
+    good = write_file("good.csv", lines("client_id,site", "C1,North"))
+    missing = tmp_path / "nope.csv"
+    assert run("import", good, missing, "--db", db) == 2
+    assert capsys.readouterr().err == f"error: no such file: {missing}\n"
+    assert stored(db, "select count(*) from clients") == [(0,)]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "the following arguments are required: command"),
+    (["import"], "the following arguments are required: FILE"),
+    (["import", "x.csv", "--kind", "patients"], "argument --kind: invalid choice: 'patients'"),
+    (["import", "x.csv", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["export"], "invalid choice: 'export'"),
+])
+def test_bad_arguments_exit_2(capsys, args, message):
+    assert run(*args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_instrument_file_exits_2_and_imports_nothing(db, write_file, capsys):
+    toml = write_file("bad.toml", '[instruments."X"]\nmin = 0\n')
+    scores = write_file("scores.csv", lines(SCORES_HEADER, "A1,2025-03-01,PHQ-9,12"))
+    assert run("import", scores, "--db", db, "--instruments", toml) == 2
+    assert capsys.readouterr().err == "error: bad.toml: instrument 'X': 'max' is required\n"
+    assert stored(db, "select count(*) from scores") == [(0,)]
+    assert stored(db, "select count(*) from import_log") == [(0,)]
+
+
+def test_a_toml_syntax_error_exits_2(db, write_file, capsys):
+    toml = write_file("broken.toml", "[instruments.\n")
+    scores = write_file("scores.csv", lines(SCORES_HEADER, "A1,2025-03-01,PHQ-9,12"))
+    assert run("import", scores, "--db", db, "--instruments", toml) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {toml}: not a valid TOML file (")
+    assert err.count("\n") == 1
+
+
+def test_instruments_defined_once_are_known_to_later_imports(db, write_file):
+    toml = write_file("mine.toml", lines('[instruments."CES-D"]', "min = 0", "max = 60", 'aliases = ["cesd"]'))
+    first = write_file("a.csv", lines(SCORES_HEADER, "Z1,2025-05-10,CES-D,31"))
+    later = write_file("b.csv", lines(SCORES_HEADER, "Z1,2025-06-09,cesd,14"))
+    assert run("import", later, "--db", db) == 1  # unknown before the definition
+    assert run("import", first, "--db", db, "--instruments", toml) == 0
+    assert run("import", later, "--db", db) == 0  # no --instruments this time
+    assert stored(db, "select score from scores order by assessed_at") == [(31.0,), (14.0,)]
+
+
+def test_rejects_csv_lists_every_rejected_row_and_neutralises_formulas(db, write_file, tmp_path, capsys):
+    scores = write_file("scores.csv", lines(SCORES_HEADER, "A1,2025-03-01,PHQ-9,12", "A1,2025-03-08,=SUM(A1:A9),5",
+                                            "A1,2030-13-01,PHQ-9,5"))
+    sessions = write_file("sessions.csv", lines("client_id,session_at,modality", "A1,2025-03-02T09:00,"))
+    out_path = tmp_path / "rejects.csv"
+    assert run("import", scores, sessions, "--db", db, "--rejects", out_path) == 1
+    assert f"wrote 3 rejected rows to {out_path}" in capsys.readouterr().out
+    with out_path.open(newline="", encoding="utf-8") as f:
+        got = list(csv.reader(f))
+    assert got[0] == ["file", "line", "column", "reason", "value"]
+    assert [r[:3] for r in got[1:]] == [["scores.csv", "3", "instrument"], ["scores.csv", "4", "assessed_at"],
+                                        ["sessions.csv", "2", "modality"]]
+    assert got[1][3].startswith("unknown instrument; known: ")
+    assert got[1][4] == "'=SUM(A1:A9)"  # a spreadsheet must not run it
+    assert got[2][3:] == ["unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30", "2030-••-••"]
+    assert got[3][3:] == ["dosing session without a modality", ""]
+
+
+def test_rejects_csv_is_written_with_only_a_header_when_nothing_is_rejected(db, write_file, tmp_path):
+    out_path = tmp_path / "rejects.csv"
+    assert run("import", write_file("c.csv", lines("client_id", "C1")), "--db", db, "--rejects", out_path) == 0
+    assert out_path.read_text(encoding="utf-8").splitlines() == ["file,line,column,reason,value"]
+
+
+def test_kind_option_overrides_detection(db, write_file):
+    path = write_file("clients.csv", lines("client_id,site,modality", "P1,North,iv"))
+    assert run("import", path, "--db", db) == 1  # looks like sessions without session_at
+    assert run("import", path, "--db", db, "--kind", "clients") == 0
+    assert stored(db, "select client_id, site from clients") == [("P1", "North")]
+
+
+def test_replace_option_overwrites_a_conflict(db, write_file, capsys):
+    run("import", write_file("a.csv", lines("client_id,site", "K1,North")), "--db", db)
+    changed = write_file("b.csv", lines("client_id,site", "K1,East"))
+    assert run("import", changed, "--db", db) == 1
+    assert "conflicts with the stored value: stored site North, in file site East" in capsys.readouterr().out
+    assert run("import", changed, "--db", db, "--replace") == 0
+    assert "1 imported (1 replacing stored values)" in capsys.readouterr().out
+    assert stored(db, "select site from clients") == [("East",)]
+
+
+def test_database_defaults_to_the_environment_variable(tmp_path, write_file, monkeypatch):
+    target = tmp_path / "from-env.duckdb"
+    monkeypatch.setenv("OUTCOMES_DB", str(target))
+    assert run("import", write_file("c.csv", lines("client_id", "C1"))) == 0
+    assert stored(target, "select client_id from clients") == [("C1",)]
+
+
+def test_a_file_that_is_not_a_database_exits_2(write_file, capsys):
+    not_db = write_file("notes.duckdb", "these are notes, not a database\n" * 100)
+    assert run("import", write_file("c.csv", lines("client_id", "C1")), "--db", not_db) == 2
+    assert "cannot be opened as an outcomes database" in capsys.readouterr().err
+
+
+def test_python_dash_m_dashboard_import(tmp_path, write_file):
+    db = tmp_path / "sub.duckdb"
+    good = write_file("clients.csv", lines("client_id,site", "C1,North"))
+    bad = write_file("scores.csv", lines(SCORES_HEADER, "C1,2025-03-01,PHQ-9,28"))
+    env = {**os.environ, "OUTCOMES_DB": str(tmp_path / "unused.duckdb")}
+    done = subprocess.run([sys.executable, "-m", "dashboard", "import", str(good), str(bad), "--db", str(db)],
+                          cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "clients.csv: imported as clients — 1 rows read: 1 imported" in done.stdout
+    assert "line 2, column score: score 28 outside the PHQ-9 range 0–27" in done.stdout
+    assert not (tmp_path / "unused.duckdb").exists()
