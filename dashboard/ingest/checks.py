@@ -28,13 +28,13 @@ MAX_ID_LENGTH = 64
 
 
 def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, headers: list[str]):
-    """The first cell (line, header, what, masked value) that looks like an e-mail, SSN or phone number."""
+    """The first cell (line, header, what, masked value) that looks like an e-mail, SSN or phone number.
+    Time columns are searched for e-mail addresses and SSNs only (a compact date-time has phone-like digits)."""
     time_cols = {mapping.fields[f] for f in TIME_FIELD.values() if f in mapping.fields}
-    cols = [f"c{j}" for j in range(len(headers)) if f"c{j}" not in time_cols]
-    if not cols:
-        return None
-    unpivot = " union all ".join(f"select _line, '{c}' as col, {c} as v from _raw where {c} is not null"
-                                 for c in cols)
+    cols = [f"c{j}" for j in range(len(headers))]
+    unpivot = " union all ".join(
+        f"select _line, '{c}' as col, {c} as v, {str(c in time_cols).lower()} as is_time from _raw "
+        f"where {c} is not null" for c in cols)
     row = con.execute(
         f"""select _line, col, v,
                 case when regexp_full_match(v, $email) then 'an e-mail address'
@@ -42,7 +42,8 @@ def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, head
                      else 'a phone number' end as what
             from ({unpivot})
             where length(v) >= 9
-              and (regexp_full_match(v, $email) or regexp_full_match(v, $ssn) or regexp_full_match(v, $phone))
+              and (regexp_full_match(v, $email) or regexp_full_match(v, $ssn)
+                   or (not is_time and regexp_full_match(v, $phone)))
             order by _line, col limit 1""",
         {"email": EMAIL, "ssn": SSN, "phone": PHONE},
     ).fetchone()
@@ -73,6 +74,12 @@ def field_of(mapping: Mapping, col) -> str | None:
     return None
 
 
+def mask_text(text: str) -> str:
+    """A reason or message with anything identifier-shaped in it hidden (long digit runs, e-mail addresses)."""
+    text = re.sub(EMAIL, lambda m: mask_all(m.group()), text)
+    return re.sub(r"\d{7,}", lambda m: "•" * len(m.group()), text)
+
+
 def mask(field: str | None, value) -> str | None:
     """A rejected raw value as it may be shown: numbers and vocabularies as given, identifiers and dates
     partly hidden (only the year of a date is kept), anything identifier-shaped hidden whole."""
@@ -91,6 +98,11 @@ def mask(field: str | None, value) -> str | None:
 
 def _col(mapping: Mapping, field: str) -> str:
     return mapping.fields.get(field, "null::varchar")
+
+
+def _ref(mapping: Mapping, field: str) -> str:
+    """The column a check reports: the file's column when the field is there, else the field's name."""
+    return _lit(mapping.fields.get(field, field))
 
 
 def _case(checks: list[tuple[str, str, str, str]]) -> str:
@@ -113,20 +125,22 @@ def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list]:
     cid = _col(mapping, "client_id")
     select = [f"nullif(trim({cid}), '') as client_id"]
     checks = [
-        (f"nullif(trim({cid}), '') is null", _lit(cid), "'missing client_id'", "null"),
-        (f"length(trim({cid})) > {MAX_ID_LENGTH}", _lit(cid),
+        (f"nullif(trim({cid}), '') is null", _ref(mapping, 'client_id'), "'missing client_id'", "null"),
+        (f"length(trim({cid})) > {MAX_ID_LENGTH}", _ref(mapping, 'client_id'),
          f"'client_id longer than {MAX_ID_LENGTH} characters'", cid),
     ]
     if time_field:
         tcol = _col(mapping, time_field)
-        parsed = f"try_cast({tcol} as timestamptz)::timestamp"
+        # ISO 8601 only: DuckDB would also read words such as 'epoch' or 'infinity' as times
+        iso = f"regexp_full_match(trim({tcol}), '\\d{{4}}-\\d{{2}}-\\d{{2}}([T ].*)?')"
+        parsed = f"case when {iso} then try_cast(trim({tcol}) as timestamptz)::timestamp end"
         select.append(f"{parsed} as {time_field}")
         checks += [
-            (f"{tcol} is null", _lit(tcol), f"'missing {time_field}'", "null"),
-            (f"{parsed} is null", _lit(tcol),
+            (f"{tcol} is null", _ref(mapping, time_field), f"'missing {time_field}'", "null"),
+            (f"{parsed} is null", _ref(mapping, time_field),
              "'unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30'", tcol),
-            (f"{parsed} > now()::timestamp + {FUTURE_SLACK}", _lit(tcol), "'date is in the future'", tcol),
-            (f"{parsed} < timestamp '1970-01-01'", _lit(tcol), "'date before 1970'", tcol),
+            (f"{parsed} > now()::timestamp + {FUTURE_SLACK}", _ref(mapping, time_field), "'date is in the future'", tcol),
+            (f"{parsed} < timestamp '1970-01-01'", _ref(mapping, time_field), "'date before 1970'", tcol),
         ]
     return select, checks
 
@@ -161,10 +175,10 @@ def _clients(con, mapping: Mapping) -> None:
     prior_num = f"try_cast({prior} as double)"
     for f in ("site", "condition", "age_band", "sex"):
         select.append(f"nullif(trim({_col(mapping, f)}), '') as {f}")
-    select.append(f"cast({prior_num} as integer) as prior_treatments")
+    select.append(f"try_cast({prior_num} as integer) as prior_treatments")
     checks += [
         (f"{prior} is not null and ({prior_num} is null or {prior_num} <> round({prior_num}) "
-         f"or {prior_num} < 0 or {prior_num} > 100)", _lit(prior),
+         f"or {prior_num} < 0 or {prior_num} > 100)", _ref(mapping, 'prior_treatments'),
          "'prior_treatments must be a whole number of treatments (0 or more)'", prior),
     ]
     _finish(con, select, checks)
@@ -191,12 +205,12 @@ def _sessions(con, mapping: Mapping) -> None:
         f"nullif(trim({_col(mapping, 'session_id')}), '') as session_id",
     ]
     checks += [
-        (f"({stype_sql}) is null", _lit(stype),
+        (f"({stype_sql}) is null", _ref(mapping, 'session_type'),
          _lit(f"unknown session_type; use one of {', '.join(SESSION_TYPES)}"), stype),
-        (f"({stype_sql}) = 'dosing' and nullif(trim({modality}), '') is null", _lit(modality),
+        (f"({stype_sql}) = 'dosing' and nullif(trim({modality}), '') is null", _ref(mapping, 'modality'),
          "'dosing session without a modality'", "null"),
         (f"{dose} is not null and ({dose_num} is null or not isfinite({dose_num}) or {dose_num} < 0 "
-         f"or {dose_num} > 10000)", _lit(dose), "'dose_mg must be a number of milligrams (0 or more)'", dose),
+         f"or {dose_num} > 10000)", _ref(mapping, 'dose_mg'), "'dose_mg must be a number of milligrams (0 or more)'", dose),
     ]
     _finish(con, select, checks, joins=f"left join _stypes st on st.label = {norm_type} "
             f"left join _modalities m on m.label = {norm_mod}")
@@ -208,62 +222,75 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
 
     con.executemany("insert into _labels values (?, ?)", list(resolver(known).items()))
     known_list = ", ".join(sorted(known))
+    select, checks = _common(mapping, "assessed_at")
     if mapping.kind == "scores_wide":
         source = _wide_source(mapping)
         inst_raw, score_raw, items = "_instrument_raw", "_score_raw", {}
+        inst_ref = score_ref = "r._score_col"
+        wide_cols = ", ".join(sorted(mapping.wide))
+        checks.append(("r._instrument_raw is null", "null",
+                       _lit(f"no score in any instrument column ({wide_cols})"), "null"))
     else:
         source, inst_raw, score_raw = "_raw", _col(mapping, "instrument"), _col(mapping, "score")
+        inst_ref, score_ref = _ref(mapping, "instrument"), _ref(mapping, "score")
         items = mapping.items
-    select, checks = _common(mapping, "assessed_at")
     norm_inst = NORMALISE_SQL.format(x=inst_raw)
     instrument = "l.instrument"
     score_num = f"try_cast({score_raw} as double)"
-    item_nums = [f"try_cast({c} as double)" for c in items.values()]
-    item_list = "[" + ", ".join(item_nums) + "]" if items else "null::double[]"
+    # items by position: item_k is element k whether or not the file has a column for it
+    top = max(max(items), max((i.n_items or 0) for i in known.values())) if items else 0
+    cells = {n: items.get(n) for n in range(1, top + 1)}
+    nums = {n: (f"try_cast({c} as double)" if c else "null::double") for n, c in cells.items()}
+    item_list = "[" + ", ".join(nums.values()) + "]" if items else "null::double[]"
     n_given = " + ".join(f"({c} is not null)::int" for c in items.values()) or "0"
     item_sum = f"list_sum(list_filter({item_list}, lambda x: x is not null))" if items else "null"
     total = f"coalesce({score_num}, {item_sum})" if items else score_num
     select += [
         f"{instrument} as instrument",
         f"{total} as score",
-        f"case when {n_given} > 0 then cast(list_slice({item_list}, 1, i.n_items) as smallint[]) end as items"
+        f"case when {n_given} > 0 then try_cast(list_slice({item_list}, 1, i.n_items) as smallint[]) end as items"
         if items else "null::smallint[] as items",
         f"nullif(trim({_col(mapping, 'session_id')}), '') as session_id",
     ]
     checks += [
-        (f"nullif(trim({inst_raw}), '') is null", _lit(inst_raw), "'missing instrument'", "null"),
-        (f"{instrument} is null", _lit(inst_raw),
+        (f"nullif(trim({inst_raw}), '') is null", inst_ref, "'missing instrument'", "null"),
+        (f"{instrument} is null", inst_ref,
          _lit(f"unknown instrument; known: {known_list}. To add one, define it in a TOML file "
               "(see data/examples/instruments.toml) and import with --instruments FILE"), inst_raw),
-        (f"{score_raw} is not null and ({score_num} is null or not isfinite({score_num}))", _lit(score_raw),
+        (f"{score_raw} is not null and ({score_num} is null or not isfinite({score_num}))", score_ref,
          "'score is not a number'", score_raw),
     ]
     if items:
         for n, c in items.items():
-            num = f"try_cast({c} as double)"
+            num = nums[n]
             checks.append((f"{c} is not null and ({num} is null or not isfinite({num}))", _lit(c),
                            _lit(f"item_{n} is not a number"), c))
         checks.append((f"{n_given} > 0 and i.n_items is null", "null",
                        "i.name || ' has no item definition, so item columns cannot be used'", "null"))
-        for n, c in items.items():
-            checks.append((f"{n_given} > 0 and {n} <= i.n_items and {c} is null", _lit(c),
+        for n, c in cells.items():
+            ref = _lit(c) if c else _lit(f"item_{n}")
+            if c is None:
+                checks.append((f"{n_given} > 0 and {n} <= i.n_items", ref,
+                               f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
+                               f"'); the file has no item_{n} column'", "null"))
+                continue
+            checks.append((f"{n_given} > 0 and {n} <= i.n_items and {c} is null", ref,
                            f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
                            f"'); item_{n} is empty'", "null"))
-            checks.append((f"{n} > i.n_items and {c} is not null", _lit(c),
+            checks.append((f"{n} > i.n_items and {c} is not null", ref,
                            f"i.name || ' has ' || i.n_items || ' items; item_{n} should be empty'", c))
         for n, c in items.items():
-            num = f"try_cast({c} as double)"
+            num = nums[n]
             checks.append((f"{num} is not null and {n} <= i.n_items and ({num} < i.item_min or {num} > i.item_max "
                            f"or {num} <> round({num}))", _lit(c),
                            f"'item_{n} must be a whole number from ' || fmtnum(i.item_min) || ' to ' || "
                            "fmtnum(i.item_max)", c))
-        checks.append((f"{n_given} > 0 and {score_num} is not null and {score_num} <> {item_sum}", _lit(score_raw),
+        checks.append((f"{n_given} > 0 and {score_num} is not null and {score_num} <> {item_sum}", score_ref,
                        f"'score ' || fmtnum({score_num}) || ' disagrees with the sum of its items (' || "
                        f"fmtnum({item_sum}) || ')'", score_raw))
     checks += [
-        (f"{total} is null", _lit(score_raw if score_raw != "null::varchar" else "null"),
-         "'missing score'", "null"),
-        (f"{total} < i.min_score or {total} > i.max_score", _lit(score_raw),
+        (f"{total} is null", score_ref, "'missing score'", "null"),
+        (f"{total} < i.min_score or {total} > i.max_score", score_ref,
          f"'score ' || fmtnum({total}) || ' outside the ' || i.name || ' range ' || fmtnum(i.min_score) || "
          "'–' || fmtnum(i.max_score)", score_raw),
     ]
@@ -276,9 +303,11 @@ def _wide_source(mapping: Mapping) -> str:
     base = [f"{c} as {c}" for c in mapping.fields.values()]
     base_sql = ", ".join(["_line", *base])
     parts = [
-        f"select {base_sql}, {_lit(inst)} as _instrument_raw, {col} as _score_raw from _raw where {col} is not null"
+        f"select {base_sql}, {_lit(inst)} as _instrument_raw, {col} as _score_raw, {_lit(col)} as _score_col "
+        f"from _raw where {col} is not null"
         for inst, col in mapping.wide.items()
     ]
     all_empty = " and ".join(f"{c} is null" for c in mapping.wide.values())
-    parts.append(f"select {base_sql}, null as _instrument_raw, null as _score_raw from _raw where {all_empty}")
+    parts.append(f"select {base_sql}, null as _instrument_raw, null as _score_raw, null as _score_col "
+                 f"from _raw where {all_empty}")
     return "(" + " union all ".join(parts) + ")"

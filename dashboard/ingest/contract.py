@@ -87,9 +87,17 @@ class ContractError(ValueError):
     """A file whose columns do not fit the contract; the message is one line and names the file."""
 
 
+# ... and words that mark one wherever they stand in a header ("Mobile number", "DOB (dd/mm/yyyy)").
+IDENTIFIER_WORDS = {"email", "mail", "phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "address",
+                    "street", "zip", "zipcode", "postcode", "dob", "birth", "birthdate", "birthday", "mrn", "ssn",
+                    "surname", "firstname", "lastname", "fullname", "initials", "passport", "nhs", "medicare",
+                    "medicaid", "insurance"}
+
+
 def is_identifier_column(header: str) -> bool:
-    n = normalise(header)
-    return n in IDENTIFIER_NAMES or any(f in n for f in IDENTIFIER_FRAGMENTS)
+    n = re.sub(r"[^a-z0-9]", "", str(header).lower())
+    words = set(re.findall(r"[a-z0-9]+", str(header).lower()))
+    return n in IDENTIFIER_NAMES or any(f in n for f in IDENTIFIER_FRAGMENTS) or bool(words & IDENTIFIER_WORDS)
 
 
 @dataclass

@@ -137,7 +137,13 @@ def import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = N
                        f"({masked}); files must be anonymised before import. Nothing was imported.")
             _refuse(con, report, path, raw, message, line, header, masked)
             return report
-        _import_rows(con, raw, mapping, report, known, replace)
+        try:
+            _import_rows(con, raw, mapping, report, known, replace)
+        except FileError as exc:
+            con.execute("rollback")
+            report.status, report.message = "unreadable", str(exc)
+            _log_only(con, report, path)
+            return report
         report.import_id = _log(con, report, path)
         _store_rejects(con, report)
         if after_import is not None and report.imported:
@@ -158,6 +164,8 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
     target = "scores" if kind.startswith("scores") else kind
     checks.build_checked(con, mapping, known)  # -> temp table _checked(_line, typed fields, _column, _reason, _raw)
     report.records_read = con.execute("select count(*) from _checked").fetchone()[0] + len(raw.malformed)
+    if report.records_read == 0:
+        raise FileError(f"{report.file}: the file has column names but no rows")
     header_of = {f"c{j}": h for j, h in enumerate(raw.headers)}
 
     keys, values = KEYS[target], _present_values(target, mapping)
@@ -195,12 +203,11 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
     import_id = con.execute("select nextval('import_id_seq')").fetchone()[0]
     report.import_id = import_id
     if replace and conflicts:
+        # only the columns this file carries are overwritten: a file without dose_mg keeps stored doses
+        sets = ", ".join([f"{v} = f.{v}" for v in values] + ["import_id = $id"])
+        where = " and ".join(f"t.{k} = f.{k}" for k in keys)
         con.execute(
-            f"delete from {target} t using _incoming f where f._exists and not f._same and {join}"
-        )
-        con.execute(
-            f"insert into {target} ({inserted_cols}) select {cols}, $id from _incoming "
-            "where _exists and not _same",
+            f"update {target} t set {sets} from _incoming f where f._exists and not f._same and {where}",
             {"id": import_id},
         )
     con.execute(
@@ -215,8 +222,9 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
         ).df(),
         con.execute(
             f"""select _line as line, null as column_ref,
-                   'conflicts with line ' || _first_line || ' of this file (same '
-                   || '{_key_label(keys)}' || ', different values)' as reason, null as raw
+                   'conflicts with line ' || _first_line || ' of this file (same {_key_label(keys)}): there '
+                   || {_describe(values, '_first_values')} || ', here ' || {_describe(values, None)} as reason,
+                   null as raw
                 from _ranked where _k > 1 and {_struct(values)} is distinct from _first_values"""
         ).df(),
     ]
@@ -238,6 +246,7 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
     frame = pd.concat([r for r in rejects if len(r)], ignore_index=True) if any(len(r) for r in rejects) else None
     if frame is not None:
         frame = frame.sort_values("line", kind="stable").reset_index(drop=True)
+        frame["reason"] = frame["reason"].map(checks.mask_text)
         frame["column"] = [header_of.get(c, c) if isinstance(c, str) else None for c in frame["column_ref"]]
         frame["value"] = [checks.mask(ref, v) for ref, v in
                           zip(frame["column_ref"].map(lambda c: checks.field_of(mapping, c)), frame["raw"],

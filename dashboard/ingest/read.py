@@ -84,7 +84,8 @@ def _read_csv(path: Path, name: str) -> RawTable:
         raise FileError(f"{name}: the file is empty")
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    # strict: a stray or unterminated quote (a truncated file) is an error for that row, not silently accepted
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header_row = next(reader)
     except csv.Error as exc:
@@ -184,6 +185,8 @@ def _read_parquet(path: Path, name: str) -> RawTable:
     columns = {"_line": pa.array(range(1, source.num_rows + 1), type=pa.int64())}
     for j, col in enumerate(source.columns[: len(headers)]):
         if pa.types.is_timestamp(col.type):
+            if col.type.tz is not None:  # stored as UTC: drop the zone to format the UTC time
+                col = pc.cast(col, pa.timestamp(col.type.unit))
             text = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S")
         elif pa.types.is_floating(col.type):
             # 12.0 -> "12", as a CSV export would write it
