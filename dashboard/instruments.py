@@ -125,7 +125,8 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
         reliable_change=reliable, reliable_change_basis=basis,
         recall_days=int(recall) if recall is not None else None,
         n_items=int(n_items) if n_items is not None else None, item_min=item_min, item_max=item_max,
-        safety_item=int(safety) if safety is not None else None, aliases=tuple(aliases), bands=tuple(bands), is_builtin=builtin,
+        safety_item=int(safety) if safety is not None else None, aliases=tuple(aliases), bands=tuple(bands),
+        is_builtin=builtin,
     )
 
 

@@ -33,10 +33,7 @@ def suppress_groups(frame, counts: list[str], dependents: dict[str, list[str]], 
     mask = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     if k <= 0:
         return out, mask
-    if partition is None:
-        parts = [frame.index]
-    else:
-        parts = list(frame.groupby(partition, sort=False).groups.values())
+    parts = [frame.index] if partition is None else list(frame.groupby(partition, sort=False).groups.values())
     for idx in parts:
         for col in counts:
             values = frame.loc[idx, col]

@@ -398,7 +398,8 @@ def sidebar_multiselect(page: Page, label: str):
 
 
 def chips(select) -> list[str]:
-    return [chip.get_attribute("aria-label") or chip.inner_text().strip() for chip in select.locator("[data-tag]").all()]
+    tags = select.locator("[data-tag]").all()
+    return [tag.get_attribute("aria-label") or tag.inner_text().strip() for tag in tags]
 
 
 def upload(ui: UI, path: Path) -> None:

@@ -147,13 +147,17 @@ def test_outcomes_at_week_4_by_modality(con):
     iv = _row(t, IV, "day_28")
     assert (iv.n_started, iv.n_evaluable, iv.n_responders, iv.n_remission_eligible, iv.n_remitters) == (3, 3, 2, 2, 0)
     assert iv.response_rate == pytest.approx(2 / 3) and iv.response_rate_itt == pytest.approx(2 / 3)
-    assert (iv.response_ci_low, iv.response_ci_high) == (pytest.approx(0.2077, abs=1e-4), pytest.approx(0.9385, abs=1e-4))
+    # Wilson 2/3 by hand: centre (p + z²/2n)/(1 + z²/n) = 0.5731, half-width 0.3654
+    assert iv.response_ci_low == pytest.approx(0.2077, abs=1e-4)
+    assert iv.response_ci_high == pytest.approx(0.9385, abs=1e-4)
     assert iv.mean_baseline == pytest.approx(14) and iv.mean_score == pytest.approx(20 / 3)
     assert iv.mean_pct_change == pytest.approx(-51.4815, abs=1e-4)
     im = _row(t, IM, "day_28")
     assert (im.n_started, im.n_evaluable, im.n_responders, im.n_remission_eligible, im.n_remitters) == (3, 2, 1, 2, 1)
     assert im.response_rate_itt == pytest.approx(1 / 3) and im.remission_rate == pytest.approx(0.5)
-    assert (im.response_ci_low, im.response_ci_high) == (pytest.approx(0.0945, abs=1e-4), pytest.approx(0.9055, abs=1e-4))
+    # Wilson 1/2 by hand: centre 0.5, half-width 0.4055
+    assert im.response_ci_low == pytest.approx(0.0945, abs=1e-4)
+    assert im.response_ci_high == pytest.approx(0.9055, abs=1e-4)
     assert im.mean_pct_change == pytest.approx(-58.5417, abs=1e-4)  # E -73.33 and F -43.75 (the later tie)
     sl = _row(t, SL, "day_28")
     assert (sl.n_started, sl.n_evaluable, sl.n_responders) == (2, 0, 0)
@@ -245,7 +249,7 @@ def test_errors(con):
     with pytest.raises(OutcomeError, match="unknown grouping"):
         outcomes_table(con, "PHQ-9", by="client_id; drop table scores")
     empty = outcomes_table(con, "PHQ-9", filters=Filters(sites=("Nowhere",)))
-    assert empty.empty and list(empty.columns)[0] == "group"
+    assert empty.empty and empty.columns[0] == "group"
 
 
 def test_settings_change_the_course_gap(tmp_path, con):

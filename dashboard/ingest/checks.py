@@ -139,7 +139,8 @@ def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list]:
             (f"{tcol} is null", _ref(mapping, time_field), f"'missing {time_field}'", "null"),
             (f"{parsed} is null", _ref(mapping, time_field),
              "'unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30'", tcol),
-            (f"{parsed} > now()::timestamp + {FUTURE_SLACK}", _ref(mapping, time_field), "'date is in the future'", tcol),
+            (f"{parsed} > now()::timestamp + {FUTURE_SLACK}", _ref(mapping, time_field),
+             "'date is in the future'", tcol),
             (f"{parsed} < timestamp '1970-01-01'", _ref(mapping, time_field), "'date before 1970'", tcol),
         ]
     return select, checks
@@ -210,7 +211,8 @@ def _sessions(con, mapping: Mapping) -> None:
         (f"({stype_sql}) = 'dosing' and nullif(trim({modality}), '') is null", _ref(mapping, 'modality'),
          "'dosing session without a modality'", "null"),
         (f"{dose} is not null and ({dose_num} is null or not isfinite({dose_num}) or {dose_num} < 0 "
-         f"or {dose_num} > 10000)", _ref(mapping, 'dose_mg'), "'dose_mg must be a number of milligrams (0 or more)'", dose),
+         f"or {dose_num} > 10000)", _ref(mapping, "dose_mg"),
+         "'dose_mg must be a number of milligrams (0 or more)'", dose),
     ]
     _finish(con, select, checks, joins=f"left join _stypes st on st.label = {norm_type} "
             f"left join _modalities m on m.label = {norm_mod}")

@@ -52,7 +52,8 @@ if not common.empty_note(km, "Too few responders with follow-up for these filter
 maint = data.engine("maintenance_by_week", filters=state.filters)
 if len(maint):
     common.chart(charts.maintenance_bars(maint), "Maintenance doses per week since the first dose (doses after "
-                 f"the first {s.induction_days} days); weeks with fewer than the minimum cell size of clients left out.",
+                 f"the first {s.induction_days} days); weeks with doses to fewer than the minimum cell size of "
+                 "clients left out.",
                  definitions.course_rule(s), maint, key="long_maintenance")
 
 st.subheader("Severity bands: baseline to follow-up")
