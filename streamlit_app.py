@@ -4,7 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import filters
+from dashboard import filters, presentation
+from dashboard.views.common import report_button
 
 VIEWS = Path(__file__).resolve().parent / "dashboard" / "views"
 
@@ -17,6 +18,7 @@ def view(name: str, title: str, icon: str, default: bool = False) -> st.Page:
                    default=default)
 
 
+presenting = presentation.active()
 pages = {
     "Outcomes": [
         view("overview", "Overview", "dashboard", default=True),
@@ -31,6 +33,13 @@ pages = {
     ],
     "Manage": [view("data", "Data", "database")],
 }
-current = st.navigation(pages)
-filters.sidebar()
+if presenting and not presentation.clients_enabled():
+    del pages["Clients"]  # client-level views stay off the conference screen unless the link enables them
+current = st.navigation(pages, position="top" if presenting else "sidebar")
+state = filters.sidebar()
+if presenting:
+    presentation.apply()
+else:
+    presentation.toggle()
+    report_button(state)
 current.run()

@@ -40,14 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="timepoints (default the standard ones: 1:1,7:3,28:7,84:14,182:28)")
     out.add_argument("--window-days", type=_nonnegative, metavar="W", help="default window for --at-days")
     out.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
-    out.add_argument("--min-baseline", type=_nonnegative, metavar="SCORE", help="minimum baseline severity")
-    out.add_argument("--modality", nargs="+", metavar="M")
-    out.add_argument("--site", nargs="+", metavar="S")
-    out.add_argument("--condition", nargs="+", metavar="C")
-    out.add_argument("--clinician", nargs="+", metavar="ID")
-    out.add_argument("--integration", choices=["yes", "no"])
+    _cohort_arguments(out)
     out.add_argument("--format", choices=["csv", "json"], default="csv")
+
+    rep = sub.add_parser("report", help="write the case-conference report (one self-contained HTML file)")
+    rep.add_argument("--out", required=True, metavar="FILE.html")
+    rep.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
+    rep.add_argument("--instrument", default="PHQ-9", metavar="NAME")
+    rep.add_argument("--pdf", metavar="FILE.pdf", help="also print the report to PDF (needs Chromium)")
+    _cohort_arguments(rep)
     return p
+
+
+def _cohort_arguments(p) -> None:
+    p.add_argument("--min-baseline", type=_nonnegative, metavar="SCORE", help="minimum baseline severity")
+    p.add_argument("--modality", nargs="+", metavar="M")
+    p.add_argument("--site", nargs="+", metavar="S")
+    p.add_argument("--condition", nargs="+", metavar="C")
+    p.add_argument("--clinician", nargs="+", metavar="ID")
+    p.add_argument("--integration", choices=["yes", "no"])
 
 
 def _timepoints(text: str) -> list[tuple[float, float | None]]:
@@ -105,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             return _import(args)
         if args.command == "outcomes":
             return _outcomes(args)
+        if args.command == "report":
+            return _report(args)
     except store.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -159,7 +172,7 @@ def _import(args) -> int:
 def _outcomes(args) -> int:
     import json
 
-    from dashboard.outcomes import Filters, OutcomeError, outcomes_table
+    from dashboard.outcomes import OutcomeError, outcomes_table
     from dashboard.settings import load
 
     settings = load()
@@ -175,12 +188,7 @@ def _outcomes(args) -> int:
         print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
         return 2
     con = store.connect(path, read_only=True)
-    filters = Filters(
-        modalities=_tuple(args.modality), sites=_tuple(args.site), conditions=_tuple(args.condition),
-        clinicians=_tuple(args.clinician),
-        integration=None if args.integration is None else args.integration == "yes",
-        min_baseline=args.min_baseline,
-    )
+    filters = _filters(args)
     try:
         table = outcomes_table(con, args.instrument, by=args.by, timepoints=points, filters=filters,
                                min_cell=args.min_cell, settings=settings)
@@ -217,3 +225,44 @@ def _csv(table) -> str:
     buf = io.StringIO()
     out.to_csv(buf, index=False, float_format="%.4f", lineterminator="\n")
     return buf.getvalue()
+
+
+def _filters(args):
+    from dashboard.outcomes import Filters
+
+    return Filters(
+        modalities=_tuple(args.modality), sites=_tuple(args.site), conditions=_tuple(args.condition),
+        clinicians=_tuple(args.clinician),
+        integration=None if args.integration is None else args.integration == "yes",
+        min_baseline=args.min_baseline,
+    )
+
+
+def _report(args) -> int:
+    from dashboard import report
+    from dashboard.outcomes import OutcomeError
+
+    path = store.resolve_path(args.db)
+    if not path.exists():
+        print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
+        return 2
+    con = store.connect(path, read_only=True)
+    try:
+        result = report.build(con, args.instrument, _filters(args))
+    except OutcomeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    Path(args.out).write_text(result.html, encoding="utf-8")
+    size = Path(args.out).stat().st_size
+    print(f"wrote {args.out}: {size / 1e6:.1f} MB, sections: {', '.join(result.sections)} "
+          f"({result.seconds:.1f} s)")
+    if args.pdf:
+        try:
+            report.write_pdf(args.out, args.pdf)
+        except (RuntimeError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.pdf}")
+    return 0

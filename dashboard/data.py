@@ -93,9 +93,22 @@ def instrument(name: str):
         con.close()
 
 
+@st.cache_data(show_spinner="Preparing the report…", max_entries=8)
+def report_html(instrument: str, filters) -> str:
+    """The case-conference report for an instrument and cohort."""
+    from dashboard import report
+
+    con = connection()
+    try:
+        return report.build(con, instrument, filters).html
+    finally:
+        con.close()
+
+
 def after_import() -> None:
     """Forget cached results: the data changed."""
     query.clear()
     dataset_info.clear()
     engine.clear()
     instrument.clear()
+    report_html.clear()

@@ -84,6 +84,12 @@ GAD7_ITEM_WEIGHTS = np.array([1.2, 1.2, 1.3, 1.0, 0.8, 1.1, 0.9])
 # Questionnaires: weekly during induction, then about monthly for up to a year (days after dose 1).
 FOLLOW_UP_DAYS = np.array([7, 14, 21, 28, *range(56, 365, 28)])
 MISSING_P = 0.10
+# Confirmatory re-assessment: when a monthly questionnaire of a client who had responded shows the
+# reduction back under 50% (PHQ-9, or GAD-7 where given), the clinic re-assesses 6-14 days later at a
+# clinic visit, so a relapse can be told from a one-off blip (two consecutive scores 5-15 days apart).
+CONFIRM_FROM_DAY = 28  # from here the next planned questionnaire is four weeks away
+CONFIRM_GAP_DAYS = (6, 14)  # inclusive; with the clock times the gap stays within 5-15 days
+CONFIRM_MISSED_P = 0.12
 MINUTES_PER_DAY = 1440
 HISTORY_DAYS = 912  # first doses spread over ~2.5 years
 UNUSED_DAY = 10**9  # sorts unused dose slots last without overflowing minute arithmetic
@@ -104,11 +110,9 @@ def generate(
     courses = _courses(rng, person, end_day)
     madrs = _madrs_times(rng, courses)  # shared: follow-up ratings are also assessment sessions
     cutoff = end_day * MINUTES_PER_DAY
-    return {
-        "clients": clients,
-        "sessions": _sessions(rng, courses, madrs, person, cutoff),
-        "scores": _scores(rng, courses, madrs, person, cutoff),
-    }
+    # Scores first: whether a confirmatory visit (an assessment session) happens depends on them.
+    scores, visits = _scores(rng, courses, madrs, person, cutoff)
+    return {"clients": clients, "sessions": _sessions(rng, courses, madrs, visits, person, cutoff), "scores": scores}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -228,8 +232,10 @@ def _courses(rng: np.random.Generator, person: dict, end_day: int) -> dict[str, 
     modality2 = np.where(switch, _choice(rng, MODALITY_P[person["condition"][again]], m), modality[again])
     base2 = np.clip(first["base"][again, PHQ9] * rng.uniform(0.8, 1.05, m), 0.0, 27.0)
     second = _course(rng, again, person, modality2, base2, start2[again])
-    # Course-1 questionnaires stop at least two weeks before the new preparation session.
+    # Course-1 questionnaires (confirmatory ones included) stop at least two weeks before the new
+    # preparation session.
     first["horizon"][again] = np.minimum(first["horizon"][again], start2[again] - start_day[again] - 25)
+    first["confirm_until"][again] = np.minimum(first["confirm_until"][again], first["horizon"][again])
     return {k: np.concatenate([first[k], second[k]]) for k in first}
 
 
@@ -333,6 +339,7 @@ def _course(
         "t_relapse": t_relapse,
         "relapse_depth": relapse_depth,
         "horizon": horizon,
+        "confirm_until": horizon + CONFIRM_GAP_DAYS[1] + 1,  # a re-assessment may follow the last questionnaire
         "base": base,
         "gain": gain,
         "acute": rng.uniform(0.05, 0.3, n),
@@ -400,8 +407,11 @@ def _acute(c: dict, course: np.ndarray, off: np.ndarray) -> np.ndarray:
 # --- sessions -----------------------------------------------------------------------------------
 
 
-def _sessions(rng: np.random.Generator, c: dict, madrs: tuple, person: dict, cutoff: int) -> pd.DataFrame:
-    """Dosing, integration, preparation and assessment sessions, one row each."""
+def _sessions(
+    rng: np.random.Generator, c: dict, madrs: tuple, visits: tuple, person: dict, cutoff: int
+) -> pd.DataFrame:
+    """Dosing, integration, preparation and assessment sessions (MADRS follow-ups and confirmatory
+    re-assessments `visits`), one row each."""
     ids = person["client_id"]
     course, k = np.nonzero(np.arange(MAX_DOSES) < c["n_doses"][:, None])
     dose_off = c["dose_off"][course, k]
@@ -425,6 +435,7 @@ def _sessions(rng: np.random.Generator, c: dict, madrs: tuple, person: dict, cut
         (course[has_int], int_off[has_int], INTEGRATION),
         (np.arange(n_courses), c["prep_off"], PREPARATION),
         (madrs_course[follow_up], madrs_off[follow_up], ASSESSMENT),
+        (visits[0], visits[1], ASSESSMENT),
     ]
     crs = np.concatenate([p[0] for p in parts])
     off = np.concatenate([p[1] for p in parts])
@@ -525,8 +536,12 @@ def _madrs_times(rng: np.random.Generator, c: dict) -> tuple[np.ndarray, np.ndar
 # --- scores -------------------------------------------------------------------------------------
 
 
-def _scores(rng: np.random.Generator, c: dict, madrs: tuple, person: dict, cutoff: int) -> pd.DataFrame:
-    """Long-form scores: PHQ-9 (with items), GAD-7 (with items), PCL-5 for PTSD, MADRS for IV."""
+def _scores(
+    rng: np.random.Generator, c: dict, madrs: tuple, person: dict, cutoff: int
+) -> tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
+    """Long-form scores: PHQ-9 (with items), GAD-7 (with items), PCL-5 for PTSD, MADRS for IV.
+
+    Also returns the confirmatory visits (course, minutes after dose 1), which are assessment sessions."""
     n = len(c["client"])
     # Questionnaire occasions: baseline plus the follow-up grid, jittered, up to the horizon.
     grid = FOLLOW_UP_DAYS[None, :] + np.where(
@@ -546,22 +561,27 @@ def _scores(rng: np.random.Generator, c: dict, madrs: tuple, person: dict, cutof
     # PCL-5 asks about the past month, so PTSD clients answer it at baseline and monthly only.
     pcl = (c["condition"][q_course] == PTSD) & ((q_day < 0) | (q_day >= 28))
     m_course, m_off, _ = madrs
-    parts = [
-        (q_course, q_off, PHQ9),
-        (q_course[gad], q_off[gad], GAD7),
-        (q_course[pcl], q_off[pcl], PCL5),
-        (m_course, m_off, MADRS),
-    ]
-    crs = np.concatenate([p[0] for p in parts])
-    off = np.concatenate([p[1] for p in parts])
-    inst = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
+    crs, off, inst = _stack(
+        [
+            (q_course, q_off, PHQ9),
+            (q_course[gad], q_off[gad], GAD7),
+            (q_course[pcl], q_off[pcl], PCL5),
+            (m_course, m_off, MADRS),
+        ]
+    )
+    f, score = _draw_scores(rng, c, crs, off, inst)
 
-    f = _improvement(c, crs, off / MINUTES_PER_DAY)
-    is_madrs = inst == MADRS
-    f[is_madrs] = np.minimum(f[is_madrs] + _acute(c, crs[is_madrs], off[is_madrs]), 0.97)
-    f = np.minimum(f * c["gain"][crs, inst], 1.0)
-    true = c["base"][crs, inst] * (1.0 - f)
-    score = np.clip(np.rint(true + rng.normal(0.0, NOISE_SD[inst])), 0, SCORE_MAX[inst]).astype(np.int64)
+    # Confirmatory visits, decided on the questionnaire scores the clinic has seen (PHQ-9 and GAD-7).
+    n_q = len(q_course)
+    gad_score = np.full(n_q, -1)
+    gad_score[gad] = score[n_q : n_q + np.count_nonzero(gad)]
+    visits = _confirmatory_visits(rng, c, grid, course, j, [score[:n_q], gad_score])
+    v_course, v_off = visits
+    v_gad = c["has_gad7"][v_course] & (rng.random(len(v_course)) < 0.95)
+    v_crs, v_off_all, v_inst = _stack([(v_course, v_off, PHQ9), (v_course[v_gad], v_off[v_gad], GAD7)])
+    v_f, v_score = _draw_scores(rng, c, v_crs, v_off_all, v_inst)
+    crs, off, inst = np.concatenate([crs, v_crs]), np.concatenate([off, v_off_all]), np.concatenate([inst, v_inst])
+    f, score = np.concatenate([f, v_f]), np.concatenate([score, v_score])
 
     items = np.zeros((len(crs), 9), dtype=np.int8)  # only PHQ-9 (9) and GAD-7 (7) carry items
     phq = np.flatnonzero(inst == PHQ9)
@@ -583,7 +603,62 @@ def _scores(rng: np.random.Generator, c: dict, madrs: tuple, person: dict, cutof
     for i in range(N_ITEM_COLUMNS):
         values = items[:, i].astype(np.int64) if i < items.shape[1] else np.zeros(len(rows), np.int64)
         columns[f"item_{i + 1}"] = pd.arrays.IntegerArray(values, n_items <= i)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns), visits
+
+
+def _stack(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(course, offset, instrument) parts concatenated into three row arrays."""
+    crs = np.concatenate([p[0] for p in parts])
+    off = np.concatenate([p[1] for p in parts])
+    inst = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
+    return crs, off, inst
+
+
+def _draw_scores(
+    rng: np.random.Generator, c: dict, crs: np.ndarray, off: np.ndarray, inst: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Improvement fraction and observed total per row: the course's trajectory plus rating noise."""
+    f = _improvement(c, crs, off / MINUTES_PER_DAY)
+    is_madrs = inst == MADRS
+    f[is_madrs] = np.minimum(f[is_madrs] + _acute(c, crs[is_madrs], off[is_madrs]), 0.97)
+    f = np.minimum(f * c["gain"][crs, inst], 1.0)
+    true = c["base"][crs, inst] * (1.0 - f)
+    score = np.clip(np.rint(true + rng.normal(0.0, NOISE_SD[inst])), 0, SCORE_MAX[inst]).astype(np.int64)
+    return f, score
+
+
+def _confirmatory_visits(
+    rng: np.random.Generator,
+    c: dict,
+    grid: np.ndarray,
+    course: np.ndarray,
+    j: np.ndarray,
+    occasion_scores: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-assessment visits 6-14 days after a monthly questionnaire on which a client who had responded
+    (50% reduction from the observed baseline) no longer does, on any of the instruments given.
+
+    `occasion_scores` holds one array per instrument over the questionnaire occasions (the n baselines,
+    then the answered grid cells (course, j) in row-major order), -1 where not given. Returns (course,
+    minutes after dose 1) of each visit, at a booked clinic slot."""
+    n, n_grid = grid.shape
+    lapsed = np.zeros((n, n_grid), bool)
+    for values in occasion_scores:
+        base = values[:n, None]
+        follow = np.full((n, n_grid), -1)
+        follow[course, j] = values[n:]
+        given = (follow >= 0) & (base > 0)
+        responded = given & (follow <= 0.5 * base)
+        had_responded = np.zeros_like(responded)
+        had_responded[:, 1:] = np.logical_or.accumulate(responded, axis=1)[:, :-1]
+        lapsed |= had_responded & given & ~responded
+    # Weekly questionnaires during induction re-assess anyway; from week 4 the next one is a month away.
+    v_course, v_j = np.nonzero(lapsed & (FOLLOW_UP_DAYS >= CONFIRM_FROM_DAY))
+    m = len(v_course)
+    day = grid[v_course, v_j] + rng.integers(CONFIRM_GAP_DAYS[0], CONFIRM_GAP_DAYS[1] + 1, m)
+    kept = (day <= c["confirm_until"][v_course]) & (rng.random(m) > CONFIRM_MISSED_P)
+    off = day * MINUTES_PER_DAY + _clock(rng, m, 9, 17) - c["start"][v_course] % MINUTES_PER_DAY
+    return v_course[kept], off[kept]
 
 
 def _phq9_items(

@@ -20,7 +20,8 @@ MULTI = {  # url parameter -> (option dimension, Filters field, label)
     "site": ("site", "sites", "Sites"),
     "clinician": ("clinician", "clinicians", "Clinicians"),
 }
-KNOWN_PARAMS = {"instrument", "integration", "from", "to", "min_baseline", "rates", *MULTI}
+KNOWN_PARAMS = {"instrument", "integration", "from", "to", "min_baseline", "rates", "present", "clients", *MULTI}
+KEPT_PARAMS = ("present", "clients")  # presentation-mode switches, carried over as they are
 
 
 @dataclass
@@ -47,7 +48,7 @@ def _seed_from_url(opts: dict[str, list[str]]) -> list[str]:
     params = st.query_params
     notices = []
     for key in params:
-        if key not in KNOWN_PARAMS and key != "present":
+        if key not in KNOWN_PARAMS:
             notices.append(f"Ignored unknown link parameter '{key}'.")
     instruments = opts.get("instrument", [])
     inst = params.get("instrument")
@@ -175,8 +176,9 @@ def _write_url(state: State) -> None:
         wanted["min_baseline"] = f"{f.min_baseline:g}"
     if state.rates != "evaluable":
         wanted["rates"] = state.rates
-    if st.query_params.get("present"):
-        wanted["present"] = st.query_params.get("present")
+    for key in KEPT_PARAMS:
+        if st.query_params.get(key):
+            wanted[key] = st.query_params.get(key)
     current = {k: (st.query_params.get_all(k) if k in MULTI else st.query_params.get(k)) for k in st.query_params}
     if current != wanted:
         st.query_params.from_dict(wanted)

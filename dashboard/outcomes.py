@@ -355,7 +355,8 @@ def funnel(con: duckdb.DuckDBPyConnection, instrument: str, by: str, target_day:
     p0 = float(overall.response_rate.iloc[0])
     frame = pd.DataFrame({"group": points["group"], "n": points.n_evaluable, "rate": points.response_rate,
                           "suppressed": points.response_rate.isna()})
-    n_max = int(pd.to_numeric(frame.n, errors="coerce").max(skipna=True) or 1)
+    largest = pd.to_numeric(frame.n, errors="coerce").max(skipna=True)
+    n_max = 1 if pd.isna(largest) else int(largest)
     limits = stats.funnel_limits(p0, max(n_max, 10) + 5, n_min=max(1, (settings.min_cell if min_cell is None
                                                                        else min_cell)))
     return frame.reset_index(drop=True), limits, p0

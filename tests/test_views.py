@@ -109,3 +109,23 @@ def test_trajectory_chart_has_a_line_per_group(app, demo_db):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = {t.get("name") for t in spec["data"] if t.get("showlegend", True) and t.get("name")}
     assert {"IV infusion", "IM injection", "Sublingual / troche", "Intranasal esketamine"} <= names
+
+
+def test_presentation_mode_from_a_link(app, demo_db):
+    at = _open(app(demo_db, {"present": "1", "modality": "IV infusion"}), "overview")
+    assert any(b.label == "Exit presentation mode" for b in at.button)
+    subtitle = " ".join(m.value for m in at.markdown)
+    assert "modality: IV infusion" in subtitle and "PHQ-9" in subtitle
+    assert not at.get("download_button"), "downloads are hidden on the conference screen"
+    with pytest.raises(ValueError):  # client-level views are not even registered
+        at.switch_page("dashboard/views/client_timeline.py")
+    at = _open(app(demo_db, {"present": "1", "clients": "1"}), "client_timeline")
+    assert at.selectbox(key="timeline_client").value
+
+
+def test_presentation_mode_exits(app, demo_db):
+    at = _open(app(demo_db, {"present": "1"}), "overview")
+    next(b for b in at.button if b.label == "Exit presentation mode").click().run()
+    assert "present" not in at.query_params
+    at.run()
+    assert any(t.label == "Presentation mode" for t in at.toggle)

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, export, filters, privacy
+from dashboard import data, export, filters, presentation, privacy
 from dashboard.settings import load
 
 
@@ -15,7 +15,11 @@ def page(title: str, question: str) -> filters.State:
     """Title, one-line question, demo notice and link notices; returns the sidebar's filter state."""
     state = filters.current()
     st.title(title)
-    st.caption(question)
+    if presentation.active():
+        st.markdown(f"**{state.instrument or 'No data'}** · {state.filters.describe()} · rates over "
+                    f"{filters.RATES[state.rates].lower()}")
+    else:
+        st.caption(question)
     dataset_notice()
     filters.show_notices(state)
     return state
@@ -50,9 +54,13 @@ def empty_note(frame: pd.DataFrame, what: str = "No clients match these filters.
 def chart(fig, caption: str, how: str, frame: pd.DataFrame | None = None, key: str = "") -> None:
     """A chart with its one-line caption (definition and denominator), a 'How is this calculated?' expander and
     a CSV download of the (already suppressed) numbers behind it."""
+    if presentation.active():
+        fig = presentation.style(fig)
     st.plotly_chart(fig, width="stretch", key=f"chart_{key}",
                     config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": key}})
     st.caption(caption)
+    if presentation.active():  # the conference screen: the caption carries definition and n; no controls
+        return
     with st.expander("How is this calculated?"):
         st.markdown(how)
     if frame is not None and len(frame):
@@ -97,5 +105,19 @@ def suppressed_counts(frame: pd.DataFrame, columns: list[str], k: int | None = N
 
 
 def download_csv(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:
+    if presentation.active():
+        return
     st.download_button(label, export.to_csv_bytes(frame), file_name=file_name, mime="text/csv", key=key,
                        icon=":material/download:")
+
+
+def report_button(state: filters.State) -> None:
+    """The sidebar's "Download report": the case-conference HTML report for the current instrument and cohort,
+    built when clicked."""
+    if state.instrument is None:
+        return
+    st.sidebar.download_button(
+        "Download report", data=lambda: data.report_html(state.instrument, state.filters),
+        file_name=f"outcomes-report-{state.instrument}.html", mime="text/html", on_click="ignore",
+        icon=":material/description:", help="One self-contained HTML file: no client ids, dates to the month, "
+        "small cells suppressed. Opens offline.")
