@@ -7,7 +7,8 @@ import streamlit as st
 
 CSS = """
 <style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"], [data-testid="stExpander"], [data-testid="stDownloadButton"],
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"],
+[data-testid="stExpander"], [data-testid="stDownloadButton"],
 [data-testid="stElementToolbar"] {display: none !important;}
 html {font-size: 125%;}
 h1 {font-size: 2.6rem !important;}
