@@ -575,13 +575,8 @@ def _scores(
     n_q = len(q_course)
     gad_score = np.full(n_q, -1)
     gad_score[gad] = score[n_q : n_q + np.count_nonzero(gad)]
-    visits = _confirmatory_visits(rng, c, grid, course, j, [score[:n_q], gad_score])
-    v_course, v_off = visits
-    v_gad = c["has_gad7"][v_course] & (rng.random(len(v_course)) < 0.95)
-    v_crs, v_off_all, v_inst = _stack([(v_course, v_off, PHQ9), (v_course[v_gad], v_off[v_gad], GAD7)])
-    v_f, v_score = _draw_scores(rng, c, v_crs, v_off_all, v_inst)
-    crs, off, inst = np.concatenate([crs, v_crs]), np.concatenate([off, v_off_all]), np.concatenate([inst, v_inst])
-    f, score = np.concatenate([f, v_f]), np.concatenate([score, v_score])
+    visits, rows = _confirmatory_visits(rng, c, grid, course, j, {PHQ9: score[:n_q], GAD7: gad_score})
+    crs, off, inst, f, score = (np.concatenate([a, b]) for a, b in zip((crs, off, inst, f, score), rows, strict=True))
 
     items = np.zeros((len(crs), 9), dtype=np.int8)  # only PHQ-9 (9) and GAD-7 (7) carry items
     phq = np.flatnonzero(inst == PHQ9)
@@ -633,32 +628,58 @@ def _confirmatory_visits(
     grid: np.ndarray,
     course: np.ndarray,
     j: np.ndarray,
-    occasion_scores: list[np.ndarray],
-) -> tuple[np.ndarray, np.ndarray]:
+    occasion_scores: dict[int, np.ndarray],
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]:
     """Re-assessment visits 6-14 days after a monthly questionnaire on which a client who had responded
-    (50% reduction from the observed baseline) no longer does, on any of the instruments given.
+    (a 50% reduction from the observed baseline) no longer does, on PHQ-9 or GAD-7, and their scores.
 
-    `occasion_scores` holds one array per instrument over the questionnaire occasions (the n baselines,
-    then the answered grid cells (course, j) in row-major order), -1 where not given. Returns (course,
-    minutes after dose 1) of each visit, at a booked clinic slot."""
+    `occasion_scores` maps PHQ9 and GAD7 to observed totals over the questionnaire occasions (the n
+    baselines, then the answered grid cells (course, j) in row-major order), -1 where not given. Once a
+    visit has confirmed an instrument's lapse, the clinic acts on that relapse rather than re-assessing
+    its later lapses. Returns ((course, minutes after dose 1) per visit, (course, minutes, instrument,
+    improvement f, score) per score row)."""
     n, n_grid = grid.shape
-    lapsed = np.zeros((n, n_grid), bool)
-    for values in occasion_scores:
-        base = values[:n, None]
+    base, lapsed = {}, {}  # per instrument: observed baseline (n,), lapse on the grid (n, n_grid)
+    for instrument, values in occasion_scores.items():
+        b = values[:n, None]
         follow = np.full((n, n_grid), -1)
         follow[course, j] = values[n:]
-        given = (follow >= 0) & (base > 0)
-        responded = given & (follow <= 0.5 * base)
+        given = (follow >= 0) & (b > 0)
+        responded = given & (follow <= 0.5 * b)
         had_responded = np.zeros_like(responded)
         had_responded[:, 1:] = np.logical_or.accumulate(responded, axis=1)[:, :-1]
-        lapsed |= had_responded & given & ~responded
+        base[instrument] = b[:, 0]
+        lapsed[instrument] = had_responded & given & ~responded
     # Weekly questionnaires during induction re-assess anyway; from week 4 the next one is a month away.
-    v_course, v_j = np.nonzero(lapsed & (FOLLOW_UP_DAYS >= CONFIRM_FROM_DAY))
+    any_lapse = np.logical_or.reduce(list(lapsed.values())) & (FOLLOW_UP_DAYS >= CONFIRM_FROM_DAY)
+    v_course, v_j = np.nonzero(any_lapse)  # sorted by course, then time
     m = len(v_course)
     day = grid[v_course, v_j] + rng.integers(CONFIRM_GAP_DAYS[0], CONFIRM_GAP_DAYS[1] + 1, m)
-    kept = (day <= c["confirm_until"][v_course]) & (rng.random(m) > CONFIRM_MISSED_P)
-    off = day * MINUTES_PER_DAY + _clock(rng, m, 9, 17) - c["start"][v_course] % MINUTES_PER_DAY
-    return v_course[kept], off[kept]
+    v_off = day * MINUTES_PER_DAY + _clock(rng, m, 9, 17) - c["start"][v_course] % MINUTES_PER_DAY
+    attended = (day <= c["confirm_until"][v_course]) & (rng.random(m) > CONFIRM_MISSED_P)
+
+    # PHQ-9 at every visit, GAD-7 as at the client's other questionnaires; the trajectory decides.
+    gad = c["has_gad7"][v_course] & (rng.random(m) < 0.95)
+    visit = np.concatenate([np.arange(m), np.flatnonzero(gad)])
+    crs, off, inst = _stack([(v_course, v_off, PHQ9), (v_course[gad], v_off[gad], GAD7)])
+    f, score = _draw_scores(rng, c, crs, off, inst)
+    # A visit is kept when it re-assesses a lapse of an instrument that no earlier visit of the course has
+    # confirmed (still under a 50% reduction). Counting confirmations of all attended visits is exact: a
+    # visit dropped for that reason only re-confirms instruments that were confirmed already.
+    first_visit = np.searchsorted(v_course, v_course)  # the course's first candidate visit
+    kept = np.zeros(m, bool)
+    for instrument, b in base.items():
+        trigger = lapsed[instrument][v_course, v_j]
+        confirmed = np.zeros(m, bool)
+        at = np.flatnonzero(inst == instrument)
+        confirmed[visit[at]] = score[at] > 0.5 * b[crs[at]]
+        confirmed &= attended & trigger
+        confirmed_before = np.cumsum(confirmed) - confirmed
+        kept |= trigger & (confirmed_before == confirmed_before[first_visit])
+    kept &= attended
+    row_kept = kept[visit]
+    scores = (crs[row_kept], off[row_kept], inst[row_kept], f[row_kept], score[row_kept])
+    return (v_course[kept], v_off[kept]), scores
 
 
 def _phq9_items(

@@ -60,6 +60,36 @@ def _week4(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame({"baseline": baseline, "week4": nearest}).dropna()
 
 
+def _first_course_relapse(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per client who responded on PHQ-9 in their first course: `relapsed` and `integration` (any integration
+    session in that course). DOMAIN.md §4, computed here independently of the generator and the SQL: baseline =
+    the last score at or before the first dose (within 30 days); first response = the first later score with a
+    reduction of at least 50%; relapse = two consecutive later scores, both under a 50% reduction, 5-15 days
+    apart. A course ends 30 days before the next one (a dosing gap of more than 90 days) starts."""
+    sessions = frames["sessions"].assign(at=lambda d: pd.to_datetime(d["session_at"]))
+    dosing = sessions[sessions["session_type"] == "dosing"].sort_values(["client_id", "at"])
+    gap = dosing.groupby("client_id")["at"].diff()
+    course_end = dosing[gap > pd.Timedelta(days=90)].groupby("client_id")["at"].min() - pd.Timedelta(days=30)
+
+    def first_course(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[~(frame["at"] >= frame["client_id"].map(course_end))]  # NaT (one course) keeps every row
+
+    integration = set(first_course(sessions[sessions["session_type"] == "integration"])["client_id"])
+    phq = first_course(_days_since_first_dose(frames, "PHQ-9")).sort_values(["client_id", "at"])
+    baseline = phq[phq["day"].between(-30, 0)].groupby("client_id")["score"].last()
+    baseline = baseline[baseline > 0]
+    follow = phq[(phq["day"] > 0) & phq["client_id"].isin(baseline.index)].copy()
+    follow["responded"] = follow["score"] <= 0.5 * follow["client_id"].map(baseline)
+    first_response = follow[follow["responded"]].groupby("client_id")["day"].min()
+    after = follow[follow["day"] > follow["client_id"].map(first_response)].copy()
+    after["next_day"] = after.groupby("client_id")["day"].shift(-1)
+    after["next_lost"] = after.groupby("client_id")["responded"].shift(-1).eq(False)  # False where there is none
+    pair = ~after["responded"] & after["next_lost"] & (after["next_day"] - after["day"]).between(5, 15)
+    relapsed = set(after.loc[pair, "client_id"])
+    clients = first_response.index
+    return pd.DataFrame({"relapsed": clients.isin(relapsed), "integration": clients.isin(integration)}, index=clients)
+
+
 def _check_contract(frames: dict[str, pd.DataFrame], end: datetime.date) -> None:
     clients, sessions, scores = frames["clients"], frames["sessions"], frames["scores"]
     assert list(clients.columns) == CLIENT_COLUMNS
@@ -204,3 +234,48 @@ def test_madrs_shows_rapid_onset_for_iv_clients(demo):
     after_24h = madrs.loc[(hours > 20) & (hours < 28), "score"]
     assert len(before) > 100
     assert after_24h.mean() < before.mean() - 4
+
+
+def test_relapse_among_responders(demo):
+    # Follow-ups after week 4 are monthly; a relapse (two low scores 5-15 days apart) is only visible because
+    # the clinic re-assesses a responder whose reduction fell back under 50%.
+    r = _first_course_relapse(demo)
+    assert len(r) >= 250
+    assert 0.15 <= r["relapsed"].mean() <= 0.35
+
+
+def test_relapse_is_rarer_with_integration_therapy():
+    by_integration = _first_course_relapse(generate(4000, seed=5)).groupby("integration")["relapsed"].mean()
+    assert by_integration[True] < by_integration[False]
+
+
+def test_confirmatory_reassessment_follows_a_lapse(demo):
+    # Assessment sessions without a MADRS rating are confirmatory visits: PHQ-9 at the visit, 5-15 days after
+    # the previous questionnaire, on which PHQ-9 or GAD-7 had lost the 50% reduction (of a responder).
+    sessions, scores = demo["sessions"], demo["scores"]
+    madrs = scores.loc[scores["instrument"] == "MADRS", ["client_id", "assessed_at"]]
+    visits = sessions[sessions["session_type"] == "assessment"].merge(
+        madrs, left_on=["client_id", "session_at"], right_on=["client_id", "assessed_at"], how="left", indicator=True
+    )
+    visits = visits.loc[visits["_merge"] == "left_only", ["client_id", "session_at"]]
+    assert len(visits) >= 50
+
+    def reduction_lost(instrument: str) -> pd.DataFrame:
+        rows = _days_since_first_dose(demo, instrument).sort_values(["client_id", "at"])
+        baseline = rows[rows["day"] <= 0].groupby("client_id")["score"].last()  # the latest course's baseline
+        return rows.assign(lost=rows["score"] > 0.5 * rows["client_id"].map(baseline))
+
+    phq = reduction_lost("PHQ-9")
+    phq["gap"] = phq.groupby("client_id")["day"].diff()
+    phq["previous_at"] = phq.groupby("client_id")["assessed_at"].shift()
+    phq["previous_lost"] = phq.groupby("client_id")["lost"].shift().eq(True)
+    at_visit = visits.merge(phq, left_on=["client_id", "session_at"], right_on=["client_id", "assessed_at"])
+    assert len(at_visit) == len(visits)
+    assert at_visit["gap"].between(5, 15).all()
+    gad = reduction_lost("GAD-7")[["client_id", "assessed_at", "lost"]]
+    gad = gad.rename(columns={"assessed_at": "previous_at", "lost": "gad_lost"})
+    at_visit = at_visit.merge(gad, on=["client_id", "previous_at"], how="left")
+    assert (at_visit["previous_lost"] | at_visit["gad_lost"].eq(True)).mean() >= 0.95
+    # Some PHQ-9 lapses are confirmed, some were blips that the re-assessment does not repeat.
+    recovered = ~at_visit.loc[at_visit["previous_lost"], "lost"]
+    assert 0.15 <= recovered.mean() <= 0.7
