@@ -100,7 +100,8 @@ def _day_label(day: float) -> str:
 
 def outcomes_table(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "modality",
                    timepoints: list[tuple[float, float]] | None = None, filters: Filters | None = None,
-                   min_cell: int | None = None, settings: Settings | None = None) -> pd.DataFrame:
+                   min_cell: int | None = None, settings: Settings | None = None,
+                   include_last: bool = True) -> pd.DataFrame:
     """One row per group and timepoint (and one for the last observed score), with the columns of the
     `outcomes` command, suppressed. Rates are fractions; Wilson 95% interval of the evaluable rate."""
     settings = settings or load()
@@ -108,17 +109,16 @@ def outcomes_table(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "m
     filters = filters or Filters()
     k = settings.min_cell if min_cell is None else min_cell
     points = list(timepoints) if timepoints is not None else list(settings.timepoints)
-    frames = []
-    for target, window in [*points, (None, None)]:
-        frame = run(con, "outcomes_by_group", instrument=instrument, target_day=target, window_days=window,
-                    group_by=by, **filters.params())
-        frame.insert(1, "timepoint", "last" if target is None else _day_label(target))
-        frame.insert(2, "target_day", target)
-        frame.insert(3, "window_days", window)
-        frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
+    targets = [{"target_day": float(d), "window_days": float(w)} for d, w in points]
+    standard = [t for t in targets if settings.is_standard(t["target_day"], t["window_days"])]
+    custom = [t for t in targets if t not in standard]
+    table = run(con, "outcomes_by_group", instrument=instrument, standard_targets=standard or None,
+                custom_targets=custom or None, include_last=include_last, group_by=by, **filters.params())
     if table.empty:
         return pd.DataFrame(columns=OUTCOME_COLUMNS)
+    table.insert(1, "timepoint", [("last" if pd.isna(d) else _day_label(d)) for d in table.target_day])
+    table["target_day"] = table.target_day.astype(object).where(table.target_day.notna(), None)
+    table["window_days"] = table.window_days.astype(object).where(table.window_days.notna(), None)
     table = _rates(table)
     shown, mask = privacy.suppress_groups(table[OUTCOME_COLUMNS[:-1]], COUNTS, DEPENDENTS, k=k,
                                           partition="timepoint")
@@ -150,7 +150,8 @@ def flow_table(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none"
     target = settings.primary_day if target_day is None else target_day
     window = settings.window_for(target) if window_days is None else window_days
     frame = run(con, "flow_by_group", instrument=instrument, target_day=target, window_days=window,
-                min_induction_doses=settings.min_induction_doses, group_by=by, **filters.params())
+                standard=settings.is_standard(target, window), min_induction_doses=settings.min_induction_doses,
+                group_by=by, **filters.params())
     stages = ["n_first_dose", "n_with_baseline", "n_completed_induction", "n_followup_in_window", "n_included"]
     k = settings.min_cell if min_cell is None else min_cell
     shown, mask = privacy.suppress_groups(frame, stages, {}, k=k)
@@ -174,7 +175,7 @@ def kaplan_meier_table(con: duckdb.DuckDBPyConnection, instrument: str, event: s
         raise OutcomeError(f"unknown event {event!r}; use one of {', '.join(KM_QUERIES)}")
     filters = filters or Filters()
     k = settings.min_cell if min_cell is None else min_cell
-    counts = run(con, KM_QUERIES[event], instrument=instrument, group_by=by, **filters.params())
+    counts = _cohort(con, KM_QUERIES[event], instrument, by, filters)
     frames = []
     for group, rows in counts.groupby("group", sort=True):
         n_group = int(rows.n_clients.sum())
@@ -203,7 +204,10 @@ def trajectory(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none"
     ci_low, ci_high, n_clients."""
     settings = settings or load()
     k = settings.min_cell if min_cell is None else min_cell
-    frame = _cohort(con, "trajectory_by_bin", instrument, by, filters, bin_days=bin_days, max_day=max_day)
+    if float(bin_days) not in settings.trajectory_bins:
+        raise OutcomeError(f"trajectory bins of {bin_days:g} days are not precomputed; use one of "
+                           f"{', '.join(f'{b:g}' for b in settings.trajectory_bins)} (settings.trajectory_bins)")
+    frame = _cohort(con, "trajectory_by_bin", instrument, by, filters, bin_days=float(bin_days), max_day=max_day)
     mean, sd = ("mean", "sd") if measure == "score" else ("mean_pct_change", "sd_pct_change")
     out = frame[["group", "bin_start", "x", "n_clients"]].copy()
     out["mean"] = frame[mean]
@@ -285,7 +289,7 @@ def band_transitions(con: duckdb.DuckDBPyConnection, instrument: str, target_day
     settings = settings or load()
     k = settings.min_cell if min_cell is None else min_cell
     frame = _cohort(con, "band_transitions", instrument, "none", filters, target_day=target_day,
-                    window_days=window_days)
+                    window_days=window_days, standard=settings.is_standard(target_day, window_days))
     shown, _ = privacy.suppress_groups(frame, ["n_clients"], {}, k=k, partition="from_band")
     return shown
 
@@ -345,11 +349,9 @@ def funnel(con: duckdb.DuckDBPyConnection, instrument: str, by: str, target_day:
     (group, n, rate, suppressed), the 95% / 99.8% exact binomial limits, and the overall rate p0."""
     settings = settings or load()
     points = outcomes_table(con, instrument, by=by, timepoints=[(target_day, window_days)], filters=filters,
-                            min_cell=min_cell, settings=settings)
-    points = points[points.timepoint != "last"]
+                            min_cell=min_cell, settings=settings, include_last=False)
     overall = outcomes_table(con, instrument, by="none", timepoints=[(target_day, window_days)], filters=filters,
-                             min_cell=min_cell, settings=settings)
-    overall = overall[overall.timepoint != "last"]
+                             min_cell=min_cell, settings=settings, include_last=False)
     if points.empty or overall.empty or overall.response_rate.isna().all():
         return pd.DataFrame(columns=["group", "n", "rate", "suppressed"]), pd.DataFrame(), None
     p0 = float(overall.response_rate.iloc[0])
@@ -357,6 +359,6 @@ def funnel(con: duckdb.DuckDBPyConnection, instrument: str, by: str, target_day:
                           "suppressed": points.response_rate.isna()})
     largest = pd.to_numeric(frame.n, errors="coerce").max(skipna=True)
     n_max = 1 if pd.isna(largest) else int(largest)
-    limits = stats.funnel_limits(p0, max(n_max, 10) + 5, n_min=max(1, (settings.min_cell if min_cell is None
-                                                                       else min_cell)))
+    n_min = max(1, settings.min_cell if min_cell is None else min_cell)
+    limits = stats.funnel_limits(p0, max(n_max, 10) + 5, n_min=n_min)
     return frame.reset_index(drop=True), limits, p0

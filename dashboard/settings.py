@@ -32,6 +32,9 @@ class Settings:
     relapse_gap_max_days: float = 15.0  # ... and no further
     # Standard timepoints (target day, ± window): 24 h, day 7, week 4, week 12, week 26.
     timepoints: tuple[tuple[float, float], ...] = ((1, 1), (7, 3), (28, 7), (84, 14), (182, 28))
+    # Trajectory bin widths precomputed per client (days): half-days for the first week, weeks for the long term.
+    trajectory_bins: tuple[float, ...] = (0.5, 7.0)
+    trajectory_max_day: float = 364.0
 
     def derive_params(self) -> dict:
         """The parameters of the derived-table builds."""
@@ -47,7 +50,14 @@ class Settings:
             "early_pct": self.early_improvement_pct,
             "relapse_gap_min": self.relapse_gap_min_days,
             "relapse_gap_max": self.relapse_gap_max_days,
+            "timepoints": [{"target_day": float(d), "window_days": float(w)} for d, w in self.timepoints],
+            "bin_widths": [float(b) for b in self.trajectory_bins],
+            "max_day": self.trajectory_max_day,
         }
+
+    def is_standard(self, day: float, window: float) -> bool:
+        """Whether a timepoint is one of the precomputed standard ones."""
+        return any(float(d) == float(day) and float(w) == float(window) for d, w in self.timepoints)
 
     def window_for(self, day: float) -> float:
         """The standard window of a standard timepoint, else a quarter of the day (at least 1)."""

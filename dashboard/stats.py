@@ -35,7 +35,11 @@ def funnel_limits(p0: float, n_max: int, levels=(0.95, 0.998), n_min: int = 1) -
     """Exact binomial control limits around the overall rate p0 for n = n_min..n_max (Spiegelhalter 2005).
 
     Columns: n, and for each level L: lower_L, upper_L (as proportions)."""
-    n = np.arange(max(1, n_min), max(n_min, n_max) + 1)
+    lo, hi = max(1, n_min), max(n_min, n_max)
+    # every n up to 500, then a log-spaced grid: the limits are smooth there and the chart needs no more points
+    n = np.unique(np.concatenate([np.arange(lo, min(hi, 500) + 1),
+                                  np.geomspace(max(lo, 500), hi, 200).round().astype(int) if hi > 500 else []]))
+    n = n.astype(int)
     out = {"n": n}
     for level in levels:
         tail = (1 - level) / 2

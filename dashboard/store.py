@@ -51,6 +51,7 @@ def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPy
     except duckdb.Error as exc:
         raise StoreError(_unreadable(path, exc)) from None
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
     try:
         _ensure_schema(con, read_only)
     except duckdb.Error as exc:

@@ -1,25 +1,28 @@
 -- Severity band at baseline and at a timepoint (nearest score within the window, ties to the later).
--- Params: $instrument VARCHAR, $target_day DOUBLE, $window_days DOUBLE, $min_baseline DOUBLE, $group_by VARCHAR,
+-- Params: $instrument VARCHAR, $target_day DOUBLE, $window_days DOUBLE, $standard BOOLEAN, $min_baseline DOUBLE,
+--         $group_by VARCHAR, $focus VARCHAR,
 --         and the cohort filters of cohort_courses
 -- Grain: one row per (baseline band, timepoint band); clients without a score in the window are 'no score'.
 with cohort as (
-    select o.client_id, o.course_no, o.baseline,
-    from cohort_courses(
-        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus
+    select c.client_id, c.baseline,
+    from cohort(
+        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
     ) c
-    join client_outcomes o using (client_id, course_no)
-    where o.instrument = $instrument
-        and o.baseline > 0
-        and ($min_baseline is null or o.baseline >= $min_baseline)
 ),
 
 at_target as (
+    select t.client_id, t.score,
+    from timepoint_scores t
+    where $standard and t.instrument = $instrument and t.course_no = 1
+        and t.target_day = $target_day and t.window_days = $window_days
+    union all
     select
         s.client_id,
         arg_min(s.score, (abs(s.days_since_first_dose - $target_day), -s.days_since_first_dose)) as score,
     from scored s
-    where s.instrument = $instrument
+    where not $standard
+        and s.instrument = $instrument
         and s.course_no = 1
         and s.days_since_first_dose > 0
         and abs(s.days_since_first_dose - $target_day) <= $window_days

@@ -43,6 +43,7 @@ summary as (
         max(day) as last_day,
         arg_max(score, day) as last_score,
         min(day) filter (where pct_change <= -50) as first_response_day,
+        arg_min(doses_before, day) filter (where pct_change <= -50) as n_doses_before_response,
         -- the first score after dose k (before dose k + 1)
         arg_min(pct_change, day) filter (where doses_before = 1) as pct_change_after_dose1,
         arg_min(pct_change, day) filter (where doses_before = 2) as pct_change_after_dose2,
@@ -100,6 +101,7 @@ joined as (
         s.last_day,
         s.last_score,
         s.first_response_day,
+        s.n_doses_before_response,
         s.pct_change_after_dose1,
         s.pct_change_after_dose2,
         s.pct_change_after_dose4,
@@ -133,6 +135,7 @@ final as (
         case when baseline > 0 then 100.0 * (last_score - baseline) / baseline end as last_pct_change,
         first_response_day,
         case when baseline > 0 then first_response_day is not null end as ever_responded,
+        n_doses_before_response,
         coalesce(first_response_day, last_day, 0) as days_to_response_or_censor,
         pct_change_after_dose1,
         pct_change_after_dose2,

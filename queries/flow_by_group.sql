@@ -1,5 +1,5 @@
 -- The flow per group: first dose -> baseline -> completed induction -> score in the window -> included.
--- Params: $instrument VARCHAR, $target_day DOUBLE, $window_days DOUBLE, $min_induction_doses INTEGER,
+-- Params: $instrument VARCHAR, $target_day DOUBLE, $window_days DOUBLE, $standard BOOLEAN, $min_induction_doses INTEGER,
 --         $min_baseline DOUBLE, $group_by VARCHAR, and the cohort filters of cohort_courses
 -- Grain: one row per group; each stage is a subset of the one before. Included = the last stage with a baseline
 --        above 0 (and >= $min_baseline when given): the completers' analysis set.
@@ -19,12 +19,18 @@ with cohort as (
 ),
 
 in_window as (
-    select distinct client_id,
-    from scored
-    where instrument = $instrument
-        and course_no = 1
-        and days_since_first_dose > 0
-        and abs(days_since_first_dose - $target_day) <= $window_days
+    select distinct t.client_id,
+    from timepoint_scores t
+    where $standard and t.instrument = $instrument and t.course_no = 1
+        and t.target_day = $target_day and t.window_days = $window_days
+    union
+    select distinct s.client_id,
+    from scored s
+    where not $standard
+        and s.instrument = $instrument
+        and s.course_no = 1
+        and s.days_since_first_dose > 0
+        and abs(s.days_since_first_dose - $target_day) <= $window_days
 ),
 
 final as (

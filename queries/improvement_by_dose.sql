@@ -3,15 +3,11 @@
 --         $group_by VARCHAR and the cohort filters of cohort_courses
 -- Grain: one row per group and dose number.
 with cohort as (
-    select c.group_label, o.client_id, o.course_no, o.baseline,
-    from cohort_courses(
-        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus
+    select c.group_label, c.client_id, c.baseline,
+    from cohort(
+        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
     ) c
-    join client_outcomes o using (client_id, course_no)
-    where o.instrument = $instrument
-        and o.baseline > 0
-        and ($min_baseline is null or o.baseline >= $min_baseline)
 ),
 
 first_after as (
@@ -21,8 +17,9 @@ first_after as (
         s.doses_before as dose_no,
         100.0 * (arg_min(s.score, s.days_since_first_dose) - c.baseline) / c.baseline as pct_change,
     from scored s
-    join cohort c using (client_id, course_no)
+    join cohort c using (client_id)
     where s.instrument = $instrument
+        and s.course_no = 1
         and s.days_since_first_dose > 0
         and s.doses_before between 1 and $max_dose
     group by c.group_label, s.client_id, s.doses_before, c.baseline

@@ -2,15 +2,11 @@
 -- Params: $instrument VARCHAR, $min_baseline DOUBLE, $group_by VARCHAR, $focus VARCHAR, the cohort filters
 -- Grain: one row per group.
 with cohort as (
-    select c.group_label, o.*,
-    from cohort_courses(
-        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus
+    select c.*,
+    from cohort(
+        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
     ) c
-    join client_outcomes o using (client_id, course_no)
-    where o.instrument = $instrument
-        and o.baseline > 0
-        and ($min_baseline is null or o.baseline >= $min_baseline)
 ),
 
 final as (

@@ -4,16 +4,13 @@
 with cohort as (
     select
         c.group_label,
-        ceil(o.days_response_to_relapse_or_censor) as days,  -- whole days
-        o.has_relapsed as is_event,
-    from cohort_courses(
-        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus
+        ceil(c.days_response_to_relapse_or_censor) as days,  -- whole days
+        c.has_relapsed as is_event,
+    from cohort(
+        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
     ) c
-    join client_outcomes o using (client_id, course_no)
-    where o.instrument = $instrument
-        and o.first_response_day is not null
-        and ($min_baseline is null or o.baseline >= $min_baseline)
+    where c.first_response_day is not null
 ),
 
 final as (

@@ -4,16 +4,12 @@
 with cohort as (
     select
         c.group_label,
-        ceil(o.days_to_response_or_censor) as days,  -- whole days: steps no finer than a day
-        o.first_response_day is not null as is_event,
-    from cohort_courses(
-        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus
+        ceil(c.days_to_response_or_censor) as days,  -- whole days: steps no finer than a day
+        c.first_response_day is not null as is_event,
+    from cohort(
+        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
     ) c
-    join client_outcomes o using (client_id, course_no)
-    where o.instrument = $instrument
-        and o.baseline > 0
-        and ($min_baseline is null or o.baseline >= $min_baseline)
 ),
 
 final as (

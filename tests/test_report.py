@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def built(demo_db):
-    con = store.connect(demo_db, read_only=True)
+    con = store.connect(demo_db)  # the same configuration as the app under test in this process
     try:
         clients = [r[0] for r in con.execute("select client_id from clients").fetchall()]
         return report.build(con, "PHQ-9"), clients
@@ -58,7 +58,7 @@ def test_report_shows_no_suppressed_count(demo_db):
     """With k = 60 many cells are small: none of their counts may appear in the tables."""
     from dashboard.settings import Settings
 
-    con = store.connect(demo_db, read_only=True)
+    con = store.connect(demo_db)  # the same configuration as the app under test in this process
     try:
         rep = report.build(con, "PHQ-9", Filters(), settings=Settings(min_cell=60))
     finally:
@@ -71,12 +71,14 @@ def test_report_shows_no_suppressed_count(demo_db):
 
 def test_report_command_writes_the_file_quickly(demo_db, tmp_path):
     out = tmp_path / "report.html"
-    done = subprocess.run([sys.executable, "-m", "dashboard", "report", "--db", str(demo_db), "--out", str(out),
+    db = tmp_path / "copy.duckdb"  # another process (this one) may hold the demo database open
+    shutil.copy(demo_db, db)
+    done = subprocess.run([sys.executable, "-m", "dashboard", "report", "--db", str(db), "--out", str(out),
                            "--modality", "IV infusion"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "Cohort comparison" in out.read_text(encoding="utf-8")
     assert "Modality: IV infusion" in out.read_text(encoding="utf-8")
-    bad = subprocess.run([sys.executable, "-m", "dashboard", "report", "--db", str(demo_db), "--out", str(out),
+    bad = subprocess.run([sys.executable, "-m", "dashboard", "report", "--db", str(db), "--out", str(out),
                           "--instrument", "NOPE"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert bad.returncode == 2 and "unknown instrument" in bad.stderr
 

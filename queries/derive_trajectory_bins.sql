@@ -1,0 +1,36 @@
+-- Each client's mean score per time bin since the first dose, for the trajectory bin widths in the settings
+-- (bins centred on multiples of the width), so a trajectory aggregates per-client bins, not every score.
+-- Params: $bin_widths DOUBLE[], $max_day DOUBLE
+-- Grain: one row per client, instrument, bin width and bin (first course, after the first dose).
+create or replace table trajectory_bins as
+with widths as (
+    select unnest($bin_widths) as bin_days
+),
+
+binned as (
+    select
+        s.client_id,
+        s.instrument,
+        w.bin_days,
+        round(s.days_since_first_dose / w.bin_days) * w.bin_days as bin_start,
+        s.days_since_first_dose as day,
+        s.score,
+        100.0 * (s.score - o.baseline) / o.baseline as pct_change,
+    from scored s
+    join client_outcomes o using (client_id, course_no, instrument)
+    cross join widths w
+    where s.course_no = 1
+        and o.baseline > 0
+        and s.days_since_first_dose > 0
+        and s.days_since_first_dose <= $max_day
+        and s.days_since_first_dose <= w.bin_days * 200  -- no more than 200 bins of any width
+),
+
+final as (
+    select client_id, instrument, bin_days, bin_start, avg(day) as day, avg(score) as score,
+        avg(pct_change) as pct_change,
+    from binned
+    group by all
+)
+
+select * from final order by instrument, bin_days, client_id
