@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--instrument", default="PHQ-9", metavar="NAME")
     rep.add_argument("--pdf", metavar="FILE.pdf", help="also print the report to PDF (needs Chromium)")
     _cohort_arguments(rep)
+
+    bench = sub.add_parser("bench", help="benchmark import, derived tables and every view at scale")
+    bench.add_argument("--clients", type=_positive, default=100_000, help="synthetic clients (default 100,000)")
+    bench.add_argument("--out", metavar="FILE.json", help="also write the figures as JSON")
+    bench.add_argument("--no-cold-start", action="store_true", help="skip the browser cold-start measurement")
     return p
 
 
@@ -118,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             return _outcomes(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "bench":
+            from dashboard import bench
+
+            return bench.main(args.clients, args.out, cold_start=not args.no_cold_start)
     except store.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

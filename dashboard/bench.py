@@ -1,0 +1,281 @@
+"""`python -m dashboard bench`: figures for speed at network scale (import, derived tables, per-view interaction,
+a plain-pandas baseline, memory, cold start), printed as a table and written as JSON. Measures; never asserts."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from dashboard import derive, outcomes, store
+from dashboard.demo_data import generate
+from dashboard.ingest import import_file
+from dashboard.outcomes import Filters
+from dashboard.settings import load
+
+# What each view computes for one filter change (the engine calls its page makes), instrument PHQ-9.
+S = load()
+PRIMARY = (S.primary_day, S.window_for(S.primary_day))
+VIEW_CALLS = {
+    "overview": [
+        ("flow_table", {"by": "none"}),
+        ("outcomes_table", {"by": "none", "timepoints": [PRIMARY]}),
+        ("doses_to_response", {"by": "none"}),
+        ("suicidal_ideation", {"by": "none"}),
+        ("trajectory", {"by": "none", "bin_days": 7, "max_day": 182}),
+    ],
+    "rapid_onset": [
+        ("trajectory", {"by": "modality", "bin_days": 0.5, "max_day": 7}),
+        ("outcomes_table", {"by": "modality", "timepoints": [(1, 1), (3, 1), (7, 3)]}),
+        ("improvement_by_dose", {"by": "modality", "max_dose": 6}),
+        ("kaplan_meier_table", {"by": "modality", "event": "response"}),
+    ],
+    "long_term": [
+        ("trajectory", {"by": "modality", "bin_days": 7, "max_day": 364}),
+        ("outcomes_table", {"by": "modality", "timepoints": [t for t in S.timepoints if t[0] >= 28]}),
+        ("kaplan_meier_table", {"by": "modality", "event": "relapse"}),
+        ("maintenance_by_week", {}),
+        ("band_transitions", {"target_day": PRIMARY[0], "window_days": PRIMARY[1]}),
+    ],
+    "compare": [("outcomes_table", {"by": "modality", "timepoints": [PRIMARY]})],
+    "clinicians_sites": [("funnel", {"by": "clinician", "target_day": PRIMARY[0], "window_days": PRIMARY[1]})],
+    "my_cohort": [
+        ("trajectory", {"by": "clinician_vs_rest", "bin_days": 7, "max_day": 182}),
+        ("outcomes_table", {"by": "clinician_vs_rest", "timepoints": [t for t in S.timepoints if t[0] >= 7]}),
+    ],
+}
+NO_INSTRUMENT = {"maintenance_by_week"}
+
+
+def _timed(fn) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def _random_filters(con, rng: random.Random, n: int) -> list[Filters]:
+    """Filter combinations a director might click through: subsets of modalities, sites, conditions,
+    integration, a minimum baseline."""
+    opts = con.execute("select dimension, list(value) from (select distinct 'modality' as dimension, modality as "
+                       "value from courses union all select distinct 'site', site from courses union all "
+                       "select distinct 'condition', condition from courses) group by dimension").fetchall()
+    opts = dict(opts)
+    out = [Filters()]
+    while len(out) < n:
+        def subset(values):
+            return tuple(rng.sample(values, rng.randint(1, len(values)))) if rng.random() < 0.5 else None
+        out.append(Filters(modalities=subset(opts["modality"]), sites=subset(opts["site"]),
+                           conditions=subset(opts["condition"]),
+                           integration=rng.choice([None, None, True, False]),
+                           min_baseline=rng.choice([None, None, 10.0, 15.0])))
+    return out
+
+
+def _view_times(con, filters: list[Filters]) -> dict:
+    clinician = con.execute("select min(clinician_id) from courses").fetchone()[0]
+    out = {}
+    for view, calls in VIEW_CALLS.items():
+        times = []
+        for f in filters:
+            if view == "my_cohort":
+                f = Filters(**{**f.__dict__, "clinicians": None, "focus": clinician})
+            started = time.perf_counter()
+            for name, kwargs in calls:
+                args = dict(kwargs, filters=f)
+                if name not in NO_INSTRUMENT:
+                    args["instrument"] = "PHQ-9"
+                getattr(outcomes, name)(con, **args)
+            times.append(time.perf_counter() - started)
+        times.sort()
+        out[view] = {"median_ms": 1000 * statistics.median(times),
+                     "p95_ms": 1000 * times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+                     "runs": len(times)}
+    return out
+
+
+def _pandas_frames(con) -> dict:
+    return {
+        "sessions": con.execute("select client_id, session_at, session_type, modality, site from sessions").df(),
+        "scores": con.execute("select client_id, assessed_at, instrument, score from scores").df(),
+        "clients": con.execute("select client_id, site, condition from clients").df(),
+        "integration": con.execute("select client_id, count(*) as n from sessions "
+                                   "where session_type = 'integration' group by all").df(),
+    }
+
+
+def pandas_outcomes(frames: dict, f: Filters, by: str | None, day: float = 28, window: float = 7) -> pd.DataFrame:
+    """The overview / compare computation written plainly in pandas: first dose, baseline within 30 days,
+    score nearest the target day (ties later), response and remission per group."""
+    sessions, scores, clients = frames["sessions"], frames["scores"], frames["clients"]
+    dosing = sessions[sessions.session_type == "dosing"].sort_values("session_at")
+    first = dosing.groupby("client_id").agg(first_dose=("session_at", "first"), modality=("modality", "first"),
+                                            dose_site=("site", "first")).reset_index()
+    first = first.merge(clients, on="client_id", how="left")
+    first["site"] = first["site"].fillna(first["dose_site"])
+    first["has_integration"] = first.client_id.isin(frames["integration"].client_id)
+    if f.modalities is not None:
+        first = first[first.modality.isin(f.modalities)]
+    if f.sites is not None:
+        first = first[first.site.isin(f.sites)]
+    if f.conditions is not None:
+        first = first[first.condition.isin(f.conditions)]
+    if f.integration is not None:
+        first = first[first.has_integration == f.integration]
+    s = scores[scores.instrument == "PHQ-9"].merge(first, on="client_id")
+    s["days"] = (s.assessed_at - s.first_dose).dt.total_seconds() / 86400
+    base = s[(s.days <= 0) & (s.days >= -30)].sort_values("days").groupby("client_id").tail(1)
+    base = base[base.score > 0][["client_id", "score"] + ([by] if by else [])].rename(columns={"score": "baseline"})
+    if f.min_baseline is not None:
+        base = base[base.baseline >= f.min_baseline]
+    fu = s[(s.days > 0) & ((s.days - day).abs() <= window)].copy()
+    fu["distance"] = (fu.days - day).abs()
+    fu = fu.sort_values(["client_id", "distance", "days"], ascending=[True, True, False]).groupby("client_id").head(1)
+    joined = base.merge(fu[["client_id", "score"]], on="client_id", how="left")
+    joined["response"] = (joined.score - joined.baseline) / joined.baseline <= -0.5
+    joined["remitted"] = joined.score <= 4
+    key = joined[by] if by else pd.Series("all", index=joined.index)
+    return joined.groupby(key).agg(n_started=("client_id", "size"), n_evaluable=("score", "count"),
+                                   n_responders=("response", "sum"), n_remitters=("remitted", "sum"))
+
+
+def _cold_start(db: Path) -> dict:
+    """Seconds from starting `streamlit run` to the overview's tiles and charts drawn in Chromium."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        return {"seconds": None, "note": "Chromium not installed (apt-get install chromium)"}
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+    env = dict(os.environ, OUTCOMES_DB=str(db))
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                             "--server.headless", "true"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=app.parent)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            page = browser.new_page()
+            for _ in range(600):
+                try:
+                    page.goto(f"http://localhost:{port}/", timeout=2000)
+                    break
+                except Exception:  # the server is not listening yet
+                    time.sleep(0.05)
+            page.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
+            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
+            seconds = time.perf_counter() - started
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {"seconds": seconds, "note": "server start to overview tiles and first chart drawn in Chromium"}
+
+
+def run(n_clients: int = 100_000, seed: int = 7, n_filters: int = 20, cold_start: bool = True) -> dict:
+    results: dict = {"clients": n_clients, "machine": {"cpus": os.cpu_count()}}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        tmp = Path(tmp)
+        t, frames = _timed(lambda: generate(n_clients=n_clients, seed=seed))
+        results["generate_seconds"] = t
+        frames["clients"].to_parquet(tmp / "clients.parquet", index=False)
+        frames["sessions"].to_parquet(tmp / "sessions.parquet", index=False)
+        frames["scores"].to_csv(tmp / "scores.csv", index=False)
+        n_rows = len(frames["scores"])
+        del frames
+        db = tmp / "bench.duckdb"
+        con = store.connect(db)
+        for name in ("clients.parquet", "sessions.parquet"):
+            import_file(con, tmp / name)
+        t_import, report = _timed(lambda: import_file(con, tmp / "scores.csv"))
+        bare = duckdb.connect()
+        t_bare, _ = _timed(lambda: bare.execute(
+            f"create table scores as select * from read_csv('{(tmp / 'scores.csv').as_posix()}')"))
+        bare.close()
+        results["import"] = {
+            "score_rows": n_rows, "imported": report.imported, "importer_seconds": t_import,
+            "importer_rows_per_second": n_rows / t_import, "bare_duckdb_seconds": t_bare,
+            "bare_duckdb_rows_per_second": n_rows / t_bare, "ratio_importer_to_bare": t_import / t_bare,
+        }
+        con.execute("begin")
+        t_derive, _ = _timed(lambda: derive.rebuild(con))
+        con.execute("commit")
+        results["derive_seconds"] = t_derive
+        con.execute("checkpoint")
+        filters = _random_filters(con, random.Random(seed), n_filters)
+        _view_times(con, filters[:2])  # warm the file cache once, as a running app has it warm
+        results["views"] = _view_times(con, filters)
+
+        frames = _pandas_frames(con)
+        ours, plain = [], []
+        for f in filters:
+            ours.append(_timed(lambda f=f: (outcomes.flow_table(con, "PHQ-9", filters=f),
+                                            outcomes.outcomes_table(con, "PHQ-9", by="none", filters=f,
+                                                                    timepoints=[PRIMARY]),
+                                            outcomes.outcomes_table(con, "PHQ-9", by="modality", filters=f,
+                                                                    timepoints=[PRIMARY])))[0])
+            plain.append(_timed(lambda f=f: (pandas_outcomes(frames, f, None),
+                                             pandas_outcomes(frames, f, "modality")))[0])
+        results["pandas_baseline"] = {
+            "ours_median_ms": 1000 * statistics.median(ours), "pandas_median_ms": 1000 * statistics.median(plain),
+            "ratio_pandas_to_ours": statistics.median(plain) / statistics.median(ours),
+            "what": "overview flow and week-4 response/remission, overall and by modality, per filter change",
+        }
+        del frames
+        con.close()
+        results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        results["cold_start"] = _cold_start(db) if cold_start else {"seconds": None, "note": "skipped"}
+    return results
+
+
+def table(results: dict) -> str:
+    """The figures as a plain text table."""
+    i, v = results["import"], results["views"]
+    rows = [
+        ("clients", f"{results['clients']:,}"),
+        ("score rows (CSV)", f"{i['score_rows']:,}"),
+        ("import: validating importer", f"{i['importer_rows_per_second']:,.0f} rows/s ({i['importer_seconds']:.1f} s)"),
+        ("import: bare DuckDB read_csv", f"{i['bare_duckdb_rows_per_second']:,.0f} rows/s "
+                                         f"({i['bare_duckdb_seconds']:.1f} s)"),
+        ("import: ratio importer / bare", f"{i['ratio_importer_to_bare']:.2f}x (target <= 2x)"),
+        ("derived tables rebuild", f"{results['derive_seconds']:.1f} s"),
+    ]
+    for view, t in v.items():
+        rows.append((f"view {view}: median / p95", f"{t['median_ms']:.0f} / {t['p95_ms']:.0f} ms "
+                                                    f"({t['runs']} filter changes; target 150 / 300)"))
+    p = results["pandas_baseline"]
+    rows.append(("pandas baseline / ours", f"{p['pandas_median_ms']:.0f} / {p['ours_median_ms']:.0f} ms = "
+                                           f"{p['ratio_pandas_to_ours']:.1f}x (target >= 10x)"))
+    rows.append(("peak memory (RSS)", f"{results['peak_rss_mb']:,.0f} MB (target < 2,048)"))
+    c = results["cold_start"]
+    rows.append(("cold start", f"{c['seconds']:.1f} s (target < 5)" if c["seconds"] else c["note"]))
+    width = max(len(a) for a, _ in rows)
+    return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
+
+
+def main(n_clients: int, out: str | None, cold_start: bool = True) -> int:
+    results = run(n_clients, cold_start=cold_start)
+    print(table(results))
+    if out:
+        Path(out).write_text(json.dumps(results, indent=1), encoding="utf-8")
+        print(f"wrote {out}")
+    return 0
