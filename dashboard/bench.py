@@ -225,7 +225,7 @@ def run(n_clients: int = 100_000, seed: int = 7, n_filters: int = 20, cold_start
         _view_times(con, filters[:2])  # warm the file cache once, as a running app has it warm
         results["views"] = _view_times(con, filters)
 
-        frames = _pandas_frames(con)
+        tables = _pandas_frames(con)
         ours, plain = [], []
         for f in filters:
             ours.append(_timed(lambda f=f: (outcomes.flow_table(con, "PHQ-9", filters=f),
@@ -233,14 +233,13 @@ def run(n_clients: int = 100_000, seed: int = 7, n_filters: int = 20, cold_start
                                                                     timepoints=[PRIMARY]),
                                             outcomes.outcomes_table(con, "PHQ-9", by="modality", filters=f,
                                                                     timepoints=[PRIMARY])))[0])
-            plain.append(_timed(lambda f=f: (pandas_outcomes(frames, f, None),
-                                             pandas_outcomes(frames, f, "modality")))[0])
+            plain.append(_timed(lambda f=f: (pandas_outcomes(tables, f, None),
+                                             pandas_outcomes(tables, f, "modality")))[0])
         results["pandas_baseline"] = {
             "ours_median_ms": 1000 * statistics.median(ours), "pandas_median_ms": 1000 * statistics.median(plain),
             "ratio_pandas_to_ours": statistics.median(plain) / statistics.median(ours),
             "what": "overview flow and week-4 response/remission, overall and by modality, per filter change",
         }
-        del frames
         con.close()
         results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         results["cold_start"] = _cold_start(db) if cold_start else {"seconds": None, "note": "skipped"}

@@ -61,7 +61,6 @@ EXPECTED_VIEWS = {"overview", "rapid-onset", "long-term", "compare", "clinicians
                   "my-cohort", "data"}
 DEFAULT_VIEW = "overview"
 
-APP = '[data-testid="stApp"]'
 MAIN = '[data-testid="stMain"]'
 SIDEBAR = '[data-testid="stSidebar"]'
 NAV_LINK = '[data-testid="stSidebarNav"] a[data-testid="stSidebarNavLink"]'
@@ -142,6 +141,13 @@ class AppServer:
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
 
+    def status(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "running"
+        how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        return f"NOT RUNNING ({how}; log {self.log_path})"
+
     def log_since(self, offset: int) -> str:
         with open(self.log_path, "rb") as f:
             f.seek(offset)
@@ -205,6 +211,8 @@ def app_server(tmp_path_factory) -> Iterator[AppServer]:
             time.sleep(0.2)
         yield server
     finally:
+        with open(log_path, "a") as log:
+            log.write(f"\n[test_browser.py] stopping the server (it was {server.status()})\n")
         _stop(process)
 
 
@@ -235,10 +243,17 @@ class UI:
     requests: list[str] = field(default_factory=list)
     log_offset: int = 0
 
+    def __repr__(self) -> str:
+        return f"UI({self.name!r}, {self.page.url})"
+
     def screenshot(self, label: str = "") -> Path | None:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.name}{'-' + label if label else ''}")[:150]
         path = self.shot_dir / f"{safe}-{int(time.time() * 1000)}.png"
         try:
+            # Streamlit's main area scrolls by itself: bring the first exception or error into view.
+            trouble = self.page.locator(f"{EXCEPTION}, {ERROR}, {DIALOG}")
+            if trouble.count():
+                trouble.first.scroll_into_view_if_needed(timeout=5_000)
             self.page.screenshot(path=str(path), full_page=True, timeout=15_000)
         except PlaywrightError:
             return None
@@ -252,7 +267,8 @@ class UI:
 
     def failure_details(self, label: str = "") -> str:
         shot = self.screenshot(label)
-        parts = [f"page: {self.page.url}", f"screenshot: {shot or '(could not be taken)'}"]
+        parts = [f"page: {self.page.url}", f"screenshot: {shot or '(could not be taken)'}",
+                 f"streamlit server: {self.server.status()}"]
         if self.console_errors:
             parts.append("browser console errors:\n  " + "\n  ".join(self.console_errors))
         traceback = self.server_traceback()
@@ -296,6 +312,7 @@ def screenshot_on_failure(test):
 
     @functools.wraps(test)
     def wrapper(*args, **kwargs):
+        __tracebackhide__ = True
         try:
             return test(*args, **kwargs)
         except (AssertionError, PlaywrightError) as exc:
@@ -331,11 +348,11 @@ def assert_no_exception(ui: UI) -> None:
     assert not boxes, f"the app shows {len(boxes)} exception box(es): {boxes}"
 
 
-def assert_found(page: Page) -> None:
+def assert_found(page: Page, requested: str) -> None:
     text = page_not_found(page)
     assert not text, (
-        f"Streamlit says 'Page not found' for {page.url} ({text!r}). Streamlit serves the default page only at '/', "
-        "so a deep link to the default page's url_path is not found."
+        f"Streamlit says 'Page not found' for {requested} ({text!r}) and runs the default page at {page.url}. "
+        "(Streamlit serves the default page only at '/': a deep link to the default page's url_path is not found.)"
     )
 
 
@@ -448,7 +465,7 @@ def _visit(ui: UI, title: str, url: str) -> Visit:
         if page.locator(CHART_OR_TABLE).count() == 0:
             problems.append("no chart (.js-plotly-plot / stPlotlyChart) and no table (stDataFrame / stTable)")
     except (AssertionError, PlaywrightError) as exc:
-        problems.append(str(exc).splitlines()[0])
+        problems.append(f"{str(exc).splitlines()[0]} (streamlit server: {ui.server.status()})")
     traceback = ui.server_traceback()
     if traceback:
         problems.append(f"streamlit server log:\n{traceback}")
@@ -499,31 +516,33 @@ def test_navigation_lists_the_expected_views(sweep):
     paths = {url_path(href) for _title, href in links}
     # The default page is served at "/" (path ""): then its own url_path does not appear in the links.
     ok = paths == EXPECTED_VIEWS or paths == (EXPECTED_VIEWS - {DEFAULT_VIEW}) | {""}
-    assert ok, (
-        f"the navigation should list the {len(EXPECTED_VIEWS)} views {sorted(EXPECTED_VIEWS)} "
-        f"(with {DEFAULT_VIEW!r} as the default page at '/'); it lists {len(links)}: {links}"
-    )
+    if not ok:
+        pytest.fail(f"the navigation should list the {len(EXPECTED_VIEWS)} views {sorted(EXPECTED_VIEWS)} (with "
+                    f"{DEFAULT_VIEW!r} as the default page at '/'); it lists {len(links)}: {links}", pytrace=False)
 
 
 def test_every_view_renders_a_chart_or_table_without_exception(sweep):
     failed = [v for v in sweep["visits"][1:] if v.problems]
     report = "\n\n".join(f"{v.title} ({v.url}):\n  " + "\n  ".join(v.problems) + f"\n  screenshot: {v.screenshot}"
                          for v in failed)
-    assert not failed, f"{len(failed)} of {len(sweep['visits']) - 1} views failed:\n\n{report}"
+    if failed:
+        pytest.fail(f"{len(failed)} of {len(sweep['visits']) - 1} views failed:\n\n{report}", pytrace=False)
 
 
 def test_browser_console_has_no_errors(sweep):
     bad = [v for v in sweep["visits"] if v.console_errors]
     report = "\n".join(f"{v.title} ({v.url}), screenshot {v.screenshot}:\n  " + "\n  ".join(v.console_errors)
                        for v in bad)
-    assert not bad, f"browser console errors on {len(bad)} page(s):\n{report}"
+    if bad:
+        pytest.fail(f"browser console errors on {len(bad)} page(s):\n{report}", pytrace=False)
 
 
 def test_no_request_leaves_the_local_server(sweep, app_server):
     bad = {v.title: _foreign(v.requests, app_server.port) for v in sweep["visits"]}
     bad = {title: urls for title, urls in bad.items() if urls}
     assert sum(len(v.requests) for v in sweep["visits"]) > 0, "no requests were recorded at all"
-    assert not bad, f"requests to hosts other than {app_server.url}: {bad}"
+    if bad:
+        pytest.fail(f"requests to hosts other than {app_server.url}: {bad}", pytrace=False)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -535,7 +554,7 @@ def test_changing_a_sidebar_filter_changes_the_overview(ui):
     page = ui.page
     page.goto("/")  # Overview is the default page
     wait_idle(page)
-    assert_found(page)
+    assert_found(page, "/")
     assert_no_exception(ui)
     expect(page.locator(f"{MAIN} {METRIC}").filter(has_text="Clients started")).to_be_visible()
     modalities = sidebar_multiselect(page, "Modalities")
@@ -571,13 +590,13 @@ def test_deep_link_with_query_parameters_opens_the_filtered_view(ui):
     page = ui.page
     page.goto("/overview")
     wait_idle(page)
-    assert_found(page)
+    assert_found(page, "/overview")
     assert_no_exception(ui)
     unfiltered = metric(page, "Clients started")
 
     page.goto("/overview?modality=IV%20infusion")
     wait_idle(page)
-    assert_found(page)
+    assert_found(page, "/overview?modality=IV%20infusion")
     assert_no_exception(ui)
     assert chips(sidebar_multiselect(page, "Modalities")) == ["IV infusion"]
     filtered = metric(page, "Clients started")
@@ -589,7 +608,7 @@ def test_bad_query_parameter_shows_a_notice_not_an_exception(ui):
     page = ui.page
     page.goto("/overview?modality=Nope")
     wait_idle(page)
-    assert_found(page)
+    assert_found(page, "/overview?modality=Nope")
     assert_no_exception(ui)
     expect(page.locator(WARNING).first).to_be_visible()
     assert page.locator(CHART_OR_TABLE).count() > 0, "the view shows no chart or table after a bad parameter"

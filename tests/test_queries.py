@@ -11,14 +11,16 @@ from dashboard.outcomes import Filters
 SHARED = {
     **Filters().params(), "group_by": "modality", "instrument": "PHQ-9", "target_day": 28, "window_days": 7,
     "min_induction_doses": 4, "bin_days": 7, "max_day": 182, "max_dose": 6, "improvement_pct": 20,
-    "limit": 5, "import_id": 1, "clinician": "CL01", "client_id": None, "standard": True,
+    "limit": 5, "import_id": 1, "clinician": "CL01", "client_id": None,
+    "standard": True,
     "standard_targets": [{"target_day": 28.0, "window_days": 7.0}],
     "custom_targets": [{"target_day": 30.0, "window_days": 5.0}],
     "include_last": True,
 }
+# run by store.connect and derive.rebuild in every test
 BUILT_BY_CODE = {"schema", "derive_dose_events", "derive_courses", "derive_macros", "derive_scored",
                  "derive_client_outcomes", "derive_timepoint_scores", "derive_cohort_outcomes",
-                 "derive_trajectory_bins", "derive_cohort_macro"}  # run by store.connect and derive.rebuild in every test
+                 "derive_trajectory_bins", "derive_cohort_macro"}
 QUERIES = {
     "table_counts", "import_log_recent", "import_rejects_for", "instrument_coverage_by_site", "filter_options",
     "outcomes_by_group", "flow_by_group", "time_to_response", "time_to_relapse", "trajectory_by_bin",
