@@ -13,15 +13,21 @@ VIEWS = Path(__file__).resolve().parent / "dashboard" / "views"
 st.set_page_config(page_title="Ketamine outcomes", page_icon=str(VIEWS.parent / "assets" / "icon.png"), layout="wide")
 
 
-def view(name: str, title: str, icon: str, default: bool = False) -> st.Page:
-    return st.Page(VIEWS / f"{name}.py", title=title, icon=f":material/{icon}:", url_path=name.replace("_", "-"),
-                   default=default)
+def view(name: str, title: str, icon: str) -> st.Page:
+    return st.Page(VIEWS / f"{name}.py", title=title, icon=f":material/{icon}:", url_path=name.replace("_", "-"))
+
+
+def home() -> None:
+    """The root URL opens the overview, link parameters and all (so /overview is a real, shareable address)."""
+    st.switch_page(overview, query_params={k: st.query_params.get_all(k) for k in st.query_params})
 
 
 presenting = presentation.active()
+overview = view("overview", "Overview", "dashboard")
 pages = {
     "Outcomes": [
-        view("overview", "Overview", "dashboard", default=True),
+        st.Page(home, title="Home", url_path="home", default=True, visibility="hidden"),
+        overview,
         view("rapid_onset", "Rapid onset", "bolt"),
         view("long_term", "Long-term", "timeline"),
         view("compare", "Compare cohorts", "compare_arrows"),

@@ -3,6 +3,9 @@ inside the import's transaction, so that views only aggregate small tables."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import duckdb
 
 from dashboard.queries import sql
@@ -25,9 +28,13 @@ STEPS = {
 
 def rebuild(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> None:
     """Rebuild every derived table from the stored tables (call inside the caller's transaction)."""
-    params = (settings or load()).derive_params()
+    settings = settings or load()
+    params = settings.derive_params()
     for name, needs in STEPS.items():
         con.execute(sql(name), {k: params[k] for k in needs} or None)
+    con.execute("delete from derived_info")
+    con.execute("insert into derived_info values (now()::timestamp, $s)",
+                {"s": json.dumps(dataclasses.asdict(settings))})
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:

@@ -11,7 +11,7 @@ import duckdb
 from dashboard import __version__, instruments
 from dashboard.queries import run_script
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # queries/schema.sql is version 1; queries/migrate_00N.sql bring it to N
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
 DEFAULT_DB = DATA_DIR / "outcomes.duckdb"
@@ -81,13 +81,11 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
         con.execute("begin")
         run_script(con, "schema")
         con.execute(
-            "insert into schema_info values ($v, $at, $app, 'clinic')",
-            {"v": SCHEMA_VERSION, "at": datetime.now(UTC).replace(tzinfo=None), "app": __version__},
+            "insert into schema_info values (1, $at, $app, 'clinic')",
+            {"at": datetime.now(UTC).replace(tzinfo=None), "app": __version__},
         )
         instruments.store(con, instruments.builtin())
-        from dashboard import derive
-
-        derive.rebuild(con)  # empty derived tables, so every query works on a new database
+        _migrate(con, 1)
         con.execute("commit")
         return
     version = con.execute("select max(schema_version) from schema_info").fetchone()[0]
@@ -96,6 +94,29 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
             f"the database was written by a newer version of the dashboard (schema {version}, this "
             f"version reads up to {SCHEMA_VERSION}); upgrade the dashboard to open it"
         )
+    if version < SCHEMA_VERSION:
+        if read_only:
+            raise StoreError(f"the database has schema {version} and needs migrating to {SCHEMA_VERSION}: open "
+                             "it once for writing (e.g. run any import or the app) to migrate it")
+        con.execute("begin")
+        try:
+            _migrate(con, version)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    """Bring a schema from `version` to SCHEMA_VERSION with queries/migrate_00N.sql, then rebuild the derived
+    tables (their shape may have changed). Runs inside the caller's transaction."""
+    from dashboard import derive
+
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        run_script(con, f"migrate_{target:03d}")
+    con.execute("update schema_info set schema_version = $v, app_version = $app",
+                {"v": SCHEMA_VERSION, "app": __version__})
+    derive.rebuild(con)
 
 
 def dataset_kind(con: duckdb.DuckDBPyConnection) -> str:
@@ -126,3 +147,9 @@ def check_integrity(con: duckdb.DuckDBPyConnection) -> list[str]:
         if n:
             problems.append(f"{n} {label}")
     return problems
+
+
+def database_path_of(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file behind a connection (None for an in-memory database)."""
+    path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()
+    return Path(path[0]) if path and path[0] else None

@@ -45,6 +45,7 @@ if uploads and st.button("Import", type="primary", icon=":material/upload:"):
     progress.progress(1.0, text="Done")
     data.after_import()
     st.session_state["last_import"] = reports
+    st.rerun()  # redraw the counts above with the new data
 
 for report in st.session_state.get("last_import", []):
     box = st.success if report.ok else (st.error if report.status in ("refused", "unreadable") else st.warning)
