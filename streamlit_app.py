@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import filters, presentation
+from dashboard import access, filters, presentation
 from dashboard.views.common import report_button
 
 VIEWS = Path(__file__).resolve().parent / "dashboard" / "views"
@@ -22,6 +22,7 @@ def home() -> None:
     st.switch_page(overview, query_params={k: st.query_params.get_all(k) for k in st.query_params})
 
 
+access.gate()
 presenting = presentation.active()
 overview = view("overview", "Overview", "dashboard")
 pages = {

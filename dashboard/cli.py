@@ -149,7 +149,7 @@ def _demo(args) -> int:
 def _import(args) -> int:
     from dashboard import derive
     from dashboard.export import write_rejects_csv
-    from dashboard.ingest import import_files
+    from dashboard.ingest import ImportBusy, import_files
     from dashboard.instruments import InstrumentError
 
     missing = [f for f in args.files if not Path(f).is_file()]
@@ -163,6 +163,9 @@ def _import(args) -> int:
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ImportBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         con.close()
     for r in reports:

@@ -37,9 +37,14 @@ def _root(path: str) -> duckdb.DuckDBPyConnection:
 
 
 def connection() -> duckdb.DuckDBPyConnection:
-    """A fresh cursor on the cached root connection (one per query, safe across Streamlit's threads)."""
+    """A fresh cursor on the cached root connection (one per query, safe across Streamlit's threads).
+    A database that cannot be opened stops the page with the reason and what to do, not a traceback."""
     path, _ = database_path()
-    return _root(str(path)).cursor()
+    try:
+        return _root(str(path)).cursor()
+    except store.StoreError as exc:
+        st.error(f"**The database cannot be opened.** {exc}", icon=":material/error:")
+        st.stop()
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

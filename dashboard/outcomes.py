@@ -160,6 +160,8 @@ def flow_table(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none"
 
 
 KM_QUERIES = {"response": "time_to_response", "relapse": "time_to_relapse"}
+# what a KM download carries: the curve and the numbers at risk (>= k), not the per-day event counts
+KM_SHOWN = ["group", "time", "survival", "ci_low", "ci_high", "at_risk"]
 
 
 def kaplan_meier_table(con: duckdb.DuckDBPyConnection, instrument: str, event: str = "response",

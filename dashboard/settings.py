@@ -35,6 +35,7 @@ class Settings:
     # Trajectory bin widths precomputed per client (days): half-days for the first week, weeks for the long term.
     trajectory_bins: tuple[float, ...] = (0.5, 7.0)
     trajectory_max_day: float = 364.0
+    max_upload_mb: int = 200  # the largest file the Data page imports (server.maxUploadSize caps uploads too)
 
     def derive_params(self) -> dict:
         """The parameters of the derived-table builds."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from dashboard import instruments as registry
+from dashboard import store
 from dashboard.ingest import checks
 from dashboard.ingest.contract import ContractError, Mapping, map_columns
 from dashboard.ingest.read import FileError, RawTable, read_file
@@ -85,10 +89,45 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class ImportBusy(RuntimeError):
+    """Another import into the same database is running."""
+
+
+_IMPORTING = threading.Lock()  # one writer at a time in this process (the app's sessions share it)
+
+
+@contextmanager
+def import_lock(con: duckdb.DuckDBPyConnection):
+    """Serialise imports: one at a time in this process and, through a lock file beside the database, across
+    processes. A second import is refused at once with a clear message rather than queued."""
+    if not _IMPORTING.acquire(blocking=False):
+        raise ImportBusy("an import is already running; wait for it to finish and try again")
+    handle = None
+    try:
+        path = store.database_path_of(con)
+        if path is not None:
+            handle = open(f"{path}.import-lock", "a+")  # noqa: SIM115 (held for the whole import)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ImportBusy("an import is already running (another program); wait for it to finish "
+                                 "and try again") from None
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
+        _IMPORTING.release()
+
+
 def import_files(con: duckdb.DuckDBPyConnection, paths, kind: str | None = None, replace: bool = False,
                  instrument_file: str | Path | None = None, names: list[str] | None = None,
                  after_import=None) -> list[FileReport]:
     """Import several files, each in its own transaction. Custom instruments are stored first."""
+    with import_lock(con):
+        return _import_files(con, paths, kind, replace, instrument_file, names, after_import)
+
+
+def _import_files(con, paths, kind, replace, instrument_file, names, after_import) -> list[FileReport]:
     if instrument_file is not None:
         con.execute("begin")
         try:
@@ -98,7 +137,7 @@ def import_files(con: duckdb.DuckDBPyConnection, paths, kind: str | None = None,
             con.execute("rollback")
             raise
     names = names or [None] * len(paths)
-    return [import_file(con, Path(p), name=n, kind=kind, replace=replace, after_import=after_import)
+    return [_import_file(con, Path(p), name=n, kind=kind, replace=replace, after_import=after_import)
             for p, n in zip(paths, names, strict=True)]
 
 
@@ -106,7 +145,14 @@ def import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = N
                 replace: bool = False, after_import=None) -> FileReport:
     """Import one file. The file is either fully processed and committed or the database is left as it was.
 
-    `after_import(con)` runs inside the same transaction (it rebuilds the derived tables)."""
+    `after_import(con)` runs inside the same transaction (it rebuilds the derived tables). Raises ImportBusy
+    when another import is running."""
+    with import_lock(con):
+        return _import_file(con, path, name, kind, replace, after_import)
+
+
+def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = None, kind: str | None = None,
+                 replace: bool = False, after_import=None) -> FileReport:
     started = time.perf_counter()
     path = Path(path)
     name = name or path.name

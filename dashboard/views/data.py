@@ -7,8 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, derive, export
-from dashboard.ingest import import_file
+from dashboard import access, data, derive, export
+from dashboard.ingest import ImportBusy, import_file
+from dashboard.settings import load
 from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
 
 st.title("Data")
@@ -26,9 +27,16 @@ st.caption(
     "Anonymised CSV (UTF-8, comma or semicolon), Excel .xlsx or Parquet: clients, sessions or scores (long or "
     "wide). Files with identifying columns or values are refused whole. See the README for the input contract."
 )
-uploads = st.file_uploader("Files to import", type=["csv", "xlsx", "parquet"], accept_multiple_files=True)
+access.data_page_notice()
+uploads = st.file_uploader("Files to import", type=["csv", "xlsx", "parquet"], accept_multiple_files=True,
+                           max_upload_size=load().max_upload_mb, disabled=not access.can_import())
 replace = st.checkbox("Replace stored values that conflict", help="Without this, conflicting rows are rejected.")
-if uploads and st.button("Import", type="primary", icon=":material/upload:"):
+limit_mb = load().max_upload_mb
+too_big = [u.name for u in uploads or [] if u.size > limit_mb * 1024 * 1024]
+if too_big:
+    st.error(f"Too large to import here (over {limit_mb} MB): {', '.join(too_big)}. Split the file, or import it "
+             "with `python -m dashboard import`.")
+if uploads and not too_big and access.can_import() and st.button("Import", type="primary", icon=":material/upload:"):
     reports = []
     progress = st.progress(0.0, text="Importing…")
     con = data.connection()
@@ -40,12 +48,16 @@ if uploads and st.button("Import", type="primary", icon=":material/upload:"):
                 path.write_bytes(upload.getbuffer())
                 reports.append(import_file(con, path, name=upload.name, replace=replace,
                                            after_import=derive.rebuild))
+    except ImportBusy as exc:
+        st.error(str(exc).capitalize() + ".")
+        reports = []
     finally:
         con.close()
     progress.progress(1.0, text="Done")
-    data.after_import()
-    st.session_state["last_import"] = reports
-    st.rerun()  # redraw the counts above with the new data
+    if reports:
+        data.after_import()
+        st.session_state["last_import"] = reports
+        st.rerun()  # redraw the counts above with the new data
 
 for report in st.session_state.get("last_import", []):
     box = st.success if report.ok else (st.error if report.status in ("refused", "unreadable") else st.warning)

@@ -4,7 +4,7 @@
 import streamlit as st
 
 from dashboard import charts, data, definitions
-from dashboard.outcomes import rate_rows, timepoint_label
+from dashboard.outcomes import KM_SHOWN, rate_rows, timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
 
@@ -48,7 +48,7 @@ km = data.engine("kaplan_meier_table", event="relapse", **kw)
 if not common.empty_note(km, "Too few responders with follow-up for these filters."):
     common.chart(charts.km_curve(km, "Still in response (KM)", x_title="Days since first response"),
                  "Kaplan–Meier: share of responders not yet relapsed, censored at the last assessment.",
-                 definitions.durability_rule(s), km, key="long_relapse")
+                 definitions.durability_rule(s), km[KM_SHOWN], key="long_relapse")
 maint = data.engine("maintenance_by_week", filters=state.filters)
 if len(maint):
     common.chart(charts.maintenance_bars(maint), "Maintenance doses per week since the first dose (doses after "

@@ -4,7 +4,7 @@ and time to first response."""
 import streamlit as st
 
 from dashboard import charts, data, definitions
-from dashboard.outcomes import rate_rows
+from dashboard.outcomes import KM_SHOWN, rate_rows
 from dashboard.settings import load
 from dashboard.views import common
 
@@ -55,4 +55,4 @@ if not common.empty_note(km):
     common.chart(charts.km_curve(km, "Share responded (1 − KM)"),
                  "Kaplan–Meier: cumulative share of clients with a first response, censored at the last "
                  "assessment; numbers at risk below.",
-                 definitions.durability_rule(s), km, key="rapid_km")
+                 definitions.durability_rule(s), km[KM_SHOWN], key="rapid_km")
