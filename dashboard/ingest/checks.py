@@ -238,12 +238,15 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
         items = mapping.items
     norm_inst = NORMALISE_SQL.format(x=inst_raw)
     instrument = "l.instrument"
-    score_num = f"try_cast({score_raw} as double)"
-    # items by position: item_k is element k whether or not the file has a column for it
-    top = max(max(items), max((i.n_items or 0) for i in known.values())) if items else 0
+    # typed once in an inner select, so the many checks below read columns instead of re-casting text
+    top = max(items) if items else 0
     cells = {n: items.get(n) for n in range(1, top + 1)}
-    nums = {n: (f"try_cast({c} as double)" if c else "null::double") for n, c in cells.items()}
+    nums = {n: (f"_item_{n}" if c else "null::double") for n, c in cells.items()}
+    typed = [f"try_cast({score_raw} as double) as _score_num"]
+    typed += [f"try_cast({c} as double) as _item_{n}" for n, c in items.items()]
     item_list = "[" + ", ".join(nums.values()) + "]" if items else "null::double[]"
+    source = f"(select r0.*, {', '.join(typed)} from {source} r0)"
+    score_num = "_score_num"
     n_given = " + ".join(f"({c} is not null)::int" for c in items.values()) or "0"
     item_sum = f"list_sum(list_filter({item_list}, lambda x: x is not null))" if items else "null"
     total = f"coalesce({score_num}, {item_sum})" if items else score_num
@@ -269,18 +272,16 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
                            _lit(f"item_{n} is not a number"), c))
         checks.append((f"{n_given} > 0 and i.n_items is null", "null",
                        "i.name || ' has no item definition, so item columns cannot be used'", "null"))
-        for n, c in cells.items():
-            ref = _lit(c) if c else _lit(f"item_{n}")
-            if c is None:
-                checks.append((f"{n_given} > 0 and {n} <= i.n_items", ref,
-                               f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
-                               f"'); the file has no item_{n} column'", "null"))
-                continue
-            checks.append((f"{n_given} > 0 and {n} <= i.n_items and {c} is null", ref,
+        for n, c in items.items():
+            checks.append((f"{n_given} > 0 and {n} <= i.n_items and {c} is null", _lit(c),
                            f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
                            f"'); item_{n} is empty'", "null"))
-            checks.append((f"{n} > i.n_items and {c} is not null", ref,
+            checks.append((f"{n} > i.n_items and {c} is not null", _lit(c),
                            f"i.name || ' has ' || i.n_items || ' items; item_{n} should be empty'", c))
+        # fewer item columns in the file than the instrument has items
+        checks.append((f"{n_given} > 0 and {top} < i.n_items", _lit(f"item_{top + 1}"),
+                       f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
+                       f"'); the file has no item_{top + 1} column'", "null"))
         for n, c in items.items():
             num = nums[n]
             checks.append((f"{num} is not null and {n} <= i.n_items and ({num} < i.item_min or {num} > i.item_max "
