@@ -32,6 +32,8 @@ class Settings:
     relapse_gap_max_days: float = 15.0  # ... and no further
     # Standard timepoints (target day, ± window): 24 h, day 7, week 4, week 12, week 26.
     timepoints: tuple[tuple[float, float], ...] = ((1, 1), (7, 3), (28, 7), (84, 14), (182, 28))
+    # Further timepoints precomputed per client for the views (72 h on the rapid-onset page).
+    extra_timepoints: tuple[tuple[float, float], ...] = ((3, 1),)
     # Trajectory bin widths precomputed per client (days): half-days for the first week, weeks for the long term.
     trajectory_bins: tuple[float, ...] = (0.5, 7.0)
     trajectory_max_day: float = 364.0
@@ -51,14 +53,18 @@ class Settings:
             "early_pct": self.early_improvement_pct,
             "relapse_gap_min": self.relapse_gap_min_days,
             "relapse_gap_max": self.relapse_gap_max_days,
-            "timepoints": [{"target_day": float(d), "window_days": float(w)} for d, w in self.timepoints],
+            "timepoints": [{"target_day": float(d), "window_days": float(w)} for d, w in self.precomputed()],
             "bin_widths": [float(b) for b in self.trajectory_bins],
             "max_day": self.trajectory_max_day,
         }
 
+    def precomputed(self) -> tuple[tuple[float, float], ...]:
+        """The timepoints whose per-client scores the derived tables hold."""
+        return self.timepoints + tuple(t for t in self.extra_timepoints if t not in self.timepoints)
+
     def is_standard(self, day: float, window: float) -> bool:
-        """Whether a timepoint is one of the precomputed standard ones."""
-        return any(float(d) == float(day) and float(w) == float(window) for d, w in self.timepoints)
+        """Whether a timepoint is precomputed (a standard one or an extra one)."""
+        return any(float(d) == float(day) and float(w) == float(window) for d, w in self.precomputed())
 
     def window_for(self, day: float) -> float:
         """The standard window of a standard timepoint, else a quarter of the day (at least 1)."""
@@ -78,6 +84,9 @@ def load(path: str | os.PathLike | None = None) -> Settings:
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    if "timepoints" in data:
-        data["timepoints"] = tuple((float(d), float(w)) for d, w in data["timepoints"])
+    for key in ("timepoints", "extra_timepoints"):
+        if key in data:
+            data[key] = tuple((float(d), float(w)) for d, w in data[key])
+    if "trajectory_bins" in data:
+        data["trajectory_bins"] = tuple(float(b) for b in data["trajectory_bins"])
     return replace(Settings(), **data)

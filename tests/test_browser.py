@@ -665,3 +665,37 @@ def test_uploading_a_file_with_an_identifier_column_is_refused(ui, tmp_path):
     after = metrics(page)
     assert after["Scores"] == before["Scores"], f"'Scores' went from {before['Scores']} to {after['Scores']}"
     assert after.get("Clients") == before.get("Clients"), f"'Clients' changed: {before} -> {after}"
+
+
+def test_the_report_opens_offline_and_draws_its_charts(browser, demo_db, tmp_path):
+    """The case-conference report in a real browser: no console error, no request anywhere, charts drawn."""
+    import shutil as _shutil
+
+    from dashboard import report, store
+
+    copy = tmp_path / "copy.duckdb"
+    _shutil.copy(demo_db, copy)
+    con = store.connect(copy)
+    try:
+        html = report.build(con, "PHQ-9").html
+    finally:
+        con.close()
+    path = tmp_path / "report.html"
+    path.write_text(html, encoding="utf-8")
+    context = browser.new_context()
+    page = context.new_page()
+    errors, outside = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("file:", "data:", "blob:"))
+            else None)
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        n_figures = page.locator("figure").count()
+        n_drawn = page.locator("figure .js-plotly-plot").count()
+    finally:
+        context.close()
+    assert not errors, errors
+    assert not outside, outside
+    assert n_figures >= 8 and n_drawn == n_figures

@@ -20,13 +20,13 @@ SHARED = {
 # run by store.connect and derive.rebuild in every test
 BUILT_BY_CODE = {"schema", "derive_dose_events", "derive_courses", "derive_macros", "derive_scored",
                  "derive_client_outcomes", "derive_timepoint_scores", "derive_cohort_outcomes",
-                 "derive_trajectory_bins", "derive_cohort_macro"}
+                 "derive_trajectory_bins", "derive_cohort_macro", "migrate_002"}
 QUERIES = {
     "table_counts", "import_log_recent", "import_rejects_for", "instrument_coverage_by_site", "filter_options",
     "outcomes_by_group", "flow_by_group", "time_to_response", "time_to_relapse", "trajectory_by_bin",
     "improvement_by_dose", "band_transitions", "maintenance_doses_by_week", "doses_to_response",
     "suicidal_ideation_summary", "client_list", "client_scores", "client_sessions", "client_outcome_rows",
-    "needs_attention",
+    "needs_attention", "data_quality",
 }
 MAY_BE_EMPTY_ON_DEMO = {"import_rejects_for"}  # the demo imports cleanly
 
@@ -58,3 +58,5 @@ def test_query_runs_on_empty_and_demo(name, tmp_path, demo_db):
 
 def test_derived_build_steps_are_the_derive_files():
     assert set(derive.STEPS) == {n for n in BUILT_BY_CODE if n.startswith("derive_")}
+    assert {n for n in BUILT_BY_CODE if n.startswith("migrate_")} == {
+        f"migrate_{v:03d}" for v in range(2, store.SCHEMA_VERSION + 1)}

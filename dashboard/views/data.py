@@ -83,6 +83,12 @@ else:
                      key="dl_rejects_log")
 
 st.subheader("Data quality")
+quality = data.query("data_quality")
+if not quality.empty:
+    st.caption("Per instrument, among clients with a first dose: how many lack a baseline (no score in the "
+               "30 days up to the first dose) or have a baseline but no later score. Counts under 11 show as <11.")
+    st.dataframe(suppressed_counts(quality, ["n_first_dose", "n_without_baseline", "n_without_followup"]),
+                 hide_index=True, width="stretch")
 coverage = data.query("instrument_coverage_by_site")
 if coverage.empty:
     st.write("No scores stored yet.")
