@@ -7,18 +7,8 @@ create or replace macro cohort(
 ) as table
 select
     o.*,
-    case p_group_by
-        when 'modality' then o.modality
-        when 'integration' then o.integration
-        when 'condition' then o.condition
-        when 'site' then o.site
-        when 'clinician' then o.clinician_id
-        when 'age_band' then o.age_band
-        when 'cohort_quarter' then o.cohort_quarter
-        when 'clinician_vs_rest' then
-            case when o.clinician_id = p_focus then 'this clinician' else 'rest of the practice' end
-        else 'all'
-    end as group_label,
+    group_of(p_group_by, p_focus, o.modality, o.integration, o.condition, o.site, o.clinician_id, o.age_band,
+             o.cohort_quarter) as group_label,
 from cohort_outcomes o
 where o.instrument = p_instrument
     and o.baseline > 0

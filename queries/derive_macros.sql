@@ -3,24 +3,29 @@
 --         site, clinician, age_band, cohort_quarter, clinician_vs_rest (p_focus against everyone else), none.
 --         Lists that are NULL do not filter.
 -- Grain: one row per client's first course (later courses are re-treatments, shown on client timelines).
+create or replace macro group_of(
+    p_group_by, p_focus, modality, integration, condition, site, clinician_id, age_band, cohort_quarter
+) as case p_group_by
+    when 'modality' then modality
+    when 'integration' then integration
+    when 'condition' then condition
+    when 'site' then site
+    when 'clinician' then clinician_id
+    when 'age_band' then age_band
+    when 'cohort_quarter' then cohort_quarter
+    when 'clinician_vs_rest' then
+        case when clinician_id = p_focus then 'this clinician' else 'rest of the practice' end
+    else 'all'
+end;
+
 create or replace macro cohort_courses(
     p_modalities, p_integration, p_conditions, p_sites, p_clinicians, p_age_bands,
     p_cohort_from, p_cohort_to, p_group_by, p_focus
 ) as table
 select
     c.*,
-    case p_group_by
-        when 'modality' then c.modality
-        when 'integration' then c.integration
-        when 'condition' then c.condition
-        when 'site' then c.site
-        when 'clinician' then c.clinician_id
-        when 'age_band' then c.age_band
-        when 'cohort_quarter' then c.cohort_quarter
-        when 'clinician_vs_rest' then
-            case when c.clinician_id = p_focus then 'this clinician' else 'rest of the practice' end
-        else 'all'
-    end as group_label,
+    group_of(p_group_by, p_focus, c.modality, c.integration, c.condition, c.site, c.clinician_id, c.age_band,
+             c.cohort_quarter) as group_label,
 from courses c
 where c.course_no = 1
     and (p_modalities is null or list_contains(p_modalities, c.modality))

@@ -30,22 +30,21 @@ MAX_ID_LENGTH = 64
 def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, headers: list[str]):
     """The first cell (line, header, what, masked value) that looks like an e-mail, SSN or phone number.
     Time columns are searched for e-mail addresses and SSNs only (a compact date-time has phone-like digits)."""
-    time_cols = {mapping.fields[f] for f in TIME_FIELD.values() if f in mapping.fields}
-    cols = [f"c{j}" for j in range(len(headers))]
-    unpivot = " union all ".join(
-        f"select _line, '{c}' as col, {c} as v, {str(c in time_cols).lower()} as is_time from _raw "
-        f"where {c} is not null" for c in cols)
+    time_cols = sorted(mapping.fields[f] for f in TIME_FIELD.values() if f in mapping.fields)
+    cols = ", ".join(f"c{j}" for j in range(len(headers)))
+    # one UNPIVOT (nulls dropped), not a union of one select per column: that grew super-linearly with the
+    # number of columns (1,000 columns took a minute, 5,000 exhausted memory)
     row = con.execute(
         f"""select _line, col, v,
                 case when regexp_full_match(v, $email) then 'an e-mail address'
                      when regexp_full_match(v, $ssn) then 'a social security number'
                      else 'a phone number' end as what
-            from ({unpivot})
+            from (unpivot (select _line, {cols} from _raw) on {cols} into name col value v)
             where length(v) >= 9
               and (regexp_full_match(v, $email) or regexp_full_match(v, $ssn)
-                   or (not is_time and regexp_full_match(v, $phone)))
-            order by _line, col limit 1""",
-        {"email": EMAIL, "ssn": SSN, "phone": PHONE},
+                   or (not list_contains($time_cols, col) and regexp_full_match(v, $phone)))
+            order by _line, cast(substr(col, 2) as integer) limit 1""",
+        {"email": EMAIL, "ssn": SSN, "phone": PHONE, "time_cols": time_cols},
     ).fetchone()
     if row is None:
         return None
@@ -238,17 +237,26 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
         items = mapping.items
     norm_inst = NORMALISE_SQL.format(x=inst_raw)
     instrument = "l.instrument"
-    # typed once in an inner select, so the many checks below read columns instead of re-casting text
+    # typed once in inner selects, so the many checks below read columns instead of re-casting text; the item
+    # list, its sum and the number of item cells given are columns too (a file may have hundreds of item columns,
+    # and each check would otherwise repeat them: 999 item columns took 90 s and a chain of + over them exceeded
+    # DuckDB's expression depth limit)
     top = max(items) if items else 0
     cells = {n: items.get(n) for n in range(1, top + 1)}
     nums = {n: (f"_item_{n}" if c else "null::double") for n, c in cells.items()}
     typed = [f"try_cast({score_raw} as double) as _score_num"]
     typed += [f"try_cast({c} as double) as _item_{n}" for n, c in items.items()]
-    item_list = "[" + ", ".join(nums.values()) + "]" if items else "null::double[]"
-    source = f"(select r0.*, {', '.join(typed)} from {source} r0)"
     score_num = "_score_num"
-    n_given = " + ".join(f"({c} is not null)::int" for c in items.values()) or "0"
-    item_sum = f"list_sum(list_filter({item_list}, lambda x: x is not null))" if items else "null"
+    if items:
+        typed.append("list_sum([" + ", ".join(f"({c} is not null)::int" for c in items.values()) + "]) as _n_given")
+        source = f"(select r0.*, {', '.join(typed)} from {source} r0)"
+        source = f"(select r1.*, [{', '.join(nums.values())}] as _item_list from {source} r1)"
+        source = (f"(select r2.*, list_sum(list_filter(r2._item_list, lambda x: x is not null)) as _item_sum "
+                  f"from {source} r2)")
+        item_list, n_given, item_sum = "_item_list", "_n_given", "_item_sum"
+    else:
+        source = f"(select r0.*, {', '.join(typed)} from {source} r0)"
+        item_list, n_given, item_sum = "null::double[]", "0", "null"
     total = f"coalesce({score_num}, {item_sum})" if items else score_num
     select += [
         f"{instrument} as instrument",
@@ -266,16 +274,25 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
          "'score is not a number'", score_raw),
     ]
     if items:
+        # checks that need n <= i.n_items can never fail for an item number beyond every instrument's count
+        most = max((i.n_items or 0) for i in known.values())
         for n, c in items.items():
             num = nums[n]
             checks.append((f"{c} is not null and ({num} is null or not isfinite({num}))", _lit(c),
                            _lit(f"item_{n} is not a number"), c))
         checks.append((f"{n_given} > 0 and i.n_items is null", "null",
                        "i.name || ' has no item definition, so item columns cannot be used'", "null"))
-        for n, c in items.items():
-            checks.append((f"{n_given} > 0 and {n} <= i.n_items and {c} is null", _lit(c),
-                           f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
-                           f"'); item_{n} is empty'", "null"))
+        for n, c in cells.items():
+            if c is None:  # a gap in the file's item columns (item_1 to item_3, item_5 to item_9: no item_4)
+                if n <= most:
+                    checks.append((f"{n_given} > 0 and {n} <= i.n_items", _lit(f"item_{n}"),
+                                   f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
+                                   f"'); the file has no item_{n} column'", "null"))
+                continue
+            if n <= most:
+                checks.append((f"{n_given} > 0 and {n} <= i.n_items and {c} is null", _lit(c),
+                               f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
+                               f"'); item_{n} is empty'", "null"))
             checks.append((f"{n} > i.n_items and {c} is not null", _lit(c),
                            f"i.name || ' has ' || i.n_items || ' items; item_{n} should be empty'", c))
         # fewer item columns in the file than the instrument has items
@@ -284,6 +301,8 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
                        f"'); the file has no item_{top + 1} column'", "null"))
         for n, c in items.items():
             num = nums[n]
+            if n > most:
+                continue
             checks.append((f"{num} is not null and {n} <= i.n_items and ({num} < i.item_min or {num} > i.item_max "
                            f"or {num} <> round({num}))", _lit(c),
                            f"'item_{n} must be a whole number from ' || fmtnum(i.item_min) || ' to ' || "

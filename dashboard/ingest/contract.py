@@ -133,7 +133,7 @@ def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str]
         target = None
         if canon is not None:
             target = ("field", canon)
-        elif item:
+        elif item and int(item.group(1)) >= 1:  # item_0 numbers nothing: ignored like any unknown column
             target = ("item", int(item.group(1)))
         elif n in instrument_labels:
             target = ("wide", instrument_labels[n])

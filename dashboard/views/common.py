@@ -44,6 +44,13 @@ def no_data(state: filters.State) -> bool:
     return False
 
 
+def group_by_control(key: str) -> str:
+    """Modality / integration therapy / all clients: the grouping of a view's charts."""
+    labels = {"modality": "Modality", "integration": "Integration therapy", "none": "All clients"}
+    return st.segmented_control("Group by", list(labels), default="modality", format_func=labels.get,
+                                key=key) or "modality"
+
+
 def empty_note(frame: pd.DataFrame, what: str = "No clients match these filters.") -> bool:
     if frame is None or len(frame) == 0:
         st.info(what, icon=":material/filter_alt_off:")

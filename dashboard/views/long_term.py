@@ -13,9 +13,7 @@ if common.no_data(state):
     st.stop()
 s = load()
 inst = data.instrument(state.instrument)
-by = st.segmented_control("Group by", ["modality", "integration", "none"], default="modality",
-                          format_func={"modality": "Modality", "integration": "Integration therapy",
-                                       "none": "All clients"}.get, key="long_by") or "modality"
+by = common.group_by_control(key="long_by")
 kw = {"instrument": state.instrument, "filters": state.filters, "by": by}
 
 st.subheader("Trajectory by week")

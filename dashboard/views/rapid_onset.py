@@ -13,9 +13,7 @@ if common.no_data(state):
     st.stop()
 s = load()
 inst = data.instrument(state.instrument)
-by = st.segmented_control("Group by", ["modality", "integration", "none"], default="modality",
-                          format_func={"modality": "Modality", "integration": "Integration therapy",
-                                       "none": "All clients"}.get, key="rapid_by") or "modality"
+by = common.group_by_control(key="rapid_by")
 kw = {"instrument": state.instrument, "filters": state.filters, "by": by}
 warning = definitions.recall_warning(inst, 7)
 if warning:
