@@ -20,6 +20,7 @@ STEPS = {
     "derive_client_outcomes": ("rapid_day", "rapid_window_days", "primary_day", "primary_window_days",
                                "induction_days", "early_pct", "relapse_gap_min", "relapse_gap_max"),
     "derive_timepoint_scores": ("timepoints",),
+    "derive_dose_improvement": (),
     "derive_cohort_outcomes": (),
     "derive_trajectory_bins": ("bin_widths", "max_day"),
     "derive_cohort_macro": (),

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# a plain negative number (-12.5, -3e2) is data, not a formula; float() would also pass "-inf", "-nan", "-1_000"
+# and " -1", which a spreadsheet reads as formulas or text
+NEGATIVE_NUMBER = re.compile(r"-(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def neutralise(value):
-    """Text a spreadsheet would run as a formula (=HYPERLINK(...), +cmd, @SUM) is prefixed with a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        try:
-            float(value)  # a negative number such as -12.5 is data, not a formula
+    """Text a spreadsheet would run as a formula (=HYPERLINK(...), +cmd, @SUM, and the same after leading
+    spaces or line breaks, which some spreadsheets strip) is prefixed with a quote."""
+    if isinstance(value, str) and (value.startswith(FORMULA_START) or value.lstrip().startswith(FORMULA_START)):
+        if NEGATIVE_NUMBER.fullmatch(value):
             return value
-        except ValueError:
-            return "'" + value
+        return "'" + value
     return value
 
 
@@ -24,9 +27,12 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """A frame as UTF-8 CSV with every text cell neutralised."""
     safe = frame.copy()
     safe.columns = [neutralise(str(c)) for c in safe.columns]
-    for col in safe.columns:
-        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
-            safe[col] = safe[col].map(neutralise)
+    for col in range(safe.shape[1]):  # by position: neutralised column names may repeat
+        series = safe.iloc[:, col]
+        if isinstance(series.dtype, pd.CategoricalDtype):  # categories are text too, and map would keep them
+            series = series.astype(object)
+        if series.dtype == object or pd.api.types.is_string_dtype(series):
+            safe.isetitem(col, series.map(neutralise))
     buf = io.StringIO()
     safe.to_csv(buf, index=False)
     return buf.getvalue().encode("utf-8")

@@ -226,6 +226,8 @@ def improvement_by_dose(con: duckdb.DuckDBPyConnection, instrument: str, by: str
     dose k, with Wilson CI. Columns: group, dose_no, rate, ci_low, ci_high, numerator, denominator,
     suppressed."""
     settings = settings or load()
+    if not 1 <= max_dose <= 12:
+        raise OutcomeError("max_dose must be from 1 to 12 (the doses precomputed in dose_improvement)")
     k = settings.min_cell if min_cell is None else min_cell
     frame = _cohort(con, "improvement_by_dose", instrument, by, filters, max_dose=max_dose,
                     improvement_pct=settings.early_improvement_pct)

@@ -29,20 +29,28 @@ at_target as (
     group by s.client_id
 ),
 
-banded as (
-    select
-        list_filter(i.bands, lambda b: c.baseline <= b.max)[1].label as from_band,
-        list_position(list_transform(i.bands, lambda b: c.baseline <= b.max), true) as from_order,
-        coalesce(list_filter(i.bands, lambda b: t.score <= b.max)[1].label, 'no score in window') as to_band,
-        coalesce(list_position(list_transform(i.bands, lambda b: t.score <= b.max), true), 99) as to_order,
+pairs as (
+    -- clients by (baseline, follow-up score) first: few distinct pairs, so banding them is cheap
+    select c.baseline, t.score, count(*) as n_clients,
     from cohort c
     left join at_target t using (client_id)
+    group by all
+),
+
+banded as (
+    select
+        list_filter(i.bands, lambda b: p.baseline <= b.max)[1].label as from_band,
+        list_position(list_transform(i.bands, lambda b: p.baseline <= b.max), true) as from_order,
+        coalesce(list_filter(i.bands, lambda b: p.score <= b.max)[1].label, 'no score in window') as to_band,
+        coalesce(list_position(list_transform(i.bands, lambda b: p.score <= b.max), true), 99) as to_order,
+        p.n_clients,
+    from pairs p
     join instruments i on i.name = $instrument
     where len(i.bands) > 0
 ),
 
 final as (
-    select from_band, to_band, count(*) as n_clients,
+    select from_band, to_band, sum(n_clients)::bigint as n_clients,
     from banded
     group by from_band, from_order, to_band, to_order
     order by from_order, to_order

@@ -1,4 +1,5 @@
--- Early improvement by dose number: the first score after dose k (before dose k + 1) against baseline.
+-- Early improvement by dose number: the first score after dose k (before dose k + 1) against baseline
+-- (precomputed in dose_improvement).
 -- Params: $instrument VARCHAR, $max_dose INTEGER, $improvement_pct DOUBLE, $min_baseline DOUBLE,
 --         $group_by VARCHAR and the cohort filters of cohort_courses
 -- Grain: one row per group and dose number.
@@ -11,18 +12,10 @@ with cohort as (
 ),
 
 first_after as (
-    select
-        c.group_label,
-        s.client_id,
-        s.doses_before as dose_no,
-        100.0 * (arg_min(s.score, s.days_since_first_dose) - c.baseline) / c.baseline as pct_change,
-    from scored s
+    select c.group_label, d.client_id, d.dose_no, d.pct_change,
+    from dose_improvement d
     join cohort c using (client_id)
-    where s.instrument = $instrument
-        and s.course_no = 1
-        and s.days_since_first_dose > 0
-        and s.doses_before between 1 and $max_dose
-    group by c.group_label, s.client_id, s.doses_before, c.baseline
+    where d.instrument = $instrument and d.dose_no <= $max_dose
 ),
 
 final as (

@@ -50,45 +50,59 @@ at_target as (
     group by all
 ),
 
-per_client as (
-    select
-        c.group_label,
-        t.target_day,
-        t.window_days,
-        c.baseline,
-        c.is_remitted_at_baseline,
-        i.remission_max,
-        case when t.target_day is null then c.last_score else a.score end as score,
+evaluated as (
+    -- only clients with a score at the target (and, for the last observed, any follow-up)
+    select c.group_label, a.target_day, a.window_days, c.baseline, c.is_remitted_at_baseline, a.score,
     from cohort c
-    cross join targets t
-    left join at_target a
-        on a.client_id = c.client_id and a.target_day = t.target_day and a.window_days = t.window_days
-    join instruments i on i.name = $instrument
+    join at_target a using (client_id)
+    union all
+    select c.group_label, null, null, c.baseline, c.is_remitted_at_baseline, c.last_score,
+    from cohort c
+    where $include_last and c.last_score is not null
 ),
 
-outcomes as (
+scored_groups as (
     select
-        *,
-        100.0 * (score - baseline) / baseline as pct_change,
-    from per_client
+        e.group_label,
+        e.target_day,
+        e.window_days,
+        count(*) as n_evaluable,
+        count(*) filter (where 100.0 * (e.score - e.baseline) / e.baseline <= -50) as n_responders,
+        count(*) filter (where not e.is_remitted_at_baseline) as n_remission_eligible,
+        count(*) filter (where not e.is_remitted_at_baseline and e.score <= i.remission_max) as n_remitters,
+        avg(e.baseline) as mean_baseline,
+        avg(e.score) as mean_score,
+        avg(100.0 * (e.score - e.baseline) / e.baseline) as mean_pct_change,
+    from evaluated e
+    join instruments i on i.name = $instrument
+    group by all
+),
+
+started as (
+    select group_label, count(*) as n_started, from cohort group by group_label
 ),
 
 final as (
+    -- every group at every target, with zeros where nobody was evaluable
     select
-        group_label as "group",
-        target_day,
-        window_days,
-        count(*) as n_started,
-        count(score) as n_evaluable,
-        count(*) filter (where pct_change <= -50) as n_responders,
-        count(*) filter (where score is not null and not is_remitted_at_baseline) as n_remission_eligible,
-        count(*) filter (where not is_remitted_at_baseline and score <= remission_max) as n_remitters,
-        avg(baseline) filter (where score is not null) as mean_baseline,
-        avg(score) as mean_score,
-        avg(pct_change) as mean_pct_change,
-    from outcomes
-    group by group_label, target_day, window_days
-    order by target_day nulls last, group_label
+        s.group_label as "group",
+        t.target_day,
+        t.window_days,
+        s.n_started,
+        coalesce(g.n_evaluable, 0) as n_evaluable,
+        coalesce(g.n_responders, 0) as n_responders,
+        coalesce(g.n_remission_eligible, 0) as n_remission_eligible,
+        coalesce(g.n_remitters, 0) as n_remitters,
+        g.mean_baseline,
+        g.mean_score,
+        g.mean_pct_change,
+    from started s
+    cross join targets t
+    left join scored_groups g
+        on g.group_label = s.group_label
+        and g.target_day is not distinct from t.target_day
+        and g.window_days is not distinct from t.window_days
+    order by t.target_day nulls last, s.group_label
 )
 
 select * from final

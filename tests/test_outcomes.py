@@ -263,3 +263,31 @@ def test_settings_change_the_course_gap(tmp_path, con):
         con.execute("rollback")
     assert con.execute("select count(*) from courses where client_id = 'J'").fetchone()[0] == 2
     assert math.isfinite(Settings().window_for(28))
+
+
+def test_band_transitions_at_week_4(con):
+    from dashboard.outcomes import band_transitions
+
+    t = band_transitions(con, "PHQ-9", 28, 7, min_cell=0)
+    got = {(r.from_band, r.to_band): r.n_clients for r in t.itertuples()}
+    # baselines: A 20, G 22, K 24 severe; B 18, E 15, F 16, L 19 moderately severe; H 12, J 14 moderate; D 4
+    # minimal. Week 4: A 8, B 10, D 2, E 4, F 9 (the later tie), K 12, L 10; G, H, J have none.
+    assert got == {
+        ("minimal", "minimal"): 1,
+        ("moderate", "no score in window"): 2,
+        ("moderately severe", "minimal"): 1, ("moderately severe", "mild"): 1, ("moderately severe", "moderate"): 2,
+        ("severe", "mild"): 1, ("severe", "moderate"): 1, ("severe", "no score in window"): 1,
+    }
+
+
+def test_improvement_by_dose(con):
+    from dashboard.outcomes import improvement_by_dose
+
+    t = improvement_by_dose(con, "PHQ-9", min_cell=0).set_index("dose_no")
+    # the first score after each dose (doses before it = k), against baseline; C (baseline 0) and I (none) are out
+    # dose 1: B -50%, K -20.8% -> 2 of 2 improved >= 20%
+    # dose 2: A -30% (day 3), J -14.3% (day 7, after its 2 doses) -> 1 of 2
+    # dose 4: B -44.4% (day 30), D -50%, E -73.3%, H -58.3%, K -29.2% (day 11), L -10.5% -> 5 of 6
+    # dose 5: F -56.3% (day 24) -> 1 of 1; dose 6: A -60% (day 28) -> 1 of 1; nobody's first score is after dose 3
+    got = {d: (r.numerator, r.denominator) for d, r in t.iterrows()}
+    assert got == {1: (2, 2), 2: (1, 2), 4: (5, 6), 5: (1, 1), 6: (1, 1)}

@@ -25,6 +25,10 @@ PHONE = r"(\+?1[\s.\-]?)?\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4}|\+\d{1,3}[\s.\-]?
 NORMALISE_SQL = "lower(regexp_replace({x}, '[\\s\\-_/]+', '', 'g'))"
 FUTURE_SLACK = "interval 1 day"  # naive local times of clinics east of UTC may read as slightly ahead
 MAX_ID_LENGTH = 64
+# fields stored as the file gives them (no vocabulary, not numbers or times): a value starting with = would be run
+# as a formula by a spreadsheet that opens any export of them, so the row is rejected
+FREE_TEXT = ("client_id", "site", "condition", "age_band", "sex", "modality", "clinician_id", "session_id")
+FORMULA_REASON = "starts with =, which a spreadsheet would run as a formula; remove the ="
 
 
 def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, headers: list[str]):
@@ -142,6 +146,8 @@ def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list]:
              "'date is in the future'", tcol),
             (f"{parsed} < timestamp '1970-01-01'", _ref(mapping, time_field), "'date before 1970'", tcol),
         ]
+    checks += [(f"regexp_matches({mapping.fields[f]}, '^\\s*=')", _ref(mapping, f), _lit(FORMULA_REASON),
+                mapping.fields[f]) for f in FREE_TEXT if f in mapping.fields]
     return select, checks
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from dashboard import instruments as registry
 from dashboard import store
+from dashboard.export import neutralise
 from dashboard.ingest import checks
 from dashboard.ingest.contract import ContractError, Mapping, map_columns
 from dashboard.ingest.read import FileError, RawTable, read_file
@@ -34,6 +35,7 @@ VALUES = {
 # value columns present only when the file has the field they come from
 SOURCE_FIELD = {"modality_label": "modality", "items": "item_1", "score": "score"}
 REJECT_COLUMNS = ["line", "column", "reason", "value"]
+SHOW_IGNORED = 30  # ignored columns named in a summary (a file may have thousands)
 _DROP_TEMP = "; ".join(f"drop table if exists temp.{t}" for t in ("_checked", "_valid", "_ranked", "_firsts",
                                                                    "_incoming"))
 
@@ -77,7 +79,9 @@ class FileReport:
         if self.message:
             text += f"\n  {self.message}"
         if self.ignored_columns:
-            text += f"\n  ignored columns: {', '.join(self.ignored_columns)}"
+            shown = self.ignored_columns[:SHOW_IGNORED]
+            more = len(self.ignored_columns) - len(shown)
+            text += f"\n  ignored columns: {', '.join(shown)}" + (f" … and {more:,} more" if more else "")
         return text
 
 
@@ -297,7 +301,7 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
         frame["value"] = [checks.mask(ref, v) for ref, v in
                           zip(frame["column_ref"].map(lambda c: checks.field_of(mapping, c)), frame["raw"],
                               strict=True)]
-        report.rejects = frame[REJECT_COLUMNS]
+        report.rejects = _formula_safe(frame[REJECT_COLUMNS])
     report.rejected = len(report.rejects)
     report.unchanged_duplicates = within[0] + dup_in_db
     report.replaced = conflicts if replace else 0
@@ -384,6 +388,16 @@ def _log_only(con, report: FileReport, path: Path) -> None:
         raise
 
 
+def _formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rejected values and column names as stored and shown: a file's text starting with = (a rejected
+    =HYPERLINK(...) cell, say) is quoted, so neither the import_rejects table nor a grid's own download of it
+    holds a formula. (CSV downloads quote + - @ too: export.to_csv_bytes.)"""
+    frame = frame.copy()
+    for c in ("column", "value"):
+        frame[c] = frame[c].map(lambda v: neutralise(v) if isinstance(v, str) and v.lstrip().startswith("=") else v)
+    return frame
+
+
 def _refuse(con, report: FileReport, path: Path, raw: RawTable, message: str, line, header, masked=None) -> None:
     """The whole file is refused: every row is rejected with the file-level reason (the offending cell's
     line, column and masked value on its own row)."""
@@ -391,10 +405,10 @@ def _refuse(con, report: FileReport, path: Path, raw: RawTable, message: str, li
     report.records_read = report.rejected = raw.n_rows
     reason = "file refused: " + re.sub(r"^[^:]*: ", "", message)
     lines = sorted(raw.table.column("_line").to_pylist() + [m[0] for m in raw.malformed])
-    report.rejects = pd.DataFrame({
+    report.rejects = _formula_safe(pd.DataFrame({
         "line": lines,
         "column": [header if n == line else None for n in lines],
         "reason": reason,
         "value": [masked if n == line else None for n in lines],
-    }, columns=REJECT_COLUMNS)
+    }, columns=REJECT_COLUMNS))
     _log_only(con, report, path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -74,6 +73,8 @@ def _build(headers: list[str], rows: list[list], lines: list[int]) -> pa.Table:
 
 def _read_csv(path: Path, name: str) -> RawTable:
     data = path.read_bytes()
+    if _is_utf16(data[:4096]):
+        raise FileError(f"{name}: UTF-16 text (Excel's 'Unicode Text'), not UTF-8; save the file as UTF-8 CSV")
     if b"\x00" in data[:65536]:
         raise FileError(f"{name}: this is a binary file, not a CSV text file")
     try:
@@ -122,6 +123,16 @@ def _read_csv(path: Path, name: str) -> RawTable:
         rows.append([c.strip() or None for c in row[:width]])
         lines.append(start)
     return RawTable(headers, _build(headers, rows, lines), "line", malformed)
+
+
+def _is_utf16(head: bytes) -> bool:
+    """A byte-order mark, or mostly ASCII text with every other byte zero."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and not head.startswith(b"\xff\xfe\x00\x00"):
+        return True
+    even, odd = head[0::2], head[1::2]
+    if len(head) < 8:
+        return False
+    return (odd.count(0) == len(odd) and 0 not in even) or (even.count(0) == len(even) and 0 not in odd)
 
 
 def _read_csv_duckdb(path: Path, name: str, text: str, delimiter: str) -> RawTable | None:
@@ -181,13 +192,17 @@ def _cell_text(value) -> str | None:
 def _read_xlsx(path: Path, name: str) -> RawTable:
     from openpyxl import load_workbook
 
+    # openpyxl parses a hostile file with many libraries (zip, XML, dates): a damaged part surfaces as almost any
+    # exception (ParseError, IndexError, TypeError ...), and each is a file that cannot be read, not a crash
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except Exception as exc:
         raise FileError(
             f"{name}: not a readable Excel .xlsx file ({type(exc).__name__}); it may be truncated"
         ) from None
     try:
+        if not book.worksheets:
+            raise FileError(f"{name}: the workbook has no worksheet")
         sheet = book.worksheets[0]
         it = sheet.iter_rows(values_only=True)
         header_row, header_line = None, 0
@@ -210,7 +225,9 @@ def _read_xlsx(path: Path, name: str) -> RawTable:
                 continue
             rows.append(cells[:width])
             lines.append(line)
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+    except FileError:
+        raise
+    except Exception as exc:
         raise FileError(f"{name}: the Excel file cannot be read ({type(exc).__name__}); it may be truncated") from None
     finally:
         book.close()
@@ -218,14 +235,25 @@ def _read_xlsx(path: Path, name: str) -> RawTable:
 
 
 def _read_parquet(path: Path, name: str) -> RawTable:
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
         source = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise FileError(f"{name}: not a readable Parquet file ({str(exc).splitlines()[0][:120]})") from None
+        # Arrow's message names the path: an upload's temporary file, which means nothing to the reader
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].replace(str(path), name)
+        raise FileError(f"{name}: not a readable Parquet file ({first[:120]})") from None
     headers = _headers(source.column_names, name)
+    try:
+        return RawTable(headers, _parquet_text(source, headers), "row")
+    except pa.ArrowException as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FileError(f"{name}: the Parquet file's values cannot be read as text ({first[:120]})") from None
+
+
+def _parquet_text(source: pa.Table, headers: list[str]) -> pa.Table:
+    import pyarrow.compute as pc
+
     columns = {"_line": pa.array(range(1, source.num_rows + 1), type=pa.int64())}
     for j, col in enumerate(source.columns[: len(headers)]):
         if pa.types.is_timestamp(col.type):
@@ -235,7 +263,8 @@ def _read_parquet(path: Path, name: str) -> RawTable:
         elif pa.types.is_floating(col.type):
             # 12.0 -> "12", as a CSV export would write it
             as_int = pc.cast(col, pa.int64(), safe=False)
-            whole = pc.equal(pc.cast(as_int, col.type), col)
+            # unsafe both ways: NaN, infinities and values beyond int64 come back different, so they are not whole
+            whole = pc.equal(pc.cast(as_int, col.type, safe=False), col)
             text = pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(col, pa.string()))
         else:
             try:
@@ -244,4 +273,4 @@ def _read_parquet(path: Path, name: str) -> RawTable:
                 text = pa.array([_cell_text(v) for v in col.to_pylist()], type=pa.string())
         text = pc.utf8_trim_whitespace(text)
         columns[f"c{j}"] = pc.if_else(pc.equal(text, ""), None, text)
-    return RawTable(headers, pa.table(columns), "row")
+    return pa.table(columns)

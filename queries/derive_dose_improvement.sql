@@ -1,0 +1,24 @@
+-- Each client's change at the first score after dose k (before dose k + 1), for k = 1 to 12 (first course),
+-- precomputed so the early-improvement chart aggregates one row per client and dose.
+-- Params: none (uses scored and client_outcomes)
+-- Grain: one row per client, instrument and dose number with a score after that dose.
+create or replace table dose_improvement as
+with first_after as (
+    select
+        s.client_id,
+        s.instrument,
+        s.doses_before as dose_no,
+        arg_min(s.score, s.days_since_first_dose) as score,
+    from scored s
+    where s.course_no = 1 and s.days_since_first_dose > 0 and s.doses_before between 1 and 12
+    group by all
+),
+
+final as (
+    select f.client_id, f.instrument, f.dose_no, 100.0 * (f.score - o.baseline) / o.baseline as pct_change,
+    from first_after f
+    join client_outcomes o on o.client_id = f.client_id and o.course_no = 1 and o.instrument = f.instrument
+    where o.baseline > 0
+)
+
+select * from final order by instrument, dose_no, client_id
