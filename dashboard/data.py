@@ -36,6 +36,17 @@ def _root(path: str) -> duckdb.DuckDBPyConnection:
     return store.connect(path_obj)
 
 
+def showing_fallback_demo() -> bool:
+    """True when the app shows the demo only because there is no database of the clinic's own yet."""
+    path, fallback = database_path()
+    return fallback and path == store.DEMO_DB
+
+
+def switch_database() -> None:
+    """The clinic's own database now exists: drop the cached demo connection so the next run opens it."""
+    _root.clear()
+
+
 def connection() -> duckdb.DuckDBPyConnection:
     """A fresh cursor on the cached root connection (one per query, safe across Streamlit's threads).
     A database that cannot be opened stops the page with the reason and what to do, not a traceback."""

@@ -136,7 +136,9 @@ def sidebar() -> State:
         st.number_input("Minimum baseline score", min_value=0.0, max_value=1000.0, step=1.0, key="f_min_baseline",
                         help="Only clients whose baseline is at least this severe (0 = everyone).")
         st.radio("Rates over", list(RATES), format_func=RATES.get, key="f_rates",
-                 help="Evaluable: clients with a score in the window. All who started: intention to treat.")
+                 help="For response rates. Evaluable: clients with a score in the window. All who started: "
+                      "intention to treat (missing = non-response). Remission is always over evaluable clients "
+                      "not remitted at baseline.")
     filters = Filters(
         modalities=chosen["modalities"], conditions=chosen["conditions"], sites=chosen["sites"],
         clinicians=chosen["clinicians"], integration=INTEGRATION[st.session_state["f_integration"]],

@@ -30,6 +30,14 @@ OUTCOME_COLUMNS = [
     "response_rate", "response_rate_itt", "response_ci_low", "response_ci_high", "n_remission_eligible",
     "n_remitters", "remission_rate", "mean_baseline", "mean_score", "mean_pct_change", "suppressed",
 ]
+# readable names of the outcome columns, for tables people read (the app, the report)
+OUTCOME_LABELS = {
+    "group": "Group", "n_started": "Started", "n_evaluable": "Evaluable", "n_responders": "Responders",
+    "response_rate": "Response (evaluable)", "response_ci_low": "95% CI low", "response_ci_high": "95% CI high",
+    "response_rate_itt": "Response (all who started)", "n_remission_eligible": "Remission-eligible",
+    "n_remitters": "Remitters", "remission_rate": "Remission", "mean_baseline": "Mean baseline",
+    "mean_score": "Mean score", "mean_pct_change": "Mean change (%)", "suppressed": "Any cell suppressed",
+}
 COUNTS = ["n_started", "n_evaluable", "n_responders", "n_remission_eligible", "n_remitters"]
 DEPENDENTS = {
     "response_rate": ["n_responders", "n_evaluable"],
@@ -130,6 +138,7 @@ def _rates(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         t["response_rate"] = np.where(t.n_evaluable > 0, t.n_responders / t.n_evaluable, np.nan)
+        # the contract's intention to treat: responders / started (charts leave out timepoints nobody had)
         t["response_rate_itt"] = np.where(t.n_started > 0, t.n_responders / t.n_started, np.nan)
         t["remission_rate"] = np.where(t.n_remission_eligible > 0, t.n_remitters / t.n_remission_eligible, np.nan)
     t["response_ci_low"], t["response_ci_high"] = stats.wilson(t.n_responders, t.n_evaluable)
@@ -260,11 +269,14 @@ def rate_rows(table: pd.DataFrame, measure: str = "response", denominator: str =
         den = "n_evaluable" if denominator == "evaluable" else "n_started"
     out = pd.DataFrame({
         "group": table["group"], "label": table["timepoint"].map(timepoint_label),
-        "numerator": table[num], "denominator": table[den], "suppressed": table["suppressed"],
+        "numerator": table[num], "denominator": table[den],
     })
-    # a group with nobody evaluable at a timepoint has no rate at all (not a suppressed one): leave it out
-    out = out[~(pd.to_numeric(out.denominator) == 0)].reset_index(drop=True)
+    # a group with nobody assessed at a timepoint has no rate at all (not a suppressed one, and not 0% over all
+    # who started): leave it out
+    assessed = pd.to_numeric(table["n_evaluable"]).ne(0) & pd.to_numeric(out.denominator).ne(0)
+    out = out[assessed.to_numpy()].reset_index(drop=True)
     hidden = out.numerator.isna() | out.denominator.isna()
+    out["suppressed"] = hidden  # only this measure's own cells decide (a small remitter count hides remission)
     n, d = pd.to_numeric(out.numerator), pd.to_numeric(out.denominator)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["rate"] = np.where(~hidden & (d > 0), n / d, np.nan)

@@ -33,6 +33,7 @@ def apply() -> None:
     if st.button("Exit presentation mode", icon=":material/close_fullscreen:", type="tertiary"):
         params = {k: st.query_params.get_all(k) for k in st.query_params if k not in ("present", "clients")}
         st.query_params.from_dict(params)
+        st.session_state["f_present"] = False  # the switch is not drawn in this run, so it may be reset
         st.rerun()
 
 
@@ -42,7 +43,6 @@ def toggle() -> None:
                          help="For case conferences: hides the sidebar and controls, enlarges the type, shows the "
                               "filters as a subtitle and hides client-level views. Link: add ?present=1."):
         st.query_params["present"] = "1"
-        st.session_state["f_present"] = False
         st.rerun()
 
 

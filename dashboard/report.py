@@ -25,7 +25,7 @@ padding:0 1em;line-height:1.45}
 h1{font-size:1.9em;margin-bottom:.1em} h2{border-bottom:2px solid #3b6e8f;padding-bottom:.2em;margin-top:2em}
 .sub{color:#55626d} .note{background:#eef1f3;padding:.6em .9em;border-radius:6px}
 .demo{background:#fff4d6;padding:.6em .9em;border-radius:6px}
-table{border-collapse:collapse;margin:.6em 0;font-size:.92em} th,td{border-bottom:1px solid #d5dbe0;
+table{border-collapse:collapse;margin:.6em 0;font-size:.8em;display:block;overflow-x:auto;max-width:100%} th,td{border-bottom:1px solid #d5dbe0;
 padding:.3em .6em;text-align:right} th:first-child,td:first-child{text-align:left}
 .tiles{display:flex;flex-wrap:wrap;gap:.8em} .tile{border:1px solid #d5dbe0;border-radius:8px;padding:.7em 1em;
 min-width:180px} .tile b{font-size:1.6em;display:block} .tile small{color:#55626d}
@@ -176,7 +176,9 @@ def build(con: duckdb.DuckDBPyConnection, instrument: str = "PHQ-9", filters: Fi
                                                 "response_rate_itt", "n_remission_eligible", "n_remitters",
                                                 "remission_rate"]]
         parts.append(f"<h3>By {html.escape(outcomes.GROUP_BY[by].lower())}, {html.escape(when.lower())}</h3>")
-        parts.append(_table(comp, pct_fmt | cnt_fmt) if len(comp) else "<p>No clients match these filters.</p>")
+        labelled = comp.rename(columns=outcomes.OUTCOME_LABELS)
+        formats = {outcomes.OUTCOME_LABELS[c]: f for c, f in (pct_fmt | cnt_fmt).items()}
+        parts.append(_table(labelled, formats) if len(comp) else "<p>No clients match these filters.</p>")
 
     parts.append("<h2 id='clinicians-and-sites'>Clinicians and sites</h2>")
     for by in ("clinician", "site"):

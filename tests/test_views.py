@@ -129,3 +129,14 @@ def test_presentation_mode_exits(app, demo_db):
     assert "present" not in at.query_params
     at.run()
     assert any(t.label == "Presentation mode" for t in at.toggle)
+
+
+def test_presentation_switch_in_the_sidebar(app, demo_db):
+    at = _open(app(demo_db), "overview")
+    next(t for t in at.toggle if t.label == "Presentation mode").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params.get("present") == "1"
+    next(b for b in at.button if b.label == "Exit presentation mode").click().run()
+    assert not at.exception and "present" not in at.query_params
+    at.run()
+    assert not at.exception and not next(t for t in at.toggle if t.label == "Presentation mode").value

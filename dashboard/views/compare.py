@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, definitions
-from dashboard.outcomes import GROUP_BY, rate_rows, timepoint_label
+from dashboard.outcomes import GROUP_BY, OUTCOME_LABELS, rate_rows, timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
 
@@ -46,9 +46,10 @@ st.subheader("Table")
 shown = table[["group", "n_started", "n_evaluable", "n_responders", "response_rate", "response_ci_low",
                "response_ci_high", "response_rate_itt", "n_remission_eligible", "n_remitters", "remission_rate",
                "mean_baseline", "mean_score", "mean_pct_change", "suppressed"]]
+percent = {"response_rate", "response_ci_low", "response_ci_high", "response_rate_itt", "remission_rate"}
 st.dataframe(shown, hide_index=True, width="stretch", column_config={
-    c: st.column_config.NumberColumn(format="percent") for c in
-    ("response_rate", "response_ci_low", "response_ci_high", "response_rate_itt", "remission_rate")
-} | {c: st.column_config.NumberColumn(format="%.1f") for c in ("mean_baseline", "mean_score", "mean_pct_change")})
+    c: (st.column_config.NumberColumn(label, format="percent") if c in percent else
+        st.column_config.NumberColumn(label, format="%.1f") if c.startswith("mean_") else label)
+    for c, label in OUTCOME_LABELS.items()})
 st.caption("Empty cells are suppressed (fewer than the minimum cell size, or would give a suppressed cell back).")
 common.download_csv(shown, "Download the table (CSV)", "compare_cohorts.csv", key="dl_compare_table")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import access, data, derive, export
+from dashboard import access, data, derive, export, store
 from dashboard.ingest import ImportBusy, import_file
 from dashboard.settings import load
 from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
@@ -28,6 +28,11 @@ st.caption(
     "wide). Files with identifying columns or values are refused whole. See the README for the input contract."
 )
 access.data_page_notice()
+into_own = data.showing_fallback_demo()
+if into_own:
+    st.info("You are looking at the demo. Files you import here go into your own database "
+            f"(`{store.DEFAULT_DB.relative_to(store.PROJECT_DIR)}`) and the app then shows it: the demo is never "
+            "mixed with real data.", icon=":material/info:")
 uploads = st.file_uploader("Files to import", type=["csv", "xlsx", "parquet"], accept_multiple_files=True,
                            max_upload_size=load().max_upload_mb, disabled=not access.can_import())
 replace = st.checkbox("Replace stored values that conflict", help="Without this, conflicting rows are rejected.")
@@ -39,7 +44,7 @@ if too_big:
 if uploads and not too_big and access.can_import() and st.button("Import", type="primary", icon=":material/upload:"):
     reports = []
     progress = st.progress(0.0, text="Importing…")
-    con = data.connection()
+    con = store.connect(store.DEFAULT_DB) if into_own else data.connection()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for i, upload in enumerate(uploads):
@@ -55,6 +60,8 @@ if uploads and not too_big and access.can_import() and st.button("Import", type=
         con.close()
     progress.progress(1.0, text="Done")
     if reports:
+        if into_own:
+            data.switch_database()
         data.after_import()
         st.session_state["last_import"] = reports
         st.rerun()  # redraw the counts above with the new data

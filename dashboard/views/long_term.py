@@ -49,6 +49,7 @@ if not common.empty_note(km, "Too few responders with follow-up for these filter
                  definitions.durability_rule(s), km[KM_SHOWN], key="long_relapse")
 maint = data.engine("maintenance_by_week", filters=state.filters)
 if len(maint):
+    st.markdown("**Maintenance doses**")
     common.chart(charts.maintenance_bars(maint), "Maintenance doses per week since the first dose (doses after "
                  f"the first {s.induction_days} days); weeks with doses to fewer than the minimum cell size of "
                  "clients left out.",

@@ -42,4 +42,7 @@ st.caption("Suicidal ideation emerging (safety item above 0 after none at baseli
 if attention.empty:
     st.success("No client of this clinician meets a needs-attention rule.")
 else:
-    st.dataframe(pd.DataFrame(attention), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(attention), hide_index=True, width="stretch", column_config={
+        "client_id": "Client", "reason": "Reason", "day": st.column_config.NumberColumn("Day", format="%.0f"),
+        "pct_change": st.column_config.NumberColumn("Change from baseline (%)", format="%.0f",
+                                                    help="Negative is improvement")})

@@ -28,7 +28,7 @@ f = flow.iloc[0]
 
 den_label = "all who started" if state.itt else "evaluable clients"
 row1 = st.columns(3)
-common.count_tile(row1[0], "Clients started", f.n_first_dose, "first dose of a first course",
+common.count_tile(row1[0], "Clients started", f.n_first_dose, "first dose of a first course (any baseline)",
                   definitions.course_rule(s))
 common.count_tile(row1[1], "With baseline", f.n_with_baseline, f"{state.instrument} baseline at or before dose 1",
                   definitions.baseline_rule(s))
@@ -43,7 +43,7 @@ d = doses.iloc[0] if len(doses) else None
 common.value_tile(row2[1], "Median doses to response",
                   None if d is None or d.suppressed else f"{d.median_doses:g}",
                   None if d is None or d.suppressed else
-                  f"IQR {d.q1_doses:g}–{d.q3_doses:g} · {int(d.n_responders):,} responders",
+                  f"IQR {d.q1_doses:g}–{d.q3_doses:g} · {int(d.n_responders):,} clients who responded at any time",
                   "Among responders: dosing sessions given before the first score with a ≥50% reduction.")
 if len(si) and not pd.isna(si.iloc[0].n_with_safety_item) and si.iloc[0].n_with_safety_item:
     x = si.iloc[0]

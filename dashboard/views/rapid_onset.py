@@ -31,6 +31,10 @@ if not common.empty_note(traj):
 st.subheader("Response at 24 h, 72 h and day 7")
 table = data.engine("outcomes_table", timepoints=[(1, 1), (3, 1), (7, 3)], **kw)
 rows = rate_rows(table[table.timepoint != "last"], "response", state.rates)
+missing = [lab for lab in ("24 h", "72 h", "Day 7") if lab not in set(rows.label)]
+if missing:
+    st.caption(f"No {state.instrument} scores at {', '.join(missing)} for these clients"
+               + (" (its recall period is longer than that; see above)." if warning else "."))
 if not common.empty_note(rows):
     refs = definitions.references(state.instrument, "response", 1)
     common.chart(charts.rates_with_ci(rows, "Response rate", references=refs or None),
