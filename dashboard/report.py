@@ -25,7 +25,8 @@ padding:0 1em;line-height:1.45}
 h1{font-size:1.9em;margin-bottom:.1em} h2{border-bottom:2px solid #3b6e8f;padding-bottom:.2em;margin-top:2em}
 .sub{color:#55626d} .note{background:#eef1f3;padding:.6em .9em;border-radius:6px}
 .demo{background:#fff4d6;padding:.6em .9em;border-radius:6px}
-table{border-collapse:collapse;margin:.6em 0;font-size:.8em;display:block;overflow-x:auto;max-width:100%} th,td{border-bottom:1px solid #d5dbe0;
+table{border-collapse:collapse;margin:.6em 0;font-size:.8em;display:block;overflow-x:auto;max-width:100%}
+th,td{border-bottom:1px solid #d5dbe0;
 padding:.3em .6em;text-align:right} th:first-child,td:first-child{text-align:left}
 .tiles{display:flex;flex-wrap:wrap;gap:.8em} .tile{border:1px solid #d5dbe0;border-radius:8px;padding:.7em 1em;
 min-width:180px} .tile b{font-size:1.6em;display:block} .tile small{color:#55626d}

@@ -352,11 +352,11 @@ def _log(con, report: FileReport, path: Path) -> int:
         """insert into import_log values ($id, $file, $sha, $kind, $at, $rows, $records, $imported, $rejected,
            $dups, $replaced, $status, $message)""",
         {
-            "id": report.import_id, "file": report.file, "sha": _sha256(path), "kind": report.kind,
+            "id": report.import_id, "file": _no_formula(report.file), "sha": _sha256(path), "kind": report.kind,
             "at": datetime.now(UTC).replace(tzinfo=None), "rows": report.rows_read,
             "records": report.records_read, "imported": report.imported, "rejected": report.rejected,
             "dups": report.unchanged_duplicates, "replaced": report.replaced, "status": report.status,
-            "message": report.message or None,
+            "message": _no_formula(report.message) or None,
         },
     )
     return report.import_id
@@ -388,13 +388,17 @@ def _log_only(con, report: FileReport, path: Path) -> None:
         raise
 
 
+def _no_formula(value):
+    """A file's text starting with = (a rejected =HYPERLINK(...) cell, an upload named so) quoted, so neither the
+    database nor a grid's own download of it holds a formula. (CSV downloads quote + - @ too: export.to_csv_bytes.)"""
+    return neutralise(value) if isinstance(value, str) and value.lstrip().startswith("=") else value
+
+
 def _formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rejected values and column names as stored and shown: a file's text starting with = (a rejected
-    =HYPERLINK(...) cell, say) is quoted, so neither the import_rejects table nor a grid's own download of it
-    holds a formula. (CSV downloads quote + - @ too: export.to_csv_bytes.)"""
+    """Rejected values and column names as stored and shown, with _no_formula."""
     frame = frame.copy()
     for c in ("column", "value"):
-        frame[c] = frame[c].map(lambda v: neutralise(v) if isinstance(v, str) and v.lstrip().startswith("=") else v)
+        frame[c] = frame[c].map(_no_formula)
     return frame
 
 

@@ -73,8 +73,9 @@ def _build(headers: list[str], rows: list[list], lines: list[int]) -> pa.Table:
 
 def _read_csv(path: Path, name: str) -> RawTable:
     data = path.read_bytes()
-    if _is_utf16(data[:4096]):
-        raise FileError(f"{name}: UTF-16 text (Excel's 'Unicode Text'), not UTF-8; save the file as UTF-8 CSV")
+    wide = _wide_unicode(data[:64])
+    if wide:
+        raise FileError(f"{name}: {wide} text, not UTF-8; save the file as UTF-8 CSV (in Excel: Save As, CSV UTF-8)")
     if b"\x00" in data[:65536]:
         raise FileError(f"{name}: this is a binary file, not a CSV text file")
     try:
@@ -125,14 +126,19 @@ def _read_csv(path: Path, name: str) -> RawTable:
     return RawTable(headers, _build(headers, rows, lines), "line", malformed)
 
 
-def _is_utf16(head: bytes) -> bool:
-    """A byte-order mark, or mostly ASCII text with every other byte zero."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and not head.startswith(b"\xff\xfe\x00\x00"):
-        return True
-    even, odd = head[0::2], head[1::2]
-    if len(head) < 8:
-        return False
-    return (odd.count(0) == len(odd) and 0 not in even) or (even.count(0) == len(even) and 0 not in odd)
+def _wide_unicode(head: bytes) -> str | None:
+    """'UTF-32' or 'UTF-16' when the file starts with its byte-order mark, or (UTF-16 without one) when its
+    first characters, the header's, are ASCII with every other byte zero; else None. Without this, such a file
+    is called binary (it has zero bytes), which does not say what to do."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    even, odd = head[0:16:2], head[1:16:2]
+    if len(head) >= 16 and ((odd.count(0) == len(odd) and 0 not in even) or (even.count(0) == len(even)
+                                                                              and 0 not in odd)):
+        return "UTF-16"
+    return None
 
 
 def _read_csv_duckdb(path: Path, name: str, text: str, delimiter: str) -> RawTable | None:
