@@ -227,7 +227,10 @@ def _csv(table) -> str:
 
     import pandas as pd
 
+    from dashboard.export import neutralise
+
     out = table.copy()
+    out["group"] = out["group"].map(neutralise)  # a stored label such as '+cmd' or '@SUM(...)' is not a formula
     for c in out.columns:
         if c.startswith(("response_", "remission_rate", "mean_")):
             out[c] = pd.to_numeric(out[c], errors="coerce")

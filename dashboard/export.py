@@ -34,7 +34,9 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
         if series.dtype == object or pd.api.types.is_string_dtype(series):
             safe.isetitem(col, series.map(neutralise))
     buf = io.StringIO()
-    safe.to_csv(buf, index=False)
+    # CRLF (RFC 4180) so the writer quotes every cell holding a CR or LF: with "\n" a bare CR went out unquoted,
+    # and a spreadsheet starts a new row there, whose first cell ("x\r=HYPERLINK(...)") nothing neutralised
+    safe.to_csv(buf, index=False, lineterminator="\r\n")
     return buf.getvalue().encode("utf-8")
 
 

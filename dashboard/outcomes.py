@@ -70,6 +70,23 @@ class Filters:
     min_baseline: float | None = None
     focus: str | None = None  # the clinician compared with the rest of the practice (group 'clinician_vs_rest')
 
+    def __post_init__(self):
+        """Fail cleanly on a wrongly typed filter, before anything reaches the database."""
+        for name in ("modalities", "conditions", "sites", "clinicians", "age_bands"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, tuple | list)
+                                      or not all(isinstance(v, str) for v in value)):
+                raise OutcomeError(f"filter {name} must be a list of labels")
+        if self.integration is not None and not isinstance(self.integration, bool):
+            raise OutcomeError("filter integration must be true, false or empty")
+        if self.min_baseline is not None and (isinstance(self.min_baseline, bool)
+                                              or not isinstance(self.min_baseline, int | float)):
+            raise OutcomeError("filter min_baseline must be a number")
+        for name in ("cohort_from", "cohort_to", "focus"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise OutcomeError(f"filter {name} must be text")
+
     def params(self) -> dict:
         out = {}
         for key, value in asdict(self).items():
