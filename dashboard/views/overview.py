@@ -59,7 +59,10 @@ with left:
         "stage": ["First dose", "Baseline", "Completed induction", f"Score at {when.lower()}", "Included"],
         "n": [f.n_first_dose, f.n_with_baseline, f.n_completed_induction, f.n_followup_in_window, f.n_included],
     })
-    common.chart(charts.flow_chart(stages), f"Clients at each step, {state.filters.describe()}.",
+    common.chart(charts.flow_chart(stages),
+                 f"Clients at each step, {state.filters.describe()}. The flow follows completers; the response "
+                 f"tile counts everyone with a baseline and a score at {when.lower()}, whatever their number of "
+                 "doses.",
                  definitions.flow_rule(s), stages, key="overview_flow")
 with right:
     st.subheader("Trajectory")
