@@ -39,7 +39,7 @@ def rows(con, sql: str) -> list[tuple]:
 
 
 def count(con, table: str) -> int:
-    return con.execute(f"select count(*) from {table}").fetchone()[0]
+    return con.execute("select count(*) from query_table($t)", {"t": table}).fetchone()[0]
 
 
 def snapshot(con) -> dict[str, list[tuple]]:

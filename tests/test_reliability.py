@@ -31,7 +31,7 @@ APP = str(ROOT / "streamlit_app.py")
 
 
 def _counts(con) -> tuple:
-    return tuple(con.execute(f"select count(*) from {t}").fetchone()[0]
+    return tuple(con.execute("select count(*) from query_table($t)", {"t": t}).fetchone()[0]
                  for t in ("clients", "sessions", "scores", "courses", "client_outcomes"))
 
 

@@ -90,7 +90,8 @@ def fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
     tables = [r[0] for r in con.execute(
         "select table_name from information_schema.tables where table_schema = 'main' and table_type = 'BASE TABLE' "
         "order by table_name").fetchall()]
-    return {t: con.execute(f'select count(*), sum(hash(t)) from "{t}" t').fetchone() for t in tables}
+    return {t: con.execute("select count(*), sum(hash(t)) from query_table($t) t", {"t": t}).fetchone()
+            for t in tables}
 
 
 def fingerprint_file(path: Path) -> dict[str, tuple]:
@@ -709,7 +710,8 @@ def test_formula_cells_are_neutralised_in_every_csv_and_never_stored(con, tmp_pa
     assert formula_cells(out.read_bytes()) == []
     assert formula_cells(to_csv_bytes(rejects_frame(reports))) == []
     for table in ("clients", "sessions", "scores", "import_log", "import_rejects"):
-        assert formula_cells(to_csv_bytes(con.execute(f"select * from {table}").df())) == [], table
+        assert formula_cells(to_csv_bytes(con.execute("select * from query_table($t)", {"t": table}).df())) == [], \
+            table
     assert stored_formulas(con) == []
 
 
