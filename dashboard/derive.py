@@ -36,18 +36,3 @@ def rebuild(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) ->
     con.execute("delete from derived_info")
     con.execute("insert into derived_info values (now()::timestamp, $s)",
                 {"s": json.dumps(dataclasses.asdict(settings))})
-
-
-def ensure(con: duckdb.DuckDBPyConnection) -> None:
-    """Build the derived tables if this database does not have them yet (an older file)."""
-    have = con.execute(
-        "select count(*) from information_schema.tables where table_name = 'client_outcomes'"
-    ).fetchone()[0]
-    if not have:
-        con.execute("begin")
-        try:
-            rebuild(con)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise

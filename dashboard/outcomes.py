@@ -198,7 +198,6 @@ def kaplan_meier_table(con: duckdb.DuckDBPyConnection, instrument: str, event: s
     ci_high, at_risk, events, censored, n_group. The curve is cut where fewer than k clients remain at risk
     (their steps would show small cells); a group smaller than k shows no curve at all."""
     settings = settings or load()
-    _check(con, instrument, by)
     if event not in KM_QUERIES:
         raise OutcomeError(f"unknown event {event!r}; use one of {', '.join(KM_QUERIES)}")
     filters = filters or Filters()

@@ -272,7 +272,7 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
         ).df(),
         con.execute(
             f"""select _line as line, null as column_ref,
-                   'conflicts with line ' || _first_line || ' of this file (same {_key_label(keys)}): there '
+                   'conflicts with line ' || _first_line || ' of this file (same {", ".join(keys)}): there '
                    || {_describe(values, '_first_values')} || ', here ' || {_describe(values, None)} as reason,
                    null as raw
                 from _ranked where _k > 1 and {_struct(values)} is distinct from _first_values"""
@@ -322,8 +322,7 @@ def _present_values(target: str, mapping: Mapping) -> list[str]:
     out = []
     for v in VALUES[target]:
         source = SOURCE_FIELD.get(v, v)
-        if v == "score" or source in mapping.fields or (source == "item_1" and mapping.items) \
-                or (v == "score" and mapping.wide):
+        if v == "score" or source in mapping.fields or (source == "item_1" and mapping.items):
             out.append(v)
     return out
 
@@ -341,10 +340,6 @@ def _describe(values: list[str], struct: str | None) -> str:
         ref = f"{struct}.{v}" if struct else v
         parts.append(f"'{v} ' || coalesce(cast({ref} as varchar), '(empty)')")
     return " || ', ' || ".join(parts) if parts else "''"
-
-
-def _key_label(keys) -> str:
-    return ", ".join(keys)
 
 
 def _log(con, report: FileReport, path: Path) -> int:
