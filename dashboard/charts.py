@@ -199,11 +199,13 @@ def _no_data(x_title: str | None = None, y_title: str | None = None, title: str 
 
 
 def _suppression_note(fig: go.Figure, dropped: int, k: int, noun: str = "group") -> None:
-    """'N groups suppressed (fewer than k clients)' under the plot, right-aligned, when anything was dropped."""
+    """A note under the plot, right-aligned, when anything was dropped: 'N groups suppressed (...)'."""
     if dropped <= 0:
         return
     plural = noun if dropped == 1 else f"{noun}s"
-    fig.add_annotation(text=f"{dropped} {plural} suppressed (fewer than {k} clients)", xref="paper", yref="paper",
+    # a cell may also be hidden as the complement of a small one, so the note does not say every one was small
+    fig.add_annotation(text=f"{dropped} {plural} suppressed (counts under {k}, or hidden alongside one)",
+                       xref="paper", yref="paper",
                        x=1, y=0, xanchor="right", yanchor="top", yshift=-36, showarrow=False, font=_NOTE_FONT,
                        name="suppression_note")
 

@@ -220,7 +220,7 @@ def test_trajectory_with_ci_leaves_out_suppressed_points():
     fig = charts.trajectory_with_ci(trajectory_frame(), "Days", "PHQ-9")
     assert decode(fig.data[1].x) == [0, 7]
     assert_absent(fig, numbers=[77.7, 66.6, 88.8], texts=["n = 7"])
-    assert "1 point suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "1 point suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
 
 
 def test_trajectory_with_ci_missing_mean_counts_as_suppressed():
@@ -228,7 +228,7 @@ def test_trajectory_with_ci_missing_mean_counts_as_suppressed():
     frame.loc[2, "mean"] = None
     fig = charts.trajectory_with_ci(frame, "Days", "PHQ-9", k=5)
     assert_absent(fig, numbers=[66.6, 88.8])
-    assert "1 point suppressed (fewer than 5 clients)" in annotation_texts(fig)
+    assert "1 point suppressed (counts under 5, or hidden alongside one)" in annotation_texts(fig)
 
 
 # -------------------------------------------------------------------------------------------------- rates
@@ -253,13 +253,13 @@ def test_rates_with_ci_markers_error_bars_and_percent_axis():
 def test_rates_with_ci_suppressed_rows_absent_via_none_or_flag():
     fig = charts.rates_with_ci(rates_frame())
     assert decode(fig.data[1].x) == ["Week 2"]
-    assert "1 group suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "1 group suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
     flagged = rates_frame().assign(suppressed=[False, True, False, False])
     flagged.loc[1, ["rate", "ci_low", "ci_high", "numerator", "denominator"]] = [0.777, 0.666, 0.888, 7, 9]
     fig = charts.rates_with_ci(flagged)
     assert_absent(fig, numbers=[0.777, 0.666, 0.888], texts=["7 / 9"])
     assert [t.name for t in fig.data] == [IV]  # IM has nothing left to show
-    assert "2 groups suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "2 groups suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
 
 
 def test_rates_with_ci_reference_lines_show_label_and_definition():
@@ -287,7 +287,7 @@ def test_flow_chart_bars_in_order_with_percent_of_first_stage():
     assert list(fig.layout.yaxis.categoryarray) == ["Started", "Has baseline", "Completed induction", "Included"]
     assert fig.layout.xaxis.title.text == "Clients" and fig.layout.yaxis.title.text == "Stage"
     assert "suppressed" in annotation_texts(fig)
-    assert "1 stage suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "1 stage suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
     assert_compact_layout(fig)
 
 
@@ -367,7 +367,7 @@ def test_funnel_plot_points_limits_and_overall_rate():
     assert fig.layout.xaxis.title.text == "Clients evaluable (n)"
     assert fig.layout.yaxis.title.text == "Response rate" and fig.layout.yaxis.tickformat == ".0%"
     assert_absent(fig, numbers=[0.777], texts=["Site C"])
-    assert "1 group suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "1 group suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
     assert_compact_layout(fig)
 
 
@@ -383,7 +383,7 @@ def test_band_sankey_nodes_links_and_suppression():
     assert decode(sankey.link.target) == [2, 3, 3]
     assert decode(sankey.link.value) == [20, 15, 30]
     assert "Week 4: Severe" not in list(sankey.node.label)  # only reached by the suppressed flow
-    assert "1 flow suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "1 flow suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
     assert {"<b>Baseline</b>", "<b>Week 4</b>"} <= set(annotation_texts(fig))
     bands = ["Severe", "Moderate", "Mild"]
     assert list(sankey.node.color) == [colour_for(b, bands) for b in ("Severe", "Moderate", "Moderate", "Mild")]
@@ -444,7 +444,7 @@ def test_improvement_by_dose_lines_with_error_bars():
     assert fig.layout.xaxis.title.text == "Dosing session"
     assert fig.layout.yaxis.title.text and fig.layout.yaxis.tickformat == ".0%"
     assert_absent(fig, numbers=[0.777, 0.666, 0.888], texts=["8 / 9"])
-    assert "1 point suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "1 point suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
     assert_compact_layout(fig)
 
 
@@ -456,7 +456,7 @@ def test_maintenance_bars():
     assert fig.layout.xaxis.title.text == "Weeks since first dose"
     assert fig.layout.yaxis.title.text == "Maintenance doses"
     assert "n = 12 maintenance doses" in bar.hovertext[0]
-    assert "1 week suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "1 week suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
     assert_compact_layout(fig)
 
 
@@ -505,10 +505,10 @@ def test_all_suppressed_still_draws_a_figure_with_the_note():
     frame = rates_frame().assign(suppressed=True)
     fig = charts.rates_with_ci(frame)
     assert not fig.data
-    assert "4 groups suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "4 groups suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
     fig = charts.km_curve(km_frame().assign(survival=None), "Not yet responded")
     assert NO_DATA_TEXT in annotation_texts(fig)
-    assert "2 groups suppressed (fewer than 11 clients)" in annotation_texts(fig)
+    assert "2 groups suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
 
 
 def test_missing_columns_are_a_clear_error():
