@@ -31,11 +31,24 @@ FREE_TEXT = ("client_id", "site", "condition", "age_band", "sex", "modality", "c
 FORMULA_REASON = "starts with =, which a spreadsheet would run as a formula; remove the ="
 
 
-def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, headers: list[str]):
+def numeric_columns(mapping: Mapping) -> frozenset[int]:
+    """Positions of the columns whose every valid value is a number (scores, items, doses, prior treatments):
+    a plain CSV file's reader may read them as numbers (read.attach)."""
+    cols = [mapping.fields[f] for f in ("score", "dose_mg", "prior_treatments") if f in mapping.fields]
+    cols += list(mapping.items.values()) + list(mapping.wide.values())
+    return frozenset(int(c[1:]) for c in cols)
+
+
+def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, headers: list[str],
+                          typed: frozenset[int] = frozenset()):
     """The first cell (line, header, what, masked value) that looks like an e-mail, SSN or phone number.
-    Time columns are searched for e-mail addresses and SSNs only (a compact date-time has phone-like digits)."""
+    Time columns are searched for e-mail addresses and SSNs only (a compact date-time has phone-like digits).
+    Columns in `typed` hold numbers the reader has checked cannot be any of these (read.attach)."""
     time_cols = sorted(mapping.fields[f] for f in TIME_FIELD.values() if f in mapping.fields)
-    cols = ", ".join(f"c{j}" for j in range(len(headers)))
+    text = [j for j in range(len(headers)) if j not in typed]
+    if not text:
+        return None
+    cols = ", ".join(f"c{j}" for j in text)
     # one UNPIVOT (nulls dropped), not a union of one select per column: that grew super-linearly with the
     # number of columns (1,000 columns took a minute, 5,000 exhausted memory)
     row = con.execute(
@@ -45,8 +58,9 @@ def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, head
                      else 'a phone number' end as what
             from (unpivot (select _line, {cols} from _raw) on {cols} into name col value v)
             where length(v) >= 9
-              and (regexp_full_match(v, $email) or regexp_full_match(v, $ssn)
-                   or (not list_contains($time_cols, col) and regexp_full_match(v, $phone)))
+              and ((contains(v, '@') and regexp_full_match(v, $email))
+                   or (length(v) = 11 and regexp_full_match(v, $ssn))
+                   or (length(v) <= 24 and not list_contains($time_cols, col) and regexp_full_match(v, $phone)))
             order by _line, cast(substr(col, 2) as integer) limit 1""",
         {"email": EMAIL, "ssn": SSN, "phone": PHONE, "time_cols": time_cols},
     ).fetchone()
@@ -113,7 +127,7 @@ def _case(checks: list[tuple[str, str, str, str]]) -> str:
     if not checks:
         return "null::struct(col varchar, reason varchar, raw varchar)"
     whens = "\n".join(
-        f"when {cond} then struct_pack(col := {col}, reason := {reason}, raw := {raw}::varchar)"
+        f"when {cond} then struct_pack(col := {col}, reason := {reason}, raw := rawtext({raw}))"
         for cond, col, reason, raw in checks
     )
     return f"case {whens} else null end"
@@ -123,32 +137,46 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list]:
-    """Select-list items and checks shared by every kind: the client id and the time column."""
+# A time in one of these shapes has no UTC offset or zone, so DuckDB's cheap TIMESTAMP cast reads it exactly as the
+# TIMESTAMPTZ cast (in UTC) does; any other text takes the ISO check and the zone-aware cast
+PLAIN_TIMES = ("____-__-__", "____-__-__T__:__", "____-__-__ __:__", "____-__-__T__:__:__", "____-__-__ __:__:__")
+
+
+def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list, list[str], list[str]]:
+    """What every kind checks: the client id and the time column. Returns the select list, the checks, columns
+    computed once beneath them (_cid, the time as _t) and conditions that together mean these checks all pass."""
     cid = _col(mapping, "client_id")
-    select = [f"nullif(trim({cid}), '') as client_id"]
+    pre = [f"nullif(trim({cid}), '') as _cid"]
+    select = ["_cid as client_id"]
     checks = [
-        (f"nullif(trim({cid}), '') is null", _ref(mapping, 'client_id'), "'missing client_id'", "null"),
-        (f"length(trim({cid})) > {MAX_ID_LENGTH}", _ref(mapping, 'client_id'),
+        ("_cid is null", _ref(mapping, 'client_id'), "'missing client_id'", "null"),
+        (f"length(_cid) > {MAX_ID_LENGTH}", _ref(mapping, 'client_id'),
          f"'client_id longer than {MAX_ID_LENGTH} characters'", cid),
     ]
+    gate = ["_cid is not null", f"length(_cid) <= {MAX_ID_LENGTH}"]
     if time_field:
         tcol = _col(mapping, time_field)
+        plain = " or ".join(f"{tcol} like '{shape}'" for shape in PLAIN_TIMES)
         # ISO 8601 only: DuckDB would also read words such as 'epoch' or 'infinity' as times
         iso = f"regexp_full_match(trim({tcol}), '\\d{{4}}-\\d{{2}}-\\d{{2}}([T ].*)?')"
-        parsed = f"case when {iso} then try_cast(trim({tcol}) as timestamptz)::timestamp end"
-        select.append(f"{parsed} as {time_field}")
+        pre.append(f"case when {plain} then try_cast({tcol} as timestamp) "
+                   f"when {iso} then try_cast(trim({tcol}) as timestamptz)::timestamp end as _t")
+        select.append(f"_t as {time_field}")
         checks += [
             (f"{tcol} is null", _ref(mapping, time_field), f"'missing {time_field}'", "null"),
-            (f"{parsed} is null", _ref(mapping, time_field),
+            ("_t is null", _ref(mapping, time_field),
              "'unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30'", tcol),
-            (f"{parsed} > now()::timestamp + {FUTURE_SLACK}", _ref(mapping, time_field),
-             "'date is in the future'", tcol),
-            (f"{parsed} < timestamp '1970-01-01'", _ref(mapping, time_field), "'date before 1970'", tcol),
+            (f"_t > now()::timestamp + {FUTURE_SLACK}", _ref(mapping, time_field), "'date is in the future'", tcol),
+            ("_t < timestamp '1970-01-01'", _ref(mapping, time_field), "'date before 1970'", tcol),
         ]
-    checks += [(f"regexp_matches({mapping.fields[f]}, '^\\s*=')", _ref(mapping, f), _lit(FORMULA_REASON),
-                mapping.fields[f]) for f in FREE_TEXT if f in mapping.fields]
-    return select, checks
+        gate.append(f"_t between timestamp '1970-01-01' and now()::timestamp + {FUTURE_SLACK}")
+    for f in FREE_TEXT:
+        if f in mapping.fields:
+            c = mapping.fields[f]
+            checks.append((f"contains({c}, '=') and regexp_matches({c}, '^\\s*=')", _ref(mapping, f),
+                           _lit(FORMULA_REASON), c))
+            gate.append(f"({c} is null or not contains({c}, '='))")
+    return select, checks, pre, gate
 
 
 def build_checked(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict) -> None:
@@ -158,6 +186,11 @@ def build_checked(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict)
         "create or replace temp macro fmtnum(x) as case when x = round(x) and abs(x) < 1e15 "
         "then cast(cast(x as bigint) as varchar) else cast(x as varchar) end"
     )
+    # a rejected cell as text: a file's text as given, a number the reader typed (read.attach) as a CSV has it
+    con.execute(
+        "create or replace temp macro rawtext(x) as case when typeof(x) = 'DOUBLE' "
+        "then fmtnum(try_cast(x as double)) else cast(x as varchar) end"
+    )
     if mapping.kind == "clients":
         _clients(con, mapping)
     elif mapping.kind == "sessions":
@@ -166,17 +199,35 @@ def build_checked(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict)
         _scores(con, mapping, known)
 
 
-def _finish(con, select: list[str], checks: list, source: str = "_raw", joins: str = "") -> None:
+def _finish(con, select: list[str], checks: list, source: str = "_raw", joins: str = "", pre: list[str] = (),
+            gate: list[str] = ()) -> None:
+    """Write _checked. `pre`: columns computed once beneath the checks. `gate`: conditions that together imply
+    that no check fails, cheaper than the checks; the checks then run only on the rows it does not pass, which
+    are few in a usual file (a gate may be stricter than the checks, never looser)."""
+    if pre:
+        source = f"(select r_.*, {', '.join(pre)} from {source} r_)"
+    fail = _case(checks)
+    if gate and checks:
+        fail = f"case when {' and '.join(f'({g})' for g in gate)} then null else {fail} end"
     con.execute(
         f"""create temp table _checked as
         select * exclude (_fail), _fail.col as _column, _fail.reason as _reason, _fail.raw as _raw
-        from (select r._line as _line, {', '.join(select)}, {_case(checks)} as _fail
+        from (select r._line as _line, {', '.join(select)}, {fail} as _fail
               from {source} r {joins})"""
     )
 
 
+def _tree_sum(terms: list[str]) -> str:
+    """terms added as a balanced tree: a chain of + over hundreds of item columns exceeds DuckDB's expression
+    depth limit."""
+    if len(terms) == 1:
+        return terms[0]
+    mid = len(terms) // 2
+    return f"({_tree_sum(terms[:mid])} + {_tree_sum(terms[mid:])})"
+
+
 def _clients(con, mapping: Mapping) -> None:
-    select, checks = _common(mapping, None)
+    select, checks, pre, gate = _common(mapping, None)
     prior = _col(mapping, "prior_treatments")
     prior_num = f"try_cast({prior} as double)"
     for f in ("site", "condition", "age_band", "sex"):
@@ -187,18 +238,17 @@ def _clients(con, mapping: Mapping) -> None:
          f"or {prior_num} < 0 or {prior_num} > 100)", _ref(mapping, 'prior_treatments'),
          "'prior_treatments must be a whole number of treatments (0 or more)'", prior),
     ]
-    _finish(con, select, checks)
+    gate.append(f"{prior} is null or ({prior_num} = round({prior_num}) and {prior_num} between 0 and 100)")
+    _finish(con, select, checks, pre=pre, gate=gate)
 
 
 def _sessions(con, mapping: Mapping) -> None:
-    select, checks = _common(mapping, "session_at")
+    select, checks, pre, gate = _common(mapping, "session_at")
     stype, modality, dose = (_col(mapping, f) for f in ("session_type", "modality", "dose_mg"))
     con.execute("create or replace temp table _stypes (label varchar, session_type varchar)")
     con.executemany("insert into _stypes values (?, ?)", list(SESSION_TYPE_LOOKUP.items()))
     con.execute("create or replace temp table _modalities (label varchar, modality varchar)")
     con.executemany("insert into _modalities values (?, ?)", list(MODALITY_LOOKUP.items()))
-    norm_type = NORMALISE_SQL.format(x=stype)
-    norm_mod = NORMALISE_SQL.format(x=modality)
     stype_sql = f"case when nullif(trim({stype}), '') is null then 'dosing' else st.session_type end"
     dose_num = f"try_cast({dose} as double)"
     select += [
@@ -219,8 +269,23 @@ def _sessions(con, mapping: Mapping) -> None:
          f"or {dose_num} > 10000)", _ref(mapping, "dose_mg"),
          "'dose_mg must be a number of milligrams (0 or more)'", dose),
     ]
-    _finish(con, select, checks, joins=f"left join _stypes st on st.label = {norm_type} "
-            f"left join _modalities m on m.label = {norm_mod}")
+    gate += [f"({stype_sql}) is not null",
+             f"(({stype_sql}) <> 'dosing' or nullif(trim({modality}), '') is not null)",
+             f"({dose} is null or (isfinite({dose_num}) and {dose_num} between 0 and 10000))"]
+    joins = (_vocabulary(con, "_stypes", "session_type", stype, "_raw", "st")
+             + _vocabulary(con, "_modalities", "modality", modality, "_raw", "m"))
+    _finish(con, select, checks, joins=joins, pre=pre, gate=gate)
+
+
+def _vocabulary(con, lookup: str, value: str, raw: str, source: str, alias: str) -> str:
+    """A left join giving `alias.value`, the vocabulary term for the text in `raw`. The text is normalised once
+    per distinct value (a file has a handful of them), not once per row."""
+    con.execute(
+        f"""create or replace temp table {lookup}_map as
+            select d.raw, t.{value} from (select distinct {raw} as raw from {source}) d
+            left join {lookup} t on t.label = {NORMALISE_SQL.format(x='d.raw')}"""
+    )
+    return f" left join {lookup}_map {alias} on {alias}.raw = {raw}"
 
 
 def _scores(con, mapping: Mapping, known: dict) -> None:
@@ -229,46 +294,60 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
 
     con.executemany("insert into _labels values (?, ?)", list(resolver(known).items()))
     known_list = ", ".join(sorted(known))
-    select, checks = _common(mapping, "assessed_at")
+    select, checks, pre, gate = _common(mapping, "assessed_at")
     if mapping.kind == "scores_wide":
-        source = _wide_source(mapping)
+        source = base = _wide_source(mapping)
         inst_raw, score_raw, items = "_instrument_raw", "_score_raw", {}
         inst_ref = score_ref = "r._score_col"
         wide_cols = ", ".join(sorted(mapping.wide))
         checks.append(("r._instrument_raw is null", "null",
                        _lit(f"no score in any instrument column ({wide_cols})"), "null"))
     else:
-        source, inst_raw, score_raw = "_raw", _col(mapping, "instrument"), _col(mapping, "score")
+        source = base = "_raw"
+        inst_raw, score_raw = _col(mapping, "instrument"), _col(mapping, "score")
         inst_ref, score_ref = _ref(mapping, "instrument"), _ref(mapping, "score")
         items = mapping.items
-    norm_inst = NORMALISE_SQL.format(x=inst_raw)
     instrument = "l.instrument"
-    # typed once in inner selects, so the many checks below read columns instead of re-casting text; the item
-    # list, its sum and the number of item cells given are columns too (a file may have hundreds of item columns,
-    # and each check would otherwise repeat them: 999 item columns took 90 s and a chain of + over them exceeded
-    # DuckDB's expression depth limit)
+    # Numbers are typed once, and the item cells summarised once (how many given, how many numbers, their sum,
+    # lowest, highest, fractional parts, the last one given) as plain columns beneath the checks: a file may
+    # have hundreds of item columns (999 took 90 s when each check re-cast the text), and list functions over
+    # them cost several times these scalar expressions
     top = max(items) if items else 0
     cells = {n: items.get(n) for n in range(1, top + 1)}
     nums = {n: (f"_item_{n}" if c else "null::double") for n, c in cells.items()}
-    typed = [f"try_cast({score_raw} as double) as _score_num"]
-    typed += [f"try_cast({c} as double) as _item_{n}" for n, c in items.items()]
+    pre += [f"try_cast({score_raw} as double) as _score_num"]
+    pre += [f"try_cast({c} as double) as _item_{n}" for n, c in items.items()]
     score_num = "_score_num"
     if items:
-        typed.append("list_sum([" + ", ".join(f"({c} is not null)::int" for c in items.values()) + "]) as _n_given")
-        source = f"(select r0.*, {', '.join(typed)} from {source} r0)"
-        source = f"(select r1.*, [{', '.join(nums.values())}] as _item_list from {source} r1)"
-        source = (f"(select r2.*, list_sum(list_filter(r2._item_list, lambda x: x is not null)) as _item_sum "
-                  f"from {source} r2)")
-        item_list, n_given, item_sum = "_item_list", "_n_given", "_item_sum"
+        given = ", ".join(f"case when {c} is not null then {n} end" for n, c in items.items())
+        numbers = ", ".join(f"_item_{n}" for n in items)
+        summary = [
+            _tree_sum([f"({c} is not null)::int" for c in items.values()]) + " as _n_given",
+            _tree_sum([f"(_item_{n} is not null)::int" for n in items]) + " as _n_parsed",
+            _tree_sum([f"coalesce(_item_{n}, 0)" for n in items]) + " as _item_total",
+            _tree_sum([f"coalesce(_item_{n} - floor(_item_{n}), 0)" for n in items]) + " as _item_frac",
+            f"greatest({given}) as _last_given",
+            f"least({numbers}) as _item_low",
+            f"greatest({numbers}) as _item_high",
+        ]
+        source = f"(select r1.*, {', '.join(pre)} from {source} r1)"
+        source = f"(select r2.*, {', '.join(summary)} from {source} r2)"
+        source = f"(select r3.*, case when _n_parsed > 0 then _item_total end as _item_sum from {source} r3)"
+        pre = []
+        n_given, item_sum = "_n_given", "_item_sum"
+        # the stored items: a list as long as the instrument's, built only for the lengths instruments have
+        small = {n: f"try_cast(_item_{n} as smallint)" if c else "null::smallint" for n, c in cells.items()}
+        lengths = sorted({i.n_items for i in known.values() if i.n_items and i.n_items <= top})
+        by_length = " ".join(f"when {k} then [{', '.join(small[n] for n in range(1, k + 1))}]" for k in lengths)
+        items_sql = f"case when {n_given} > 0 then case i.n_items {by_length} end end" if lengths \
+            else "null::smallint[]"
     else:
-        source = f"(select r0.*, {', '.join(typed)} from {source} r0)"
-        item_list, n_given, item_sum = "null::double[]", "0", "null"
+        n_given, item_sum, items_sql = "0", "null", "null::smallint[]"
     total = f"coalesce({score_num}, {item_sum})" if items else score_num
     select += [
         f"{instrument} as instrument",
         f"{total} as score",
-        f"case when {n_given} > 0 then try_cast(list_slice({item_list}, 1, i.n_items) as smallint[]) end as items"
-        if items else "null::smallint[] as items",
+        f"{items_sql} as items",
         f"nullif(trim({_col(mapping, 'session_id')}), '') as session_id",
     ]
     checks += [
@@ -279,6 +358,8 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
         (f"{score_raw} is not null and ({score_num} is null or not isfinite({score_num}))", score_ref,
          "'score is not a number'", score_raw),
     ]
+    gate += [f"{instrument} is not null", f"({score_raw} is null or isfinite({score_num}))",
+             f"{total} between i.min_score and i.max_score"]
     if items:
         # checks that need n <= i.n_items can never fail for an item number beyond every instrument's count
         most = max((i.n_items or 0) for i in known.values())
@@ -316,14 +397,20 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
         checks.append((f"{n_given} > 0 and {score_num} is not null and {score_num} <> {item_sum}", score_ref,
                        f"'score ' || fmtnum({score_num}) || ' disagrees with the sum of its items (' || "
                        f"fmtnum({item_sum}) || ')'", score_raw))
+        # every item of the instrument given (and no other: the last given is its last), each a number in its
+        # range and whole (the fractional parts add up to 0), and the score, if given, their sum
+        gate.append(f"({n_given} = 0 or ({n_given} = i.n_items and _last_given = i.n_items "
+                    f"and _n_parsed = {n_given} and _item_low >= i.item_min and _item_high <= i.item_max "
+                    f"and _item_frac = 0 and ({score_num} is null or {score_num} = {item_sum})))")
     checks += [
         (f"{total} is null", score_ref, "'missing score'", "null"),
         (f"{total} < i.min_score or {total} > i.max_score", score_ref,
          f"'score ' || fmtnum({total}) || ' outside the ' || i.name || ' range ' || fmtnum(i.min_score) || "
          "'–' || fmtnum(i.max_score)", score_raw),
     ]
-    _finish(con, select, checks, source=source,
-            joins=f"left join _labels l on l.label = {norm_inst} left join instruments i on i.name = l.instrument")
+    labels = _vocabulary(con, "_labels", "instrument", inst_raw, base, "l")
+    _finish(con, select, checks, source=source, pre=pre, gate=gate,
+            joins=labels + " left join instruments i on i.name = l.instrument")
 
 
 def _wide_source(mapping: Mapping) -> str:

@@ -20,7 +20,7 @@ from dashboard import store
 from dashboard.export import neutralise
 from dashboard.ingest import checks
 from dashboard.ingest.contract import ContractError, Mapping, map_columns
-from dashboard.ingest.read import FileError, RawTable, read_file
+from dashboard.ingest.read import FileError, RawTable, attach, detach, read_file
 
 KEYS = {
     "clients": ("client_id",),
@@ -37,7 +37,8 @@ SOURCE_FIELD = {"modality_label": "modality", "items": "item_1", "score": "score
 REJECT_COLUMNS = ["line", "column", "reason", "value"]
 SHOW_IGNORED = 30  # ignored columns named in a summary (a file may have thousands)
 _DROP_TEMP = "; ".join(f"drop table if exists temp.{t}" for t in ("_checked", "_valid", "_ranked", "_firsts",
-                                                                   "_incoming"))
+                                                                   "_incoming", "_labels_map", "_stypes_map",
+                                                                   "_modalities_map"))
 
 
 @dataclass
@@ -167,43 +168,51 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
         report.status, report.message = "unreadable", str(exc)
         _log_only(con, report, path)
         return report
-    report.rows_read = raw.n_rows
     known = registry.load(con)
     try:
-        mapping = map_columns(name, raw.headers, registry.resolver(known), kind)
+        mapping, refusal = map_columns(name, raw.headers, registry.resolver(known), kind), None
     except ContractError as exc:
-        _refuse(con, report, path, raw, str(exc), None, None)
-        return report
-    report.kind, report.ignored_columns = mapping.kind, mapping.ignored
-
-    con.execute("begin")
+        mapping, refusal = None, str(exc)
+    typed = checks.numeric_columns(mapping) if mapping is not None else frozenset()
     try:
-        con.register("_raw", raw.table)
-        hit = checks.find_identifier_value(con, mapping, raw.headers)
+        raw = attach(con, raw, typed)
+        if raw.table is not None:
+            typed = frozenset()  # the careful reader's cells are all text
+        report.rows_read = raw.n_rows
+        if mapping is None:
+            _refuse(con, report, path, raw, refusal, None, None)
+            return report
+        report.kind, report.ignored_columns = mapping.kind, mapping.ignored
+        hit = checks.find_identifier_value(con, mapping, raw.headers, typed)
         if hit is not None:
-            con.execute("rollback")
             line, header, what, masked = hit
             message = (f"{name}: {raw.line_label} {line}, column '{header}' holds what looks like {what} "
                        f"({masked}); files must be anonymised before import. Nothing was imported.")
             _refuse(con, report, path, raw, message, line, header, masked)
             return report
+        con.execute("begin")
         try:
-            _import_rows(con, raw, mapping, report, known, replace)
-        except FileError as exc:
+            try:
+                _import_rows(con, raw, mapping, report, known, replace)
+            except FileError as exc:
+                con.execute("rollback")
+                report.status, report.message = "unreadable", str(exc)
+                _log_only(con, report, path)
+                return report
+            report.import_id = _log(con, report, path)
+            _store_rejects(con, report)
+            if after_import is not None and report.imported:
+                after_import(con)
+            con.execute("commit")
+        except BaseException:
             con.execute("rollback")
-            report.status, report.message = "unreadable", str(exc)
-            _log_only(con, report, path)
-            return report
-        report.import_id = _log(con, report, path)
-        _store_rejects(con, report)
-        if after_import is not None and report.imported:
-            after_import(con)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+            raise
+    except FileError as exc:  # the careful reader's verdict on a file the fast one refused
+        report.status, report.message = "unreadable", str(exc)
+        _log_only(con, report, path)
+        return report
     finally:
-        con.unregister("_raw")
+        detach(con)
         con.execute(_DROP_TEMP)
     report.seconds = time.perf_counter() - started
     return report
@@ -213,71 +222,50 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
     kind = mapping.kind
     target = "scores" if kind.startswith("scores") else kind
     checks.build_checked(con, mapping, known)  # -> temp table _checked(_line, typed fields, _column, _reason, _raw)
-    report.records_read = con.execute("select count(*) from _checked").fetchone()[0] + len(raw.malformed)
+    n_records, n_rejected = con.execute("select count(*), count(_reason) from _checked").fetchone()
+    report.records_read = n_records + len(raw.malformed)
     if report.records_read == 0:
         raise FileError(f"{report.file}: the file has column names but no rows")
     header_of = {f"c{j}": h for j, h in enumerate(raw.headers)}
 
     keys, values = KEYS[target], _present_values(target, mapping)
     key_list = ", ".join(keys)
-    con.execute("create temp table _valid as select * from _checked where _reason is null")
-    con.execute(
-        f"""create temp table _ranked as
-        select *, row_number() over w as _k,
-               first_value(_line) over w as _first_line,
-               first_value({_struct(values)}) over w as _first_values
-        from _valid window w as (partition by {key_list} order by _line)"""
-    )
-    con.execute("create temp table _firsts as select * from _ranked where _k = 1")
     join = " and ".join(f"f.{k} = t.{k}" for k in keys)
-    con.execute(
-        f"""create temp table _incoming as
-        select f.*, t.{keys[0]} is not null as _exists,
-               t.{keys[0]} is not null and {_struct(values, 'f')} is not distinct from {_struct(values, 't')}
-                   as _same,
-               {_struct(values, 't')} as _stored
-        from _firsts f left join {target} t on {join}"""
-    )
-    within = con.execute(
-        f"""select count(*) filter (where {_struct(values)} is not distinct from _first_values),
-                   count(*) filter (where {_struct(values)} is distinct from _first_values)
-            from _ranked where _k > 1"""
-    ).fetchone()
-    dup_in_db, conflicts, new = con.execute(
-        "select count(*) filter (where _same), count(*) filter (where _exists and not _same), "
-        "count(*) filter (where not _exists) from _incoming"
-    ).fetchone()
-
     cols = ", ".join(keys + tuple(VALUES[target]))
     inserted_cols = ", ".join(keys + tuple(VALUES[target]) + ("import_id",))
     import_id = con.execute("select nextval('import_id_seq')").fetchone()[0]
     report.import_id = import_id
-    if replace and conflicts:
-        # only the columns this file carries are overwritten: a file without dose_mg keeps stored doses
-        sets = ", ".join([f"{v} = f.{v}" for v in values] + ["import_id = $id"])
-        where = " and ".join(f"t.{k} = f.{k}" for k in keys)
+    # The usual file adds new records: no key twice in the file, none already stored. Its valid rows go straight
+    # in; only a file with repeats or stored keys is ranked and compared, value by value.
+    repeats = con.execute(
+        f"select exists(select 1 from _checked where _reason is null group by {key_list} having count(*) > 1)"
+    ).fetchone()[0]
+    stored = not repeats and con.execute(
+        f"select exists(select 1 from _checked f semi join {target} t on {join} where f._reason is null)"
+    ).fetchone()[0]
+    if not repeats and not stored:
         con.execute(
-            f"update {target} t set {sets} from _incoming f where f._exists and not f._same and {where}",
+            f"insert into {target} ({inserted_cols}) select {cols}, $id from _checked where _reason is null",
             {"id": import_id},
         )
-    con.execute(
-        f"insert into {target} ({inserted_cols}) select {cols}, $id from _incoming where not _exists",
-        {"id": import_id},
-    )
+        within, dup_in_db, conflicts, new = (0, 0), 0, 0, n_records - n_rejected
+    else:
+        within, dup_in_db, conflicts, new = _compare(con, target, keys, values, replace, import_id)
 
-    rejects = [
-        con.execute(
+    rejects = []
+    if n_rejected:
+        rejects.append(con.execute(
             "select _line as line, _column as column_ref, _reason as reason, _raw as raw from _checked "
             "where _reason is not null"
-        ).df(),
-        con.execute(
+        ).df())
+    if within[1]:
+        rejects.append(con.execute(
             f"""select _line as line, null as column_ref,
                    'conflicts with line ' || _first_line || ' of this file (same {", ".join(keys)}): there '
                    || {_describe(values, '_first_values')} || ', here ' || {_describe(values, None)} as reason,
                    null as raw
                 from _ranked where _k > 1 and {_struct(values)} is distinct from _first_values"""
-        ).df(),
-    ]
+        ).df())
     if conflicts and not replace:
         rejects.append(
             con.execute(
@@ -315,6 +303,57 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
         report.status = "refused"
         report.message = "every row was rejected; see the reasons"
     assert report.records_read == report.imported + report.rejected + report.unchanged_duplicates, report
+
+
+def _compare(con, target: str, keys: tuple, values: list[str], replace: bool, import_id: int):
+    """Store a file that repeats keys or has stored ones: the first row of each key in the file counts, a later
+    row with the same values is an unchanged duplicate and one with other values a conflict; a first row whose
+    key is stored is an unchanged duplicate, a conflict, or (replace) replaces the stored values. Leaves _ranked
+    and _incoming for the conflict messages. Returns (within-file (same, different), same as stored, conflicts
+    with stored, new)."""
+    key_list = ", ".join(keys)
+    con.execute("create temp table _valid as select * from _checked where _reason is null")
+    con.execute(
+        f"""create temp table _ranked as
+        select *, row_number() over w as _k,
+               first_value(_line) over w as _first_line,
+               first_value({_struct(values)}) over w as _first_values
+        from _valid window w as (partition by {key_list} order by _line)"""
+    )
+    con.execute("create temp table _firsts as select * from _ranked where _k = 1")
+    join = " and ".join(f"f.{k} = t.{k}" for k in keys)
+    con.execute(
+        f"""create temp table _incoming as
+        select f.*, t.{keys[0]} is not null as _exists,
+               t.{keys[0]} is not null and {_struct(values, 'f')} is not distinct from {_struct(values, 't')}
+                   as _same,
+               {_struct(values, 't')} as _stored
+        from _firsts f left join {target} t on {join}"""
+    )
+    within = con.execute(
+        f"""select count(*) filter (where {_struct(values)} is not distinct from _first_values),
+                   count(*) filter (where {_struct(values)} is distinct from _first_values)
+            from _ranked where _k > 1"""
+    ).fetchone()
+    dup_in_db, conflicts, new = con.execute(
+        "select count(*) filter (where _same), count(*) filter (where _exists and not _same), "
+        "count(*) filter (where not _exists) from _incoming"
+    ).fetchone()
+    cols = ", ".join(keys + tuple(VALUES[target]))
+    inserted_cols = ", ".join(keys + tuple(VALUES[target]) + ("import_id",))
+    if replace and conflicts:
+        # only the columns this file carries are overwritten: a file without dose_mg keeps stored doses
+        sets = ", ".join([f"{v} = f.{v}" for v in values] + ["import_id = $id"])
+        where = " and ".join(f"t.{k} = f.{k}" for k in keys)
+        con.execute(
+            f"update {target} t set {sets} from _incoming f where f._exists and not f._same and {where}",
+            {"id": import_id},
+        )
+    con.execute(
+        f"insert into {target} ({inserted_cols}) select {cols}, $id from _incoming where not _exists",
+        {"id": import_id},
+    )
+    return within, dup_in_db, conflicts, new
 
 
 def _present_values(target: str, mapping: Mapping) -> list[str]:
@@ -403,7 +442,11 @@ def _refuse(con, report: FileReport, path: Path, raw: RawTable, message: str, li
     report.status, report.message = "refused", message
     report.records_read = report.rejected = raw.n_rows
     reason = "file refused: " + re.sub(r"^[^:]*: ", "", message)
-    lines = sorted(raw.table.column("_line").to_pylist() + [m[0] for m in raw.malformed])
+    if raw.table is not None:
+        lines = raw.table.column("_line").to_pylist()
+    else:
+        lines = con.execute("select _line from _raw").fetchnumpy()["_line"].tolist()
+    lines = sorted(lines + [m[0] for m in raw.malformed])
     report.rejects = _formula_safe(pd.DataFrame({
         "line": lines,
         "column": [header if n == line else None for n in lines],

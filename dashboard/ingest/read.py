@@ -23,16 +23,33 @@ class FileError(ValueError):
 
 
 @dataclass
+class CsvSource:
+    """A plain CSV file (no quoting, no blank lines: record k is on line k + 1) that DuckDB reads itself, straight
+    into the importer's connection, once the file's columns are mapped (see attach)."""
+
+    path: Path
+    name: str
+    delimiter: str
+    width: int  # fields on the header line, named or not
+
+
+@dataclass
 class RawTable:
-    """Text cells under positional names c0..cN, plus `_line`: the row's line (or row) number in the file."""
+    """Text cells under positional names c0..cN, plus `_line`: the row's line (or row) number in the file.
+
+    `table` holds them, or (a plain CSV file) `csv` says where they are until attach() reads them."""
 
     headers: list[str]
-    table: pa.Table
+    table: pa.Table | None
     line_label: str = "line"
     malformed: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of rows the reader refused
+    csv: CsvSource | None = None
+    attached_rows: int | None = None  # rows of a CSV source, once attached
 
     @property
     def n_rows(self) -> int:
+        if self.table is None:
+            return self.attached_rows or 0
         return self.table.num_rows + len(self.malformed)
 
 
@@ -87,14 +104,21 @@ def _read_csv(path: Path, name: str) -> RawTable:
         ) from None
     if not text.strip():
         raise FileError(f"{name}: the file is empty")
-    first = text.split("\n", 1)[0]
+    end = text.find("\n")
+    first = text if end < 0 else text[:end]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    # strict: a stray or unterminated quote (a truncated file) is an error for that row, not silently accepted
-    if '"' not in text and "\n\n" not in text and "\n\r\n" not in text \
+    # searched in the bytes: the same answers as in the text, without copying it
+    if b'"' not in data and b"\n\n" not in data and b"\n\r\n" not in data \
             and first.count(delimiter) < FAST_PATH_MAX_COLUMNS:
-        fast = _read_csv_duckdb(path, name, text, delimiter)
-        if fast is not None:
-            return fast
+        first = first.rstrip("\r")
+        headers = _headers(next(csv.reader([first], delimiter=delimiter)), name)
+        return RawTable(headers, None, "line", [], CsvSource(path, name, delimiter, len(first.split(delimiter))))
+    return _read_csv_careful(text, name, delimiter)
+
+
+def _read_csv_careful(text: str, name: str, delimiter: str) -> RawTable:
+    """Python's CSV reader, row by row: each malformed row is reported with its line and the rest are kept."""
+    # strict: a stray or unterminated quote (a truncated file) is an error for that row, not silently accepted
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header_row = next(reader)
@@ -141,40 +165,62 @@ def _wide_unicode(head: bytes) -> str | None:
     return None
 
 
-def _read_csv_duckdb(path: Path, name: str, text: str, delimiter: str) -> RawTable | None:
-    """The fast path for plain files (no quoting, no blank lines, so record k is line k + 1): DuckDB's CSV
-    reader in strict mode. None when it refuses the file (a ragged row, say): the careful path then reports
-    each bad row with its line."""
+def attach(con, raw: RawTable, numeric: frozenset[int] = frozenset()) -> RawTable:
+    """Make the file's cells the relation `_raw` (_line, c0..cN) in `con`, outside any transaction (a failed read
+    would abort one). A plain CSV file is read by DuckDB's CSV reader in strict mode, the columns in `numeric` as
+    DOUBLE; when it refuses the file (a ragged row, a cell that is not a number) or a number could hide an
+    identifier, the careful reader reads it instead, which reports each bad row with its line. Returns the table
+    as read."""
+    if raw.csv is not None:
+        rows = _attach_csv(con, raw, numeric)
+        if rows is not None:
+            raw.attached_rows = rows
+            return raw
+        source = raw.csv
+        raw = _read_csv_careful(source.path.read_bytes().decode("utf-8-sig"), source.name, source.delimiter)
+    con.register("_raw", raw.table)
+    return raw
+
+
+def detach(con) -> None:
+    """Drop what attach made."""
+    con.unregister("_raw")  # an Arrow table (a no-op when there is none)
+    con.execute("drop view if exists temp._raw; drop table if exists temp._raw_csv")
+
+
+def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
     import duckdb
 
-    first = text.split("\n", 1)[0].lstrip("\ufeff").rstrip("\r")
-    headers = _headers(next(csv.reader([first], delimiter=delimiter)), name)
-    width = len(first.split(delimiter))
-    columns = {f"c{j}": "VARCHAR" for j in range(width)}
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    source, n = raw.csv, len(raw.headers)
+    numeric = frozenset(j for j in numeric if j < n)
+    columns = {f"c{j}": "DOUBLE" if j in numeric else "VARCHAR" for j in range(source.width)}
     try:
-        select = ", ".join(f"nullif(trim(c{j}), '') as c{j}" for j in range(len(headers)))
-        table = con.sql(
-            f"select {select} from read_csv($path, header = false, skip = 1, delim = $delim, quote = '', "
-            "escape = '', columns = $columns, strict_mode = true, null_padding = false, auto_detect = false)",
-            params={"path": str(path), "delim": delimiter, "columns": columns},
-        ).to_arrow_table()
+        con.execute(
+            "create or replace temp table _raw_csv as select * from read_csv($path, header = false, skip = 1, "
+            "delim = $delim, quote = '', escape = '', columns = $columns, strict_mode = true, "
+            "null_padding = false, auto_detect = false)",
+            {"path": str(source.path), "delim": source.delimiter, "columns": columns},
+        )
     except duckdb.Error:
+        con.execute("drop table if exists temp._raw_csv")
         return None
-    finally:
-        con.close()
-    lines = pa.array(range(2, table.num_rows + 2), type=pa.int64())
-    table = table.add_column(0, "_line", lines)
-    # a row of nothing but separators is layout, as in the careful path
-    import pyarrow.compute as pc
-
-    empty = None
-    for j in range(len(headers)):
-        col_empty = pc.is_null(table.column(f"c{j}"))
-        empty = col_empty if empty is None else pc.and_(empty, col_empty)
-    if empty is not None and pc.any(empty).as_py():
-        table = table.filter(pc.invert(empty))
-    return RawTable(headers, table, "line", [])
+    # Fall back to the careful reader when a number could be an identifier written as digits (the identifier
+    # scan reads text, and a number of up to 6 digits and 3 decimals cannot match an e-mail, SSN or phone
+    # pattern), is not finite, or a cell lies beyond the named columns (the careful reader names that row).
+    odd = [f"(c{j} is not null and (not isfinite(c{j}) or abs(c{j}) >= 1e6 or c{j} <> round(c{j}, 3)))"
+           for j in sorted(numeric)]
+    odd += [f"c{j} is not null and trim(c{j}) <> ''" for j in range(n, source.width)]
+    cells = [f"c{j}" if j in numeric else f"nullif(trim(c{j}), '') as c{j}" for j in range(n)]
+    empty = " and ".join(f"nullif(trim(c{j}), '') is null" if j not in numeric else f"c{j} is null"
+                         for j in range(n))
+    if odd and con.execute(f"select exists(select 1 from _raw_csv where {' or '.join(odd)})").fetchone()[0]:
+        con.execute("drop table temp._raw_csv")
+        return None
+    # rowid is the record's place in the file (the table was written in file order); a row of nothing but
+    # separators is layout, as in the careful reader
+    con.execute(f"create or replace temp view _raw as select rowid + 2 as _line, {', '.join(cells)} "
+                f"from _raw_csv where not ({empty})")
+    return con.execute("select count(*) from _raw").fetchone()[0]
 
 
 def _cell_text(value) -> str | None:
