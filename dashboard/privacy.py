@@ -27,26 +27,32 @@ def suppress_groups(frame, counts: list[str], dependents: dict[str, list[str]], 
     dependents: value column -> the counts it is built from (a rate is hidden when its numerator or
     denominator is, since it would give that count back).
     Returns (frame with suppressed values set to None, boolean mask frame of what was suppressed)."""
+    import numpy as np
     import pandas as pd
 
-    out = frame.copy()
-    mask = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     if k <= 0:
-        return out, mask
-    parts = [frame.index] if partition is None else list(frame.groupby(partition, sort=False).groups.values())
-    for idx in parts:
-        for col in counts:
-            values = frame.loc[idx, col]
-            small = values.map(lambda n: is_small(n, k))
-            mask.loc[idx, col] = small
-            if small.sum() == 1 and len(idx) > 1:
-                rest = values[~small]
-                nonzero = rest[rest > 0]
-                pick = (nonzero if len(nonzero) else rest).sort_values(kind="stable").index[0]
-                mask.loc[pick, col] = True
+        return frame.copy(), pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    # whole columns at once (this runs on every filter change): one partition code per row, -1 for a row
+    # whose partition is missing (it belongs to no partition, as in a groupby)
+    part = np.zeros(len(frame), dtype=np.intp) if partition is None else pd.factorize(frame[partition])[0]
+    hidden = {c: np.zeros(len(frame), dtype=bool) for c in frame.columns}
+    for col in counts:
+        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        small = (values > 0) & (values < k) & (part >= 0)
+        hidden[col] |= small
+        n_small = np.bincount(part[small], minlength=part.max(initial=-1) + 1)
+        for p in np.flatnonzero(n_small == 1):
+            rows = np.flatnonzero(part == p)
+            if len(rows) < 2:
+                continue
+            rest = rows[~small[rows]]
+            nonzero = rest[values[rest] > 0]
+            pool = nonzero if len(nonzero) else rest
+            known = pool[~np.isnan(values[pool])]
+            # the smallest other cell, the first of equals (a stable sort; missing values sort last)
+            hidden[col][known[np.argmin(values[known])] if len(known) else pool[0]] = True
     for col, sources in dependents.items():
-        hidden = mask[sources].any(axis=1)
-        mask[col] = mask[col] | hidden
-    for col in mask.columns:
-        out[col] = out[col].astype(object).where(~mask[col], None)
+        hidden[col] = hidden[col] | np.logical_or.reduce([hidden[s] for s in sources])
+    mask = pd.DataFrame(hidden, index=frame.index, columns=frame.columns)
+    out = frame.astype(object).where(~mask, None)
     return out, mask
