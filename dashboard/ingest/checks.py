@@ -28,6 +28,7 @@ MAX_ID_LENGTH = 64
 # fields stored as the file gives them (no vocabulary, not numbers or times): a value starting with = would be run
 # as a formula by a spreadsheet that opens any export of them, so the row is rejected
 FREE_TEXT = ("client_id", "site", "condition", "age_band", "sex", "modality", "clinician_id", "session_id")
+WHERE_SCAN_MAX_COLUMNS = 200  # beyond this, one filter over every column binds slowly (see find_identifier_value)
 FORMULA_REASON = "starts with =, which a spreadsheet would run as a formula; remove the ="
 
 
@@ -48,6 +49,17 @@ def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, head
     text = [j for j in range(len(headers)) if j not in typed]
     if not text:
         return None
+    params = {"email": EMAIL, "ssn": SSN, "phone": PHONE, "time_cols": time_cols}
+    where = ""
+    if len(text) <= WHERE_SCAN_MAX_COLUMNS:
+        # a plain filter finds the first line with a hit, with no row per cell; the UNPIVOT below then names the
+        # cell on that line only
+        hits = " or ".join(_identifier_test(f"c{j}", f"c{j}" in time_cols) for j in text)
+        used = {k: v for k, v in params.items() if f"${k}" in hits}
+        line = con.execute(f"select min(_line) from _raw where {hits}", used).fetchone()[0]
+        if line is None:
+            return None
+        where, params["line"] = "where _line = $line", line
     cols = ", ".join(f"c{j}" for j in text)
     # one UNPIVOT (nulls dropped), not a union of one select per column: that grew super-linearly with the
     # number of columns (1,000 columns took a minute, 5,000 exhausted memory)
@@ -56,18 +68,25 @@ def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, head
                 case when regexp_full_match(v, $email) then 'an e-mail address'
                      when regexp_full_match(v, $ssn) then 'a social security number'
                      else 'a phone number' end as what
-            from (unpivot (select _line, {cols} from _raw) on {cols} into name col value v)
-            where length(v) >= 9
-              and ((contains(v, '@') and regexp_full_match(v, $email))
-                   or (length(v) = 11 and regexp_full_match(v, $ssn))
-                   or (length(v) <= 24 and not list_contains($time_cols, col) and regexp_full_match(v, $phone)))
+            from (unpivot (select _line, {cols} from _raw {where}) on {cols} into name col value v)
+            where {_identifier_test("v", "list_contains($time_cols, col)")}
             order by _line, cast(substr(col, 2) as integer) limit 1""",
-        {"email": EMAIL, "ssn": SSN, "phone": PHONE, "time_cols": time_cols},
+        params,
     ).fetchone()
     if row is None:
         return None
     line, col, value, what = row
     return line, headers[int(col[1:])], what, mask_all(value)
+
+
+def _identifier_test(v: str, is_time: bool | str) -> str:
+    """SQL: `v` looks like an e-mail address, an SSN or (unless `is_time`) a phone number. Cheap tests on the
+    length and an @ go first: most cells are far from any of these."""
+    phone = "" if is_time is True else (
+        f" or (length({v}) <= 24 and regexp_full_match({v}, $phone))" if is_time is False
+        else f" or (length({v}) <= 24 and not {is_time} and regexp_full_match({v}, $phone))")
+    return (f"(length({v}) >= 9 and ((contains({v}, '@') and regexp_full_match({v}, $email)) "
+            f"or (length({v}) = 11 and regexp_full_match({v}, $ssn)){phone}))")
 
 
 def mask_all(value: str) -> str:
@@ -179,9 +198,10 @@ def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list, 
     return select, checks, pre, gate
 
 
-def build_checked(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict) -> None:
+def build_checked(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict,
+                  typed: frozenset[int] = frozenset()) -> None:
     """Create temp table _checked: one row per input record, typed, with _column/_reason/_raw of the
-    first failing check (null when the record is valid)."""
+    first failing check (null when the record is valid). Columns in `typed` the reader has read as numbers."""
     con.execute(
         "create or replace temp macro fmtnum(x) as case when x = round(x) and abs(x) < 1e15 "
         "then cast(cast(x as bigint) as varchar) else cast(x as varchar) end"
@@ -196,7 +216,7 @@ def build_checked(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict)
     elif mapping.kind == "sessions":
         _sessions(con, mapping)
     else:
-        _scores(con, mapping, known)
+        _scores(con, mapping, known, typed)
 
 
 def _finish(con, select: list[str], checks: list, source: str = "_raw", joins: str = "", pre: list[str] = (),
@@ -288,7 +308,7 @@ def _vocabulary(con, lookup: str, value: str, raw: str, source: str, alias: str)
     return f" left join {lookup}_map {alias} on {alias}.raw = {raw}"
 
 
-def _scores(con, mapping: Mapping, known: dict) -> None:
+def _scores(con, mapping: Mapping, known: dict, typed: frozenset[int]) -> None:
     con.execute("create or replace temp table _labels (label varchar, instrument varchar)")
     from dashboard.instruments import resolver
 
@@ -321,9 +341,12 @@ def _scores(con, mapping: Mapping, known: dict) -> None:
     if items:
         given = ", ".join(f"case when {c} is not null then {n} end" for n, c in items.items())
         numbers = ", ".join(f"_item_{n}" for n in items)
+        # a cell the reader typed is a number whenever it is given
+        parsed = "_n_given" if all(int(c[1:]) in typed for c in items.values()) \
+            else _tree_sum([f"(_item_{n} is not null)::int" for n in items])
         summary = [
             _tree_sum([f"({c} is not null)::int" for c in items.values()]) + " as _n_given",
-            _tree_sum([f"(_item_{n} is not null)::int" for n in items]) + " as _n_parsed",
+            f"{parsed} as _n_parsed",
             _tree_sum([f"coalesce(_item_{n}, 0)" for n in items]) + " as _item_total",
             _tree_sum([f"coalesce(_item_{n} - floor(_item_{n}), 0)" for n in items]) + " as _item_frac",
             f"greatest({given}) as _last_given",

@@ -193,7 +193,7 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
         con.execute("begin")
         try:
             try:
-                _import_rows(con, raw, mapping, report, known, replace)
+                _import_rows(con, raw, mapping, report, known, replace, typed)
             except FileError as exc:
                 con.execute("rollback")
                 report.status, report.message = "unreadable", str(exc)
@@ -218,10 +218,12 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
     return report
 
 
-def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known, replace: bool) -> None:
+def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known, replace: bool,
+                 typed: frozenset[int]) -> None:
     kind = mapping.kind
     target = "scores" if kind.startswith("scores") else kind
-    checks.build_checked(con, mapping, known)  # -> temp table _checked(_line, typed fields, _column, _reason, _raw)
+    # -> temp table _checked(_line, typed fields, _column, _reason, _raw)
+    checks.build_checked(con, mapping, known, typed)
     n_records, n_rejected = con.execute("select count(*), count(_reason) from _checked").fetchone()
     report.records_read = n_records + len(raw.malformed)
     if report.records_read == 0:
@@ -237,8 +239,10 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
     report.import_id = import_id
     # The usual file adds new records: no key twice in the file, none already stored. Its valid rows go straight
     # in; only a file with repeats or stored keys is ranked and compared, value by value.
+    # (grouped by the keys' hash, one number instead of three columns: two keys sharing a hash only send the file
+    # the longer way)
     repeats = con.execute(
-        f"select exists(select 1 from _checked where _reason is null group by {key_list} having count(*) > 1)"
+        f"select exists(select 1 from _checked where _reason is null group by hash({key_list}) having count(*) > 1)"
     ).fetchone()[0]
     stored = not repeats and con.execute(
         f"select exists(select 1 from _checked f semi join {target} t on {join} where f._reason is null)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -16,6 +17,8 @@ csv.field_size_limit(10_000_000)
 # DuckDB's CSV reader binds a file's columns in time that grows with their square (5,000 columns: 11 s); wider
 # files take the careful path, which is linear
 FAST_PATH_MAX_COLUMNS = 200
+BOM = b"\xef\xbb\xbf"
+_VISIBLE = re.compile(rb"\S")
 
 
 class FileError(ValueError):
@@ -24,13 +27,14 @@ class FileError(ValueError):
 
 @dataclass
 class CsvSource:
-    """A plain CSV file (no quoting, no blank lines: record k is on line k + 1) that DuckDB reads itself, straight
+    """A plain CSV file (no quoting, no empty lines: record k is on line k + 1) that DuckDB reads itself, straight
     into the importer's connection, once the file's columns are mapped (see attach)."""
 
     path: Path
     name: str
     delimiter: str
     width: int  # fields on the header line, named or not
+    records: int  # lines after the header
 
 
 @dataclass
@@ -95,29 +99,43 @@ def _read_csv(path: Path, name: str) -> RawTable:
         raise FileError(f"{name}: {wide} text, not UTF-8; save the file as UTF-8 CSV (in Excel: Save As, CSV UTF-8)")
     if b"\x00" in data[:65536]:
         raise FileError(f"{name}: this is a binary file, not a CSV text file")
+    start = 3 if data.startswith(BOM) else 0
+    if _VISIBLE.search(data, start) is None:
+        raise FileError(f"{name}: the file is empty")
+    # A plain file (no quotes, no blank lines) is left to DuckDB's reader, which also refuses text that is not
+    # UTF-8: only its header line is decoded here. Searched in the bytes, as the text would be, without a copy.
+    end = data.find(b"\n", start)
     try:
-        text = data.decode("utf-8-sig")
+        first = data[start:end if end >= 0 else len(data)].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        first = None
+    if first is not None:
+        delimiter = ";" if first.count(";") > first.count(",") else ","
+        if b'"' not in data and first.count(delimiter) < FAST_PATH_MAX_COLUMNS:
+            headers = _headers(next(csv.reader([first], delimiter=delimiter)), name)
+            # DuckDB's reader passes over empty lines: attach compares its rows with the lines after the header
+            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            return RawTable(headers, None, "line", [],
+                            CsvSource(path, name, delimiter, len(first.split(delimiter)), lines - 1))
+    return _read_csv_careful(data, name)
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise FileError(
             f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02X} on line {line}); save the file as UTF-8 CSV"
         ) from None
-    if not text.strip():
-        raise FileError(f"{name}: the file is empty")
+
+
+def _read_csv_careful(data: bytes, name: str) -> RawTable:
+    """Python's CSV reader, row by row: each malformed row is reported with its line and the rest are kept."""
+    text = _decode(data, name)
     end = text.find("\n")
     first = text if end < 0 else text[:end]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    # searched in the bytes: the same answers as in the text, without copying it
-    if b'"' not in data and b"\n\n" not in data and b"\n\r\n" not in data \
-            and first.count(delimiter) < FAST_PATH_MAX_COLUMNS:
-        first = first.rstrip("\r")
-        headers = _headers(next(csv.reader([first], delimiter=delimiter)), name)
-        return RawTable(headers, None, "line", [], CsvSource(path, name, delimiter, len(first.split(delimiter))))
-    return _read_csv_careful(text, name, delimiter)
-
-
-def _read_csv_careful(text: str, name: str, delimiter: str) -> RawTable:
-    """Python's CSV reader, row by row: each malformed row is reported with its line and the rest are kept."""
     # strict: a stray or unterminated quote (a truncated file) is an error for that row, not silently accepted
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
@@ -177,7 +195,7 @@ def attach(con, raw: RawTable, numeric: frozenset[int] = frozenset()) -> RawTabl
             raw.attached_rows = rows
             return raw
         source = raw.csv
-        raw = _read_csv_careful(source.path.read_bytes().decode("utf-8-sig"), source.name, source.delimiter)
+        raw = _read_csv_careful(source.path.read_bytes(), source.name)
     con.register("_raw", raw.table)
     return raw
 
@@ -194,11 +212,12 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
     source, n = raw.csv, len(raw.headers)
     numeric = frozenset(j for j in numeric if j < n)
     columns = {f"c{j}": "DOUBLE" if j in numeric else "VARCHAR" for j in range(source.width)}
+    cells = [f"c{j}" if j in numeric else f"nullif(trim(c{j}), '') as c{j}" for j in range(source.width)]
     try:
         con.execute(
-            "create or replace temp table _raw_csv as select * from read_csv($path, header = false, skip = 1, "
-            "delim = $delim, quote = '', escape = '', columns = $columns, strict_mode = true, "
-            "null_padding = false, auto_detect = false)",
+            f"create or replace temp table _raw_csv as select {', '.join(cells)} from read_csv($path, "
+            "header = false, skip = 1, delim = $delim, quote = '', escape = '', columns = $columns, "
+            "strict_mode = true, null_padding = false, auto_detect = false)",
             {"path": str(source.path), "delim": source.delimiter, "columns": columns},
         )
     except duckdb.Error:
@@ -207,20 +226,22 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
     # Fall back to the careful reader when a number could be an identifier written as digits (the identifier
     # scan reads text, and a number of up to 6 digits and 3 decimals cannot match an e-mail, SSN or phone
     # pattern), is not finite, or a cell lies beyond the named columns (the careful reader names that row).
-    odd = [f"(c{j} is not null and (not isfinite(c{j}) or abs(c{j}) >= 1e6 or c{j} <> round(c{j}, 3)))"
-           for j in sorted(numeric)]
-    odd += [f"c{j} is not null and trim(c{j}) <> ''" for j in range(n, source.width)]
-    cells = [f"c{j}" if j in numeric else f"nullif(trim(c{j}), '') as c{j}" for j in range(n)]
-    empty = " and ".join(f"nullif(trim(c{j}), '') is null" if j not in numeric else f"c{j} is null"
-                         for j in range(n))
-    if odd and con.execute(f"select exists(select 1 from _raw_csv where {' or '.join(odd)})").fetchone()[0]:
+    odd = [f"not (c{j} > -1e6 and c{j} < 1e6) or c{j} <> round(c{j}, 3)" for j in sorted(numeric)]
+    odd += [f"c{j} is not null" for j in range(n, source.width)]
+    empty = " and ".join(f"c{j} is null" for j in range(n))
+    refuse = f"bool_or({' or '.join(odd)})" if odd else "false"
+    rows, blank, refused = con.execute(
+        f"select count(*), count(*) filter (where {empty}), {refuse} from _raw_csv"
+    ).fetchone()
+    if refused or rows != source.records:  # (rows != records: the reader passed over empty lines)
         con.execute("drop table temp._raw_csv")
         return None
     # rowid is the record's place in the file (the table was written in file order); a row of nothing but
     # separators is layout, as in the careful reader
-    con.execute(f"create or replace temp view _raw as select rowid + 2 as _line, {', '.join(cells)} "
-                f"from _raw_csv where not ({empty})")
-    return con.execute("select count(*) from _raw").fetchone()[0]
+    named = ", ".join(f"c{j}" for j in range(n))
+    con.execute(f"create or replace temp view _raw as select rowid + 2 as _line, {named} from _raw_csv"
+                + (f" where not ({empty})" if blank else ""))
+    return rows - blank
 
 
 def _cell_text(value) -> str | None:
