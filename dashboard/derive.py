@@ -1,5 +1,6 @@
-"""The derived per-client tables (courses, dose_events, scored, client_outcomes), rebuilt after each import
-inside the import's transaction, so that views only aggregate small tables."""
+"""The derived per-client tables (courses, dose_events, scored, client_outcomes, and the views' tables that carry
+the cohort's columns), rebuilt after each import inside the import's transaction, so that views only filter and
+aggregate small tables."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ STEPS = {
     "derive_scored": (),
     "derive_client_outcomes": ("rapid_day", "rapid_window_days", "primary_day", "primary_window_days",
                                "induction_days", "early_pct", "relapse_gap_min", "relapse_gap_max"),
+    "derive_cohort_outcomes": (),
+    # per-client tables for the views, each with the cohort's columns copied in (filtered without a join)
     "derive_timepoint_scores": ("timepoints",),
     "derive_dose_improvement": (),
-    "derive_cohort_outcomes": (),
     "derive_trajectory_bins": ("bin_widths", "max_day"),
+    "derive_maintenance_weeks": (),
     "derive_cohort_macro": (),
 }
 

@@ -11,7 +11,7 @@ import duckdb
 from dashboard import __version__, instruments
 from dashboard.queries import run_script
 
-SCHEMA_VERSION = 2  # queries/schema.sql is version 1; queries/migrate_00N.sql bring it to N
+SCHEMA_VERSION = 3  # queries/schema.sql is version 1; queries/migrate_00N.sql bring it to N
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
 DEFAULT_DB = DATA_DIR / "outcomes.duckdb"

@@ -12,29 +12,47 @@ with cohort as (
 ),
 
 at_target as (
-    select t.client_id, t.score,
-    from timepoint_scores t
-    where $standard and t.instrument = $instrument and t.course_no = 1
-        and t.target_day = $target_day and t.window_days = $window_days
+    -- standard timepoints are precomputed in timepoint_scores with the cohort's columns: filtered, not joined
+    select t.baseline, t.score,
+    from cohort_rows(
+        'timepoint_scores', $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
+    ) t
+    where $standard and t.target_day = $target_day and t.window_days = $window_days
     union all
-    select
-        s.client_id,
-        arg_min(s.score, (abs(s.days_since_first_dose - $target_day), -s.days_since_first_dose)) as score,
-    from scored s
-    where not $standard
-        and s.instrument = $instrument
-        and s.course_no = 1
-        and s.days_since_first_dose > 0
-        and abs(s.days_since_first_dose - $target_day) <= $window_days
-    group by s.client_id
+    select c.baseline, s.score,
+    from (
+        select
+            s.client_id,
+            arg_min(s.score, (abs(s.days_since_first_dose - $target_day), -s.days_since_first_dose)) as score,
+        from scored s
+        where not $standard
+            and s.instrument = $instrument
+            and s.course_no = 1
+            and s.days_since_first_dose > 0
+            and abs(s.days_since_first_dose - $target_day) <= $window_days
+        group by s.client_id
+    ) s
+    join cohort c using (client_id)
+),
+
+scored_pairs as (
+    select baseline, score, count(*) as n_clients,
+    from at_target
+    group by baseline, score
 ),
 
 pairs as (
-    -- clients by (baseline, follow-up score) first: few distinct pairs, so banding them is cheap
-    select c.baseline, t.score, count(*) as n_clients,
-    from cohort c
-    left join at_target t using (client_id)
-    group by all
+    -- clients by (baseline, follow-up score) first: few distinct pairs, so banding them is cheap; the clients
+    -- of a baseline without a score in the window are those its scored pairs leave over
+    select baseline, score, n_clients,
+    from scored_pairs
+    union all
+    select b.baseline, null as score, b.n_clients - coalesce(sum(p.n_clients), 0) as n_clients,
+    from (select baseline, count(*) as n_clients, from cohort group by baseline) b
+    left join scored_pairs p using (baseline)
+    group by b.baseline, b.n_clients
+    having b.n_clients > coalesce(sum(p.n_clients), 0)
 ),
 
 banded as (

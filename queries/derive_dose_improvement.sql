@@ -1,7 +1,8 @@
 -- Each client's change at the first score after dose k (before dose k + 1), for k = 1 to 12 (first course),
--- precomputed so the early-improvement chart aggregates one row per client and dose.
--- Params: none (uses scored and client_outcomes)
--- Grain: one row per client, instrument and dose number with a score after that dose.
+-- precomputed so the early-improvement chart aggregates one row per client and dose; with the cohort's columns
+-- and baseline copied from cohort_outcomes, so it needs no join to the cohort.
+-- Params: none (uses scored and cohort_outcomes)
+-- Grain: one row per client, instrument and dose number with a score after that dose (baseline > 0).
 create or replace table dose_improvement as
 with first_after as (
     select
@@ -15,9 +16,12 @@ with first_after as (
 ),
 
 final as (
-    select f.client_id, f.instrument, f.dose_no, 100.0 * (f.score - o.baseline) / o.baseline as pct_change,
+    select
+        f.client_id, f.instrument, f.dose_no, 100.0 * (f.score - o.baseline) / o.baseline as pct_change,
+        o.modality, o.has_integration, o.integration, o.condition, o.site, o.clinician_id, o.age_band,
+        o.cohort_month, o.cohort_quarter, o.baseline,
     from first_after f
-    join client_outcomes o on o.client_id = f.client_id and o.course_no = 1 and o.instrument = f.instrument
+    join cohort_outcomes o using (client_id, instrument)
     where o.baseline > 0
 )
 

@@ -1,24 +1,33 @@
--- Each client's score at every standard timepoint (nearest to the target within the window, ties to the later),
--- precomputed so that a filter change aggregates one row per client instead of scanning every score.
--- Params: $timepoints STRUCT(target_day DOUBLE, window_days DOUBLE)[] (the standard timepoints of the settings)
--- Grain: one row per client, course, instrument and standard timepoint that has a score in its window.
+-- Each client's score at every precomputed timepoint of the first course (nearest to the target within the window,
+-- ties to the later), with the cohort's columns and baseline copied from cohort_outcomes, so that a filter change
+-- filters and aggregates this one table (cohort_rows('timepoint_scores', ...)) instead of joining it to the cohort.
+-- Params: $timepoints STRUCT(target_day DOUBLE, window_days DOUBLE)[] (the precomputed timepoints of the settings)
+-- Grain: one row per client, instrument (with a baseline) and timepoint that has a score in its window.
 create or replace table timepoint_scores as
 with targets as (
     select unnest($timepoints, recursive := true)
 ),
 
-final as (
+at_target as (
     select
         s.client_id,
-        s.course_no,
         s.instrument,
         t.target_day,
         t.window_days,
         arg_min(s.score, (abs(s.days_since_first_dose - t.target_day), -s.days_since_first_dose)) as score,
     from scored s
     join targets t on abs(s.days_since_first_dose - t.target_day) <= t.window_days
-    where s.days_since_first_dose > 0
+    where s.course_no = 1 and s.days_since_first_dose > 0
     group by all
+),
+
+final as (
+    select
+        a.*,
+        o.modality, o.has_integration, o.integration, o.condition, o.site, o.clinician_id, o.age_band,
+        o.cohort_month, o.cohort_quarter, o.baseline, o.is_remitted_at_baseline,
+    from at_target a
+    join cohort_outcomes o using (client_id, instrument)
 )
 
-select * from final order by instrument, target_day, window_days
+select * from final order by instrument, target_day, window_days, client_id

@@ -1,7 +1,8 @@
 -- Each client's mean score per time bin since the first dose, for the trajectory bin widths in the settings
--- (bins centred on multiples of the width), so a trajectory aggregates per-client bins, not every score.
+-- (bins centred on multiples of the width), so a trajectory aggregates per-client bins, not every score; with
+-- the cohort's columns and baseline copied from cohort_outcomes, so it needs no join to the cohort either.
 -- Params: $bin_widths DOUBLE[], $max_day DOUBLE
--- Grain: one row per client, instrument, bin width and bin (first course, after the first dose).
+-- Grain: one row per client, instrument, bin width and bin (first course, after the first dose, baseline > 0).
 create or replace table trajectory_bins as
 with widths as (
     select unnest($bin_widths) as bin_days
@@ -17,7 +18,7 @@ binned as (
         s.score,
         100.0 * (s.score - o.baseline) / o.baseline as pct_change,
     from scored s
-    join client_outcomes o using (client_id, course_no, instrument)
+    join cohort_outcomes o using (client_id, instrument)
     cross join widths w
     where s.course_no = 1
         and o.baseline > 0
@@ -26,11 +27,20 @@ binned as (
         and s.days_since_first_dose <= w.bin_days * 200  -- no more than 200 bins of any width
 ),
 
-final as (
+per_bin as (
     select client_id, instrument, bin_days, bin_start, avg(day) as day, avg(score) as score,
         avg(pct_change) as pct_change,
     from binned
     group by all
+),
+
+final as (
+    select
+        b.*,
+        o.modality, o.has_integration, o.integration, o.condition, o.site, o.clinician_id, o.age_band,
+        o.cohort_month, o.cohort_quarter, o.baseline,
+    from per_bin b
+    join cohort_outcomes o using (client_id, instrument)
 )
 
 select * from final order by instrument, bin_days, client_id

@@ -20,8 +20,8 @@ with cohort as (
 
 in_window as (
     select distinct t.client_id,
-    from timepoint_scores t
-    where $standard and t.instrument = $instrument and t.course_no = 1
+    from timepoint_scores t  -- first courses of clients with a baseline: the only ones the flow counts here
+    where $standard and t.instrument = $instrument
         and t.target_day = $target_day and t.window_days = $window_days
     union
     select distinct s.client_id,

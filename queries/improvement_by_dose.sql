@@ -3,19 +3,14 @@
 -- Params: $instrument VARCHAR, $max_dose INTEGER, $improvement_pct DOUBLE, $min_baseline DOUBLE,
 --         $group_by VARCHAR and the cohort filters of cohort_courses
 -- Grain: one row per group and dose number.
-with cohort as (
-    select c.group_label, c.client_id, c.baseline,
-    from cohort(
-        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+with first_after as (
+    -- dose_improvement carries the cohort's columns: filtered directly, no join
+    select d.group_label, d.client_id, d.dose_no, d.pct_change,
+    from cohort_rows(
+        'dose_improvement', $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
         $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
-    ) c
-),
-
-first_after as (
-    select c.group_label, d.client_id, d.dose_no, d.pct_change,
-    from dose_improvement d
-    join cohort c using (client_id)
-    where d.instrument = $instrument and d.dose_no <= $max_dose
+    ) d
+    where d.dose_no <= $max_dose
 ),
 
 final as (

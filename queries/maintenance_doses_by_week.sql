@@ -1,23 +1,23 @@
--- Maintenance doses (after the induction period) per week since the first dose.
+-- Maintenance doses (after the induction period) per week since the first dose (precomputed per client and week
+-- in maintenance_weeks).
 -- Params: $group_by VARCHAR, $focus VARCHAR and the cohort filters of cohort_courses
 -- Grain: one row per week with maintenance doses.
-with cohort as (
-    select c.client_id, c.course_no,
-    from cohort_courses(
-        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+with per_client as (
+    -- maintenance_weeks carries the first course's cohort columns: filtered directly, no join
+    select m.week, m.n_doses,
+    from course_rows(
+        'maintenance_weeks', $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
         $cohort_from, $cohort_to, $group_by, $focus
-    ) c
+    ) m
 ),
 
 final as (
     select
-        floor(d.days_since_first_dose / 7)::integer as week,
-        count(*) as n_doses,
-        count(distinct d.client_id) as n_clients,
-    from dose_events d
-    join cohort c using (client_id, course_no)
-    where d.is_maintenance
-    group by all
+        week,
+        sum(n_doses)::bigint as n_doses,
+        count(*) as n_clients,  -- one row per client and week
+    from per_client
+    group by week
     order by week
 )
 

@@ -7,7 +7,7 @@
 --         $clinicians VARCHAR[], $age_bands VARCHAR[], $cohort_from VARCHAR, $cohort_to VARCHAR
 -- Grain: one row per group and timepoint. Started = first dose and a baseline > 0 (>= $min_baseline if given).
 with cohort as (
-    select c.*,
+    select c.client_id, c.group_label, c.baseline, c.is_remitted_at_baseline, c.last_score,
     from cohort(
         $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
         $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
@@ -30,13 +30,8 @@ targets as (
     select null::double as target_day, null::double as window_days where $include_last
 ),
 
--- standard timepoints are precomputed per client; any other is found among all the scores
-at_target as (
-    select t.target_day, t.window_days, t.client_id, t.score,
-    from timepoint_scores t
-    join standard x on t.target_day = x.target_day and t.window_days = x.window_days
-    where t.instrument = $instrument and t.course_no = 1
-    union all
+-- any other timepoint is found among all the scores
+at_custom as (
     select
         x.target_day,
         x.window_days,
@@ -51,10 +46,18 @@ at_target as (
 ),
 
 evaluated as (
-    -- only clients with a score at the target (and, for the last observed, any follow-up)
+    -- only clients with a score at the target (and, for the last observed, any follow-up); standard timepoints
+    -- are precomputed in timepoint_scores with the cohort's columns, so they are filtered there, not joined
+    select t.group_label, t.target_day, t.window_days, t.baseline, t.is_remitted_at_baseline, t.score,
+    from cohort_rows(
+        'timepoint_scores', $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
+    ) t
+    join standard x on t.target_day = x.target_day and t.window_days = x.window_days
+    union all
     select c.group_label, a.target_day, a.window_days, c.baseline, c.is_remitted_at_baseline, a.score,
     from cohort c
-    join at_target a using (client_id)
+    join at_custom a using (client_id)
     union all
     select c.group_label, null, null, c.baseline, c.is_remitted_at_baseline, c.last_score,
     from cohort c

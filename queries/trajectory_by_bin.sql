@@ -4,22 +4,20 @@
 -- Params: $instrument VARCHAR, $bin_days DOUBLE, $max_day DOUBLE, $min_baseline DOUBLE, $group_by VARCHAR,
 --         $focus VARCHAR and the cohort filters of cohort_courses
 -- Grain: one row per group and bin (bin_start -1 = baseline).
-with cohort as (
-    select c.group_label, c.client_id, c.baseline,
+with per_client as (
+    -- trajectory_bins carries the cohort's columns: filtered directly, no join
+    select b.group_label, b.bin_start, b.day, b.score, b.pct_change,
+    from cohort_rows(
+        'trajectory_bins', $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
+        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
+    ) b
+    where b.bin_days = $bin_days and b.day <= $max_day
+    union all
+    select c.group_label, -1 as bin_start, 0 as day, c.baseline as score, 0 as pct_change,
     from cohort(
         $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
         $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
     ) c
-),
-
-per_client as (
-    select c.group_label, b.client_id, b.bin_start, b.day, b.score, b.pct_change,
-    from trajectory_bins b
-    join cohort c using (client_id)
-    where b.instrument = $instrument and b.bin_days = $bin_days and b.day <= $max_day
-    union all
-    select group_label, client_id, -1 as bin_start, 0 as day, baseline as score, 0 as pct_change,
-    from cohort
 ),
 
 final as (

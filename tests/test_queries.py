@@ -20,7 +20,8 @@ SHARED = {
 # run by store.connect and derive.rebuild in every test
 BUILT_BY_CODE = {"schema", "derive_dose_events", "derive_courses", "derive_macros", "derive_scored",
                  "derive_client_outcomes", "derive_timepoint_scores", "derive_cohort_outcomes",
-                 "derive_trajectory_bins", "derive_cohort_macro", "derive_dose_improvement", "migrate_002"}
+                 "derive_trajectory_bins", "derive_cohort_macro", "derive_dose_improvement",
+                 "derive_maintenance_weeks", "migrate_002", "migrate_003"}
 QUERIES = {
     "table_counts", "import_log_recent", "import_rejects_for", "instrument_coverage_by_site", "filter_options",
     "outcomes_by_group", "flow_by_group", "time_to_response", "time_to_relapse", "trajectory_by_bin",
