@@ -8,10 +8,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -951,3 +953,139 @@ def test_property_wide_files_count_each_score_value_once(file):
                 assert report.records_read == sum(max(1, sum(1 for c in row[2:] if c.strip())) for row in rows_in_file)
         finally:
             con.close()
+
+
+# --- the plain-CSV fast path: DuckDB's reader, numbers typed, the same outcome as the careful reader ------------
+
+
+def test_a_plain_csv_takes_the_fast_path_and_a_rejected_number_keeps_its_text(con, write_file):
+    from dashboard.ingest.read import attach, detach, read_file
+
+    path = write_file("s.csv", lines(
+        f"{SCORES_HEADER},{ITEMS_9}",
+        "F1,2025-03-01T09:00,PHQ-9,21.0,3,3,3,3,3,3,3,0,0",  # 21.0 is not the items' sum (21 - 3 + 0 ... = 21? no)
+        "F2,2025-03-01T09:00,PHQ-9,,3.0,2,2,2,2,2,2,2,2",  # a whole 3.0 is a valid item: total 19
+        "F3,2025-03-01T09:00,PHQ-9,1e1,1,1,1,1,1,1,1,1,2",  # score written 1e1 = 10 = the items' sum
+        "F4,2025-03-01T09:00,PHQ-9,,+4,0,0,0,0,0,0,0,0",  # item_1 4 is out of range 0-3: shown as written
+    ))
+    raw = read_file(path)
+    assert raw.table is None and raw.csv is not None  # no quotes, no NUL: DuckDB's reader takes it
+    attached = attach(con, raw, frozenset(range(3, 13)))
+    assert attached.table is None and attached.n_rows == 4
+    detach(con)
+    report = import_file(con, path)
+    # F1: items 3*7 + 0 + 0 = 21, so 21.0 agrees; F2 total 3 + 2*8 = 19; F3 1*8 + 2 = 10 agrees with 1e1
+    assert counts(report) == (4, 3, 1, 0)
+    assert rejects(report) == [(5, "item_1", "item_1 must be a whole number from 0 to 3", "+4")]
+    assert rows(con, "select client_id, score, items from scores order by client_id") == [
+        ("F1", 21.0, [3, 3, 3, 3, 3, 3, 3, 0, 0]), ("F2", 19.0, [3, 2, 2, 2, 2, 2, 2, 2, 2]),
+        ("F3", 10.0, [1, 1, 1, 1, 1, 1, 1, 1, 2])]
+
+
+def test_fast_path_line_numbers_hold_across_a_file_read_in_parallel(con, write_file):
+    # about 28 MB, read by DuckDB in several parallel chunks: rows must keep their lines
+    n = 700_000
+    bad = {2: "99", 350_001: "-1", n + 1: "28"}  # PHQ-9's range is 0-27
+    body = "".join(f"P{line},2025-01-01T10:00,PHQ-9,{bad.get(line, line % 28)}\n" for line in range(2, n + 2))
+    report = import_file(con, write_file("big.csv", SCORES_HEADER + "\n" + body))
+    assert counts(report) == (n, n - 3, 3, 0)
+    assert [(line, column, value) for line, column, _, value in rejects(report)] == [
+        (2, "score", "99"), (350_001, "score", "-1"), (n + 1, "score", "28")]
+    assert rows(con, "select score from scores where client_id = 'P350000' or client_id = 'P350002' "
+                     "order by client_id") == [(350_000 % 28,), (350_002 % 28,)]
+
+
+def test_an_empty_line_in_a_plain_file_keeps_the_line_numbers(con, write_file):
+    report = import_file(con, write_file("e.csv", lines(
+        SCORES_HEADER, "E1,2025-01-01,PHQ-9,3", "", "E2,2025-01-01,PHQ-9,30", "E3,2025-01-01,PHQ-9,4")))
+    assert counts(report) == (3, 2, 1, 0)
+    assert rejects(report) == [(4, "score", "score 30 outside the PHQ-9 range 0–27", "30")]
+
+
+@pytest.mark.parametrize("value", ["5551234567", "+15551234567", "555.123.4567", "(555) 123-4567"])
+def test_a_phone_number_in_a_number_column_refuses_the_file_whichever_reader(con, write_file, value):
+    # the first two are numbers DuckDB's reader reads (and too large to pass as scores: the careful reader reads
+    # the file), the others are not numbers at all
+    report = import_file(con, write_file("p.csv", lines(SCORES_HEADER, "Q1,2025-01-01,PHQ-9,3",
+                                                         f"Q2,2025-01-01,PHQ-9,{value}")))
+    assert report.status == "refused" and "line 3, column 'score' holds what looks like a phone number" \
+        in report.message
+    assert count(con, "scores") == 0
+
+
+def test_a_number_written_in_the_shape_of_a_phone_number_is_never_shown(con, write_file):
+    # 123456.7890 is the number 123456.789 to DuckDB's reader (a score out of range, rejected); its text is a
+    # phone number's shape, so the rejected value is hidden, as the careful reader would have refused it
+    report = import_file(con, write_file("p.csv", lines(SCORES_HEADER, "Q1,2025-01-01,PHQ-9,3",
+                                                         "Q2,2025-01-01,PHQ-9,123456.7890")))
+    assert rejects(report) == [(3, "score", "score 123456.789 outside the PHQ-9 range 0–27", "••••••.••••")]
+    assert "123456.7890" not in repr(rows(con, "select * from import_rejects"))
+
+
+def test_text_that_is_not_utf8_late_in_a_plain_file_is_named_with_its_line(con, write_file):
+    body = "".join(f"U{i},2025-01-01,PHQ-9,3\n" for i in range(2, 600)).encode()
+    data = SCORES_HEADER.encode() + b"\n" + body + "U600,2025-01-01,café,3\n".encode("latin-1")
+    report = import_file(con, write_file("u.csv", data))
+    assert report.status == "unreadable"
+    assert report.message == "u.csv: not UTF-8 text (byte 0xE9 on line 600); save the file as UTF-8 CSV"
+    assert count(con, "scores") == 0
+
+
+def _plain(cell: str) -> str:
+    """A cell with nothing that makes a CSV need quotes (or reads differently across readers)."""
+    return "".join(ch for ch in cell if ch not in '",\r\n\x00')
+
+
+def _is_number(cell: str) -> bool:
+    """A number DuckDB's reader keeps (read.attach hands files with huge, odd or long numbers to the other)."""
+    try:
+        value = float(cell)
+    except ValueError:
+        return False
+    return math.isfinite(value) and abs(value) < 1e6 and round(value, 3) == value
+
+
+def _outcome(con, report) -> tuple:
+    stored = {t: sorted(rows(con, f"select * exclude (import_id) from {t}"), key=repr) for t in DATA_TABLES}
+    return (report.status, report.kind, counts(report), report.message, rejects(report), stored)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scores_files(), st.booleans())
+def test_property_the_fast_and_the_careful_reader_give_the_same_outcome(file, numbers_only):
+    from unittest.mock import patch
+
+    from dashboard.ingest import read
+
+    header, body = file
+    body = [[_plain(c) for c in row] for row in body]
+    if numbers_only:  # so that DuckDB's reader keeps more of the files: no ragged rows, numbers or nothing
+        body = [[c if j < 3 or _is_number(c) else "" for j, c in enumerate(row)] for row in body
+                if len(row) == len(header)]
+        body = body or [["C1", "2025-01-01", "PHQ-9", "3", *[""] * (len(header) - 4)]]
+    outcomes = []
+    for fast in (True, False):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "scores.csv"
+            path.write_text(lines(*(",".join(r) for r in [header, *body])), encoding="utf-8")
+            con = store.connect(Path(tmp) / "p.duckdb")
+            try:
+                with patch.object(read, "FAST_PATH_MAX_COLUMNS", 10_000 if fast else 0):
+                    first = import_file(con, path)
+                    outcomes.append(_outcome(con, first))
+                    second = import_file(con, path)  # every key now stored: the comparing path
+                    outcomes.append(_outcome(con, second))
+            finally:
+                con.close()
+    assert outcomes[:2] == outcomes[2:]
+    with tempfile.TemporaryDirectory() as tmp:  # which reader the fast run used, for the statistics
+        path = Path(tmp) / "scores.csv"
+        path.write_text(lines(*(",".join(r) for r in [header, *body])), encoding="utf-8")
+        try:
+            raw = read.read_file(path)
+            probe = duckdb.connect()
+            event("DuckDB's reader" if read.attach(probe, raw, frozenset(range(3, len(header)))).table is None
+                  else "careful reader")
+            probe.close()
+        except read.FileError:
+            event("unreadable")

@@ -122,7 +122,7 @@ def mask(field: str | None, value) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     text = str(value)
-    if re.search(r"@|\d{7,}", text):
+    if re.search(r"@|\d{7,}", text) or re.fullmatch(PHONE, text.strip()) or re.fullmatch(SSN, text.strip()):
         return mask_all(text)
     if field in ("session_at", "assessed_at"):
         # keep a four-digit year (no finer than Safe Harbor allows), hide every other digit

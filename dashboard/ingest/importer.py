@@ -20,7 +20,7 @@ from dashboard import store
 from dashboard.export import neutralise
 from dashboard.ingest import checks
 from dashboard.ingest.contract import ContractError, Mapping, map_columns
-from dashboard.ingest.read import FileError, RawTable, attach, detach, read_file
+from dashboard.ingest.read import FileError, RawTable, attach, cell_texts, detach, read_file
 
 KEYS = {
     "clients": ("client_id",),
@@ -286,6 +286,8 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
              "reason": [m[1] for m in raw.malformed], "raw": None}
         ))
     frame = pd.concat([r for r in rejects if len(r)], ignore_index=True) if any(len(r) for r in rejects) else None
+    if frame is not None and typed:
+        frame = _as_written(raw, frame, typed)
     if frame is not None:
         frame = frame.sort_values("line", kind="stable").reset_index(drop=True)
         frame["reason"] = frame["reason"].map(checks.mask_text)
@@ -307,6 +309,20 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
         report.status = "refused"
         report.message = "every row was rejected; see the reasons"
     assert report.records_read == report.imported + report.rejected + report.unchanged_duplicates, report
+
+
+def _as_written(raw: RawTable, frame: pd.DataFrame, typed: frozenset[int]) -> pd.DataFrame:
+    """Rejected cells the reader typed as numbers, shown with the file's text rather than the number's."""
+    refs = {f"c{j}": j for j in typed}
+    where = [(line, refs[ref]) for line, ref, value in zip(frame["line"], frame["column_ref"], frame["raw"],
+                                                         strict=True) if ref in refs and pd.notna(value)]
+    if not where:
+        return frame
+    texts = cell_texts(raw, set(where))
+    frame = frame.copy()
+    frame["raw"] = [texts.get((line, refs[ref]), value) if ref in refs and pd.notna(value) else value
+                    for line, ref, value in zip(frame["line"], frame["column_ref"], frame["raw"], strict=True)]
+    return frame
 
 
 def _compare(con, target: str, keys: tuple, values: list[str], replace: bool, import_id: int):

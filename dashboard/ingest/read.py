@@ -18,6 +18,7 @@ csv.field_size_limit(10_000_000)
 # files take the careful path, which is linear
 FAST_PATH_MAX_COLUMNS = 200
 BOM = b"\xef\xbb\xbf"
+WHITESPACE_SQL = "(" + " || ".join(f"chr({i})" for i in range(0x3001) if chr(i).isspace()) + ")"
 _VISIBLE = re.compile(rb"\S")
 
 
@@ -111,7 +112,10 @@ def _read_csv(path: Path, name: str) -> RawTable:
         first = None
     if first is not None:
         delimiter = ";" if first.count(";") > first.count(",") else ","
-        if b'"' not in data and first.count(delimiter) < FAST_PATH_MAX_COLUMNS:
+        # (a carriage return not ending a line, or a NUL, the two readers would split or keep differently)
+        cr = data.count(b"\r")
+        if b'"' not in data and b"\x00" not in data and (not cr or cr == data.count(b"\r\n")) \
+                and first.count(delimiter) < FAST_PATH_MAX_COLUMNS:
             headers = _headers(next(csv.reader([first], delimiter=delimiter)), name)
             # DuckDB's reader passes over empty lines: attach compares its rows with the lines after the header
             lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
@@ -200,6 +204,25 @@ def attach(con, raw: RawTable, numeric: frozenset[int] = frozenset()) -> RawTabl
     return raw
 
 
+def cell_texts(raw: RawTable, cells: set[tuple[int, int]]) -> dict[tuple[int, int], str | None]:
+    """The text, as written in the file, of the cells (line, column position) of a plain CSV file that attach
+    read as numbers: what a rejected number is shown as (12.0 stays 12.0)."""
+    wanted: dict[int, list[int]] = {}
+    for line, j in cells:
+        wanted.setdefault(line, []).append(j)
+    out: dict[tuple[int, int], str | None] = {}
+    last = max(wanted, default=0)
+    with raw.csv.path.open("rb") as f:
+        for line, text in enumerate(f, start=1):
+            if line in wanted:
+                fields = text.rstrip(b"\r\n").decode("utf-8").split(raw.csv.delimiter)
+                for j in wanted[line]:
+                    out[(line, j)] = fields[j].strip() or None
+            if line >= last:
+                break
+    return out
+
+
 def detach(con) -> None:
     """Drop what attach made."""
     con.unregister("_raw")  # an Arrow table (a no-op when there is none)
@@ -212,7 +235,9 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
     source, n = raw.csv, len(raw.headers)
     numeric = frozenset(j for j in numeric if j < n)
     columns = {f"c{j}": "DOUBLE" if j in numeric else "VARCHAR" for j in range(source.width)}
-    cells = [f"c{j}" if j in numeric else f"nullif(trim(c{j}), '') as c{j}" for j in range(source.width)]
+    # trimmed of what Python's str.strip() trims, as the careful reader's cells are (DuckDB's trim() takes spaces only)
+    cells = [f"c{j}" if j in numeric else f"nullif(trim(c{j}, {WHITESPACE_SQL}), '') as c{j}"
+             for j in range(source.width)]
     try:
         con.execute(
             f"create or replace temp table _raw_csv as select {', '.join(cells)} from read_csv($path, "
