@@ -86,6 +86,25 @@ class FileReport:
         return text
 
 
+class _Digest:
+    """The file's SHA-256, worked out in a thread while DuckDB reads the file (hashlib lets go of the GIL)."""
+
+    def __init__(self, path: Path):
+        self._value: str | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        try:
+            self._value = _sha256(path)
+        except OSError:
+            self._value = None
+
+    def value(self) -> str:
+        self._thread.join()
+        return self._value or ""
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -162,11 +181,12 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
     path = Path(path)
     name = name or path.name
     report = FileReport(file=name)
+    digest = _Digest(path)
     try:
         raw = read_file(path, name)
     except FileError as exc:
         report.status, report.message = "unreadable", str(exc)
-        _log_only(con, report, path)
+        _log_only(con, report, digest)
         return report
     known = registry.load(con)
     try:
@@ -180,7 +200,7 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
             typed = frozenset()  # the careful reader's cells are all text
         report.rows_read = raw.n_rows
         if mapping is None:
-            _refuse(con, report, path, raw, refusal, None, None)
+            _refuse(con, report, digest, raw, refusal, None, None)
             return report
         report.kind, report.ignored_columns = mapping.kind, mapping.ignored
         hit = checks.find_identifier_value(con, mapping, raw.headers, typed)
@@ -188,7 +208,7 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
             line, header, what, masked = hit
             message = (f"{name}: {raw.line_label} {line}, column '{header}' holds what looks like {what} "
                        f"({masked}); files must be anonymised before import. Nothing was imported.")
-            _refuse(con, report, path, raw, message, line, header, masked)
+            _refuse(con, report, digest, raw, message, line, header, masked)
             return report
         con.execute("begin")
         try:
@@ -197,9 +217,9 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
             except FileError as exc:
                 con.execute("rollback")
                 report.status, report.message = "unreadable", str(exc)
-                _log_only(con, report, path)
+                _log_only(con, report, digest)
                 return report
-            report.import_id = _log(con, report, path)
+            report.import_id = _log(con, report, digest)
             _store_rejects(con, report)
             if after_import is not None and report.imported:
                 after_import(con)
@@ -209,7 +229,7 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
             raise
     except FileError as exc:  # the careful reader's verdict on a file the fast one refused
         report.status, report.message = "unreadable", str(exc)
-        _log_only(con, report, path)
+        _log_only(con, report, digest)
         return report
     finally:
         detach(con)
@@ -401,12 +421,12 @@ def _describe(values: list[str], struct: str | None) -> str:
     return " || ', ' || ".join(parts) if parts else "''"
 
 
-def _log(con, report: FileReport, path: Path) -> int:
+def _log(con, report: FileReport, digest: _Digest) -> int:
     con.execute(
         """insert into import_log values ($id, $file, $sha, $kind, $at, $rows, $records, $imported, $rejected,
            $dups, $replaced, $status, $message)""",
         {
-            "id": report.import_id, "file": _no_formula(report.file), "sha": _sha256(path), "kind": report.kind,
+            "id": report.import_id, "file": _no_formula(report.file), "sha": digest.value(), "kind": report.kind,
             "at": datetime.now(UTC).replace(tzinfo=None), "rows": report.rows_read,
             "records": report.records_read, "imported": report.imported, "rejected": report.rejected,
             "dups": report.unchanged_duplicates, "replaced": report.replaced, "status": report.status,
@@ -429,12 +449,12 @@ def _store_rejects(con, report: FileReport) -> None:
         con.unregister("_rejects_frame")
 
 
-def _log_only(con, report: FileReport, path: Path) -> None:
+def _log_only(con, report: FileReport, digest: _Digest) -> None:
     """Record a file that could not be read or was refused whole; no data table changes."""
     con.execute("begin")
     try:
         report.import_id = con.execute("select nextval('import_id_seq')").fetchone()[0]
-        _log(con, report, path)
+        _log(con, report, digest)
         _store_rejects(con, report)
         con.execute("commit")
     except BaseException:
@@ -456,7 +476,8 @@ def _formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _refuse(con, report: FileReport, path: Path, raw: RawTable, message: str, line, header, masked=None) -> None:
+def _refuse(con, report: FileReport, digest: _Digest, raw: RawTable, message: str, line, header, masked=None
+            ) -> None:
     """The whole file is refused: every row is rejected with the file-level reason (the offending cell's
     line, column and masked value on its own row)."""
     report.status, report.message = "refused", message
@@ -473,4 +494,4 @@ def _refuse(con, report: FileReport, path: Path, raw: RawTable, message: str, li
         "reason": reason,
         "value": [masked if n == line else None for n in lines],
     }, columns=REJECT_COLUMNS))
-    _log_only(con, report, path)
+    _log_only(con, report, digest)
