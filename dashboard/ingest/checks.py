@@ -339,23 +339,36 @@ def _scores(con, mapping: Mapping, known: dict, typed: frozenset[int]) -> None:
     pre += [f"try_cast({c} as double) as _item_{n}" for n, c in items.items()]
     score_num = "_score_num"
     if items:
-        given = ", ".join(f"case when {c} is not null then {n} end" for n, c in items.items())
         numbers = ", ".join(f"_item_{n}" for n in items)
-        # a cell the reader typed is a number whenever it is given
-        parsed = "_n_given" if all(int(c[1:]) in typed for c in items.values()) \
-            else _tree_sum([f"(_item_{n} is not null)::int" for n in items])
+        typed_items = all(int(c[1:]) in typed for c in items.values())  # each given cell is a number
+        if top <= 62:
+            # which item cells are given, as the bits of one number: all of the instrument's, and no other, when it
+            # is 2^n_items - 1 (one sum, where a count and the last one given took two)
+            given = [_tree_sum([f"({c} is not null)::bigint * {1 << (n - 1)}" for n, c in items.items()])
+                     + " as _given_mask"]
+            counted = ["bit_count(_given_mask) as _n_given"]
+            complete = f"i.n_items <= {top} and _given_mask = (1::bigint << i.n_items) - 1"
+        else:
+            last = ", ".join(f"case when {c} is not null then {n} end" for n, c in items.items())
+            given = [_tree_sum([f"({c} is not null)::int" for c in items.values()]) + " as _n_given",
+                     f"greatest({last}) as _last_given"]
+            counted = []
+            complete = "_n_given = i.n_items and _last_given = i.n_items"
+        parsed = None if typed_items else _tree_sum([f"(_item_{n} is not null)::int" for n in items])
         summary = [
-            _tree_sum([f"({c} is not null)::int" for c in items.values()]) + " as _n_given",
-            f"{parsed} as _n_parsed",
+            *given,
+            *([f"{parsed} as _n_parsed"] if parsed else []),
             _tree_sum([f"coalesce(_item_{n}, 0)" for n in items]) + " as _item_total",
             _tree_sum([f"coalesce(_item_{n} - floor(_item_{n}), 0)" for n in items]) + " as _item_frac",
-            f"greatest({given}) as _last_given",
             f"least({numbers}) as _item_low",
             f"greatest({numbers}) as _item_high",
         ]
+        later = [*counted, *(["_n_given as _n_parsed"] if not parsed else []),
+                 "case when _n_parsed > 0 then _item_total end as _item_sum"]
         source = f"(select r1.*, {', '.join(pre)} from {source} r1)"
         source = f"(select r2.*, {', '.join(summary)} from {source} r2)"
-        source = f"(select r3.*, case when _n_parsed > 0 then _item_total end as _item_sum from {source} r3)"
+        source = f"(select r3.*, {', '.join(later[:-1])} from {source} r3)" if later[:-1] else source
+        source = f"(select r4.*, {later[-1]} from {source} r4)"
         pre = []
         n_given, item_sum = "_n_given", "_item_sum"
         # the stored items: a list as long as the instrument's, built only for the lengths instruments have
@@ -420,9 +433,9 @@ def _scores(con, mapping: Mapping, known: dict, typed: frozenset[int]) -> None:
         checks.append((f"{n_given} > 0 and {score_num} is not null and {score_num} <> {item_sum}", score_ref,
                        f"'score ' || fmtnum({score_num}) || ' disagrees with the sum of its items (' || "
                        f"fmtnum({item_sum}) || ')'", score_raw))
-        # every item of the instrument given (and no other: the last given is its last), each a number in its
+        # every item of the instrument given (and no other), each a number in its
         # range and whole (the fractional parts add up to 0), and the score, if given, their sum
-        gate.append(f"({n_given} = 0 or ({n_given} = i.n_items and _last_given = i.n_items "
+        gate.append(f"({n_given} = 0 or ({complete} "
                     f"and _n_parsed = {n_given} and _item_low >= i.item_min and _item_high <= i.item_max "
                     f"and _item_frac = 0 and ({score_num} is null or {score_num} = {item_sum})))")
     checks += [
