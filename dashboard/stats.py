@@ -1,16 +1,19 @@
 """Statistics from well-kept libraries: Wilson intervals (statsmodels), Kaplan–Meier (lifelines), exact
-binomial funnel limits (scipy), and means with t intervals."""
+binomial funnel limits (scipy), and means with t intervals.
+
+The libraries are imported inside the functions that use them: scipy.stats alone takes about 0.6 s to import, and
+the app's frame (sidebar, navigation) and the first chart of a cold start need none of them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
-from statsmodels.stats.proportion import proportion_confint
 
 
 def wilson(successes, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for each (successes, n); NaN where n is 0 or missing."""
+    from statsmodels.stats.proportion import proportion_confint
+
     k = np.asarray(pd.to_numeric(pd.Series(successes), errors="coerce"), dtype=float)
     n = np.asarray(pd.to_numeric(pd.Series(n), errors="coerce"), dtype=float)
     ok = (n > 0) & np.isfinite(k) & np.isfinite(n)
@@ -24,6 +27,8 @@ def wilson(successes, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
 
 def mean_ci(mean, sd, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """t interval for a mean from its summary (mean, sample SD, n); NaN where n < 2."""
+    from scipy import stats as sps
+
     mean, sd, n = (np.asarray(x, dtype=float) for x in (mean, sd, n))
     half = np.full(n.shape, np.nan)
     ok = n >= 2
@@ -35,6 +40,8 @@ def funnel_limits(p0: float, n_max: int, levels=(0.95, 0.998), n_min: int = 1) -
     """Exact binomial control limits around the overall rate p0 for n = n_min..n_max (Spiegelhalter 2005).
 
     Columns: n, and for each level L: lower_L, upper_L (as proportions)."""
+    from scipy import stats as sps
+
     lo, hi = max(1, n_min), max(n_min, n_max)
     # every n up to 500, then a log-spaced grid: the limits are smooth there and the chart needs no more points
     n = np.unique(np.concatenate([np.arange(lo, min(hi, 500) + 1),
