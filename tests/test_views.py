@@ -104,6 +104,14 @@ def test_bad_link_parameters_are_ignored_with_a_notice(app, demo_db, query):
     assert _metric(at, "Clients started")
 
 
+def test_overview_without_a_cohort_shows_only_the_note(app, demo_db):
+    """The flow chart is drawn before the tiles are computed; when nobody has a baseline this high it is taken
+    away again, and the page shows the note alone, as it did before the reordering."""
+    at = _open(app(demo_db, {"min_baseline": "500"}), "overview")
+    assert any("No clients match" in i.value for i in at.info)
+    assert not at.get("plotly_chart") and not at.metric
+
+
 def test_trajectory_chart_has_a_line_per_group(app, demo_db):
     at = _open(app(demo_db), "long_term")
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)

@@ -18,16 +18,41 @@ when = timepoint_label(f"day_{s.primary_day:g}")
 kw = {"instrument": state.instrument, "filters": state.filters}
 
 flow = data.engine("flow_table", by="none", **kw)
+if common.empty_note(flow):
+    st.stop()
+f = flow.iloc[0]
+
+# The flow chart is drawn before the tiles above it are filled: it needs no statistics library, so on a cold start
+# the browser loads its charting code while the rates and their intervals are computed. The containers keep the
+# page's order.
+tiles = st.container()
+chart_row = st.empty()
+with chart_row.container():
+    left, right = st.columns(2)
+with left:
+    st.subheader("Flow")
+    stages = pd.DataFrame({
+        "stage": ["First dose", "Baseline", "Completed induction", f"Score at {when.lower()}", "Included"],
+        "n": [f.n_first_dose, f.n_with_baseline, f.n_completed_induction, f.n_followup_in_window, f.n_included],
+    })
+    common.chart(charts.flow_chart(stages),
+                 f"Clients at each step, {state.filters.describe()}. The flow follows completers; the response "
+                 f"tile counts everyone with a baseline and a score at {when.lower()}, whatever their number of "
+                 "doses.",
+                 definitions.flow_rule(s), stages, key="overview_flow")
+
 table = data.engine("outcomes_table", by="none", timepoints=[primary], **kw)
-if common.empty_note(flow) or common.empty_note(table):
+if table.empty:
+    chart_row.empty()
+    with tiles:
+        common.empty_note(table)
     st.stop()
 at = table[table.timepoint != "last"].iloc[0]
 doses = data.engine("doses_to_response", by="none", **kw)
 si = data.engine("suicidal_ideation", by="none", **kw)
-f = flow.iloc[0]
 
 den_label = "all who started" if state.itt else "evaluable clients"
-row1 = st.columns(3)
+row1, row2 = tiles.columns(3), tiles.columns(3)
 common.count_tile(row1[0], "Clients started", f.n_first_dose, "first dose of a first course (any baseline)",
                   definitions.course_rule(s))
 common.count_tile(row1[1], "With baseline", f.n_with_baseline, f"{state.instrument} baseline at or before dose 1",
@@ -35,7 +60,6 @@ common.count_tile(row1[1], "With baseline", f.n_with_baseline, f"{state.instrume
 r = rate_rows(table, "response", state.rates).query("label == @when").iloc[0]
 common.rate_tile(row1[2], f"Response at {when.lower()}", r.numerator, r.denominator, r.rate, r.ci_low, r.ci_high,
                  f"{definitions.response_rule(inst)} Denominator: {den_label}.")
-row2 = st.columns(3)
 m = rate_rows(table, "remission").query("label == @when").iloc[0]
 common.rate_tile(row2[0], f"Remission at {when.lower()}", m.numerator, m.denominator, m.rate, m.ci_low, m.ci_high,
                  f"{definitions.response_rule(inst)} Denominator: evaluable clients not remitted at baseline.")
@@ -52,18 +76,6 @@ if len(si) and not pd.isna(si.iloc[0].n_with_safety_item) and si.iloc[0].n_with_
 else:
     row2[2].info(f"{state.instrument} has no safety item: suicidal-ideation tiles need PHQ-9 with items.")
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Flow")
-    stages = pd.DataFrame({
-        "stage": ["First dose", "Baseline", "Completed induction", f"Score at {when.lower()}", "Included"],
-        "n": [f.n_first_dose, f.n_with_baseline, f.n_completed_induction, f.n_followup_in_window, f.n_included],
-    })
-    common.chart(charts.flow_chart(stages),
-                 f"Clients at each step, {state.filters.describe()}. The flow follows completers; the response "
-                 f"tile counts everyone with a baseline and a score at {when.lower()}, whatever their number of "
-                 "doses.",
-                 definitions.flow_rule(s), stages, key="overview_flow")
 with right:
     st.subheader("Trajectory")
     traj = data.engine("trajectory", by="none", bin_days=7, max_day=182, **kw)
