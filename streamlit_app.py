@@ -24,10 +24,11 @@ def home() -> None:
 
 access.gate()
 presenting = presentation.active()
+start = st.Page(home, title="Home", url_path="home", default=True, visibility="hidden")
 overview = view("overview", "Overview", "dashboard")
 pages = {
     "Outcomes": [
-        st.Page(home, title="Home", url_path="home", default=True, visibility="hidden"),
+        start,
         overview,
         view("rapid_onset", "Rapid onset", "bolt"),
         view("long_term", "Long-term", "timeline"),
@@ -43,6 +44,8 @@ pages = {
 if presenting and not presentation.clients_enabled():
     del pages["Clients"]  # client-level views stay off the conference screen unless the link enables them
 current = st.navigation(pages, position="top" if presenting else "sidebar")
+if current is start:
+    current.run()  # on to the overview at once: a sidebar drawn here would be thrown away by the switch
 state = filters.sidebar()
 if presenting:
     presentation.apply()
