@@ -161,7 +161,7 @@ def _rates(table: pd.DataFrame) -> pd.DataFrame:
     t["response_ci_low"], t["response_ci_high"] = stats.wilson(t.n_responders, t.n_evaluable)
     for c in ("response_rate", "response_rate_itt", "remission_rate", "response_ci_low", "response_ci_high",
               "mean_baseline", "mean_score", "mean_pct_change"):
-        t[c] = t[c].astype(float).where(t[c].notna(), None)
+        t[c] = t[c].astype(float)  # missing stays NaN (suppression then shows None where it hides a value)
     return t
 
 

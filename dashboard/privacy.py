@@ -54,5 +54,6 @@ def suppress_groups(frame, counts: list[str], dependents: dict[str, list[str]], 
     for col, sources in dependents.items():
         hidden[col] = hidden[col] | np.logical_or.reduce([hidden[s] for s in sources])
     mask = pd.DataFrame(hidden, index=frame.index, columns=frame.columns)
-    out = frame.astype(object).where(~mask, None)
+    out = pd.DataFrame({c: np.where(hidden[c], None, frame[c].to_numpy(dtype=object)) for c in frame.columns},
+                       index=frame.index, columns=frame.columns, dtype=object)
     return out, mask
