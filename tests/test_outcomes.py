@@ -291,3 +291,36 @@ def test_improvement_by_dose(con):
     # dose 5: F -56.3% (day 24) -> 1 of 1; dose 6: A -60% (day 28) -> 1 of 1; nobody's first score is after dose 3
     got = {d: (r.numerator, r.denominator) for d, r in t.iterrows()}
     assert got == {1: (2, 2), 2: (1, 2), 4: (5, 6), 5: (1, 1), 6: (1, 1)}
+
+
+@pytest.fixture(scope="module")
+def maintenance_con(tmp_path_factory):
+    """Three clients with maintenance doses (doses from day 28 of a course on)."""
+    doses = {  # client: (modality, dose days)
+        "X": (IV, [0, 2, 30, 31, 45]),  # maintenance on days 30, 31 (week 4) and 45 (week 6)
+        "Y": (IM, [0, 3, 35]),  # day 35: week 5
+        # a second course from day 200 (gap > 90 days): its day-35 dose (day 235) is not a first-course dose
+        "Z": (IV, [0, 29, 200, 235]),  # day 29: week 4
+    }
+    tmp = tmp_path_factory.mktemp("maintenance")
+    rows = [{"client_id": c, "session_at": _at(d), "session_type": "dosing", "modality": m}
+            for c, (m, days) in doses.items() for d in days]
+    pd.DataFrame(rows).to_csv(tmp / "sessions.csv", index=False)
+    connection = store.connect(tmp / "maintenance.duckdb")
+    reports = import_files(connection, [tmp / "sessions.csv"], after_import=derive.rebuild)
+    assert all(r.ok for r in reports), [r.summary() for r in reports]
+    yield connection
+    connection.close()
+
+
+def test_maintenance_by_week(maintenance_con):
+    from dashboard.outcomes import maintenance_by_week
+
+    t = maintenance_by_week(maintenance_con, min_cell=0)
+    # week 4: X twice (days 30, 31) and Z once (day 29) -> 3 doses, 2 clients; week 5: Y; week 6: X
+    assert [tuple(r) for r in t[["week", "n_doses", "n_clients"]].itertuples(index=False)] == [
+        (4, 3, 2), (5, 1, 1), (6, 1, 1)]
+    iv = maintenance_by_week(maintenance_con, filters=Filters(modalities=(IV,)), min_cell=0)
+    assert [tuple(r) for r in iv[["week", "n_doses", "n_clients"]].itertuples(index=False)] == [(4, 3, 2), (6, 1, 1)]
+    # weeks with doses to fewer than k clients are hidden
+    assert maintenance_by_week(maintenance_con, min_cell=3).empty
