@@ -71,7 +71,8 @@ def _random_filters(con, rng: random.Random, n: int) -> list[Filters]:
     opts = con.execute("select dimension, list(value) from (select distinct 'modality' as dimension, modality as "
                        "value from courses union all select distinct 'site', site from courses union all "
                        "select distinct 'condition', condition from courses) group by dimension").fetchall()
-    opts = dict(opts)
+    # DuckDB returns them in no fixed order: sorted, runs draw the same filter changes
+    opts = {k: sorted(v, key=lambda x: (x is None, str(x))) for k, v in opts}
     out = [Filters()]
     while len(out) < n:
         def subset(values):
@@ -196,6 +197,19 @@ def _import_times(tmp: Path, db: Path, n_rows: int, runs: int) -> dict:
     }
 
 
+COLD_STARTS = 3
+
+
+def _cold_starts(db: Path, runs: int) -> dict:
+    """The median of `runs` cold starts (one is at the mercy of whatever else the machine is doing)."""
+    each = [_cold_start(db) for _ in range(runs)]
+    if each[0]["seconds"] is None:
+        return each[0]
+    seconds = [c["seconds"] for c in each]
+    return {"seconds": statistics.median(seconds), "seconds_each": seconds,
+            "note": f"median of {runs}: " + each[0]["note"]}
+
+
 def _cold_start(db: Path) -> dict:
     """Seconds from starting `streamlit run` to the overview's tiles and charts drawn in Chromium."""
     chromium = shutil.which("chromium")
@@ -281,7 +295,7 @@ def run(n_clients: int = 100_000, seed: int = 7, n_filters: int = 20, cold_start
         }
         con.close()
         results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        results["cold_start"] = _cold_start(db) if cold_start else {"seconds": None, "note": "skipped"}
+        results["cold_start"] = _cold_starts(db, COLD_STARTS) if cold_start else {"seconds": None, "note": "skipped"}
     return results
 
 
@@ -308,7 +322,9 @@ def table(results: dict) -> str:
                                            f"{p['ratio_pandas_to_ours']:.1f}x (target >= 10x)"))
     rows.append(("peak memory (RSS)", f"{results['peak_rss_mb']:,.0f} MB (target < 2,048)"))
     c = results["cold_start"]
-    rows.append(("cold start", f"{c['seconds']:.1f} s (target < 5)" if c["seconds"] else c["note"]))
+    each = ", ".join(f"{x:.1f}" for x in c.get("seconds_each", []))
+    rows.append(("cold start", f"{c['seconds']:.1f} s, median of {each} (target < 5)" if c["seconds"]
+                 else c["note"]))
     width = max(len(a) for a, _ in rows)
     return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
 
