@@ -20,7 +20,7 @@ from dashboard import store
 from dashboard.export import neutralise
 from dashboard.ingest import checks
 from dashboard.ingest.contract import ContractError, Mapping, map_columns
-from dashboard.ingest.read import FileError, RawTable, attach, cell_texts, detach, read_file
+from dashboard.ingest.read import FileError, FileScan, RawTable, attach, cell_texts, detach, read_file
 
 KEYS = {
     "clients": ("client_id",),
@@ -181,13 +181,14 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
     path = Path(path)
     name = name or path.name
     report = FileReport(file=name)
-    digest = _Digest(path)
     try:
         raw = read_file(path, name)
     except FileError as exc:
         report.status, report.message = "unreadable", str(exc)
-        _log_only(con, report, digest)
+        _log_only(con, report, _Digest(path))
         return report
+    # a CSV left to DuckDB's reader is hashed with the rest of its scan (read.FileScan)
+    digest = raw.csv.scan if raw.csv is not None else _Digest(path)
     known = registry.load(con)
     try:
         mapping, refusal = map_columns(name, raw.headers, registry.resolver(known), kind), None
@@ -421,7 +422,7 @@ def _describe(values: list[str], struct: str | None) -> str:
     return " || ', ' || ".join(parts) if parts else "''"
 
 
-def _log(con, report: FileReport, digest: _Digest) -> int:
+def _log(con, report: FileReport, digest: _Digest | FileScan) -> int:
     con.execute(
         """insert into import_log values ($id, $file, $sha, $kind, $at, $rows, $records, $imported, $rejected,
            $dups, $replaced, $status, $message)""",
@@ -449,7 +450,7 @@ def _store_rejects(con, report: FileReport) -> None:
         con.unregister("_rejects_frame")
 
 
-def _log_only(con, report: FileReport, digest: _Digest) -> None:
+def _log_only(con, report: FileReport, digest: _Digest | FileScan) -> None:
     """Record a file that could not be read or was refused whole; no data table changes."""
     con.execute("begin")
     try:
@@ -476,7 +477,7 @@ def _formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _refuse(con, report: FileReport, digest: _Digest, raw: RawTable, message: str, line, header, masked=None
+def _refuse(con, report: FileReport, digest: _Digest | FileScan, raw: RawTable, message: str, line, header, masked=None
             ) -> None:
     """The whole file is refused: every row is rejected with the file-level reason (the offending cell's
     line, column and masked value on its own row)."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -17,6 +19,7 @@ csv.field_size_limit(10_000_000)
 # DuckDB's CSV reader binds a file's columns in time that grows with their square (5,000 columns: 11 s); wider
 # files take the careful path, which is linear
 FAST_PATH_MAX_COLUMNS = 200
+HEAD_BYTES = 65536  # read first: the encoding, binary and header checks
 BOM = b"\xef\xbb\xbf"
 _WHITESPACE = [i for i in range(0x3001) if chr(i).isspace()]  # str.isspace() (none lies beyond U+3000)
 WHITESPACE_SQL = "(" + " || ".join(f"chr({i})" for i in _WHITESPACE) + ")"
@@ -41,8 +44,7 @@ class CsvSource:
     name: str
     delimiter: str
     width: int  # fields on the header line, named or not
-    records: int  # lines after the header
-    odd_space: bool = True  # whether the file may hold whitespace other than spaces and line ends
+    scan: FileScan
 
 
 @dataclass
@@ -101,34 +103,71 @@ def _build(headers: list[str], rows: list[list], lines: list[int]) -> pa.Table:
 
 
 def _read_csv(path: Path, name: str) -> RawTable:
-    data = path.read_bytes()
-    wide = _wide_unicode(data[:64])
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    wide = _wide_unicode(head[:64])
     if wide:
         raise FileError(f"{name}: {wide} text, not UTF-8; save the file as UTF-8 CSV (in Excel: Save As, CSV UTF-8)")
-    if b"\x00" in data[:65536]:
+    if b"\x00" in head:
         raise FileError(f"{name}: this is a binary file, not a CSV text file")
-    start = 3 if data.startswith(BOM) else 0
-    if _VISIBLE.search(data, start) is None:
-        raise FileError(f"{name}: the file is empty")
-    # A plain file (no quotes, no blank lines) is left to DuckDB's reader, which also refuses text that is not
-    # UTF-8: only its header line is decoded here. Searched in the bytes, as the text would be, without a copy.
-    end = data.find(b"\n", start)
+    start = 3 if head.startswith(BOM) else 0
+    end = head.find(b"\n", start)
+    if _VISIBLE.search(head, start) is None or (end < 0 and len(head) == HEAD_BYTES):
+        # nothing but space so far, or a very long header line
+        data = path.read_bytes()
+        if _VISIBLE.search(data, start) is None:
+            raise FileError(f"{name}: the file is empty")
+        return _read_csv_careful(data, name)
+    # A file is left to DuckDB's reader, which also refuses text that is not UTF-8, when its header line is plain;
+    # the rest of it is searched in a thread while the reader reads it (FileScan), and the careful reader reads
+    # the file after all when that finds a quote, a NUL or a stray carriage return.
     try:
-        first = data[start:end if end >= 0 else len(data)].decode("utf-8").rstrip("\r")
+        first = head[start:end if end >= 0 else len(head)].decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
         first = None
-    if first is not None:
+    if first is not None and '"' not in first:
         delimiter = ";" if first.count(";") > first.count(",") else ","
-        # (a carriage return not ending a line, or a NUL, the two readers would split or keep differently)
-        cr = data.count(b"\r")
-        if b'"' not in data and b"\x00" not in data and (not cr or cr == data.count(b"\r\n")) \
-                and first.count(delimiter) < FAST_PATH_MAX_COLUMNS:
+        if first.count(delimiter) < FAST_PATH_MAX_COLUMNS:
             headers = _headers(next(csv.reader([first], delimiter=delimiter)), name)
-            # DuckDB's reader passes over empty lines: attach compares its rows with the lines after the header
-            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             return RawTable(headers, None, "line", [], CsvSource(path, name, delimiter, len(first.split(delimiter)),
-                                                                 lines - 1, any(b in data for b in ODD_SPACE)))
-    return _read_csv_careful(data, name)
+                                                                 FileScan(path)))
+    return _read_csv_careful(path.read_bytes(), name)
+
+
+class FileScan:
+    """What the fast path must know of the whole file, and its SHA-256 for the import log, worked out in a thread
+    while DuckDB reads the file: memchr-fast searches, and hashlib, which lets go of the GIL."""
+
+    def __init__(self, path: Path):
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.error = exc
+            return
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        # a quote (cells the fast reader would not unquote), a NUL, a carriage return not ending a line: the two
+        # readers would split or keep these differently
+        cr = data.count(b"\r") if b"\r" in data else 0
+        self.plain = b'"' not in data and b"\x00" not in data and (not cr or cr == data.count(b"\r\n"))
+        # DuckDB's reader passes over empty lines: attach compares its rows with the lines after the header
+        self.records = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - 1
+        self.odd_space = any(b in data for b in ODD_SPACE)  # whitespace other than spaces and line ends
+
+    def result(self) -> FileScan:
+        self._thread.join()
+        if self.error is not None:
+            raise FileError(f"cannot be read ({self.error.strerror or self.error})")
+        return self
+
+    def value(self) -> str:
+        """The SHA-256 (as importer._Digest gives it)."""
+        self._thread.join()
+        return "" if self.error is not None else self.sha256
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -253,7 +292,15 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
     except duckdb.Error:
         con.execute("drop table if exists temp._raw_csv")
         return None
-    if source.odd_space:
+    try:
+        facts = source.scan.result()
+    except FileError as exc:
+        con.execute("drop table temp._raw_csv")
+        raise FileError(f"{source.name}: {exc}") from None
+    if not facts.plain:
+        con.execute("drop table temp._raw_csv")
+        return None
+    if facts.odd_space:
         # Cells are trimmed of what Python's str.strip() trims, as the careful reader's are. DuckDB's trim() takes
         # spaces only; given the other characters it is ten times slower, so it runs only when the file holds
         # one, and only on cells that start or end with one.
@@ -273,7 +320,7 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
     blank, numbers, beyond = found[0], found[1:1 + 2 * len(numeric)], found[1 + 2 * len(numeric):]
     large = any(v is not None and not v < 1e6 for v in numbers[0::2])  # (not <: NaN too)
     long = any(v is not None and not v <= 1e-6 for v in numbers[1::2])
-    if rows != source.records or any(beyond) or large or long:
+    if rows != facts.records or any(beyond) or large or long:
         con.execute("drop table temp._raw_csv")
         return None
     # rowid is the record's place in the file (the table was written in file order); a row of nothing but
