@@ -40,8 +40,10 @@ def gate() -> None:
     email = st.user.get("email", "")
     allowed = _secrets().get("access", {}).get("allow", [])
     if not _matches(email, allowed):
-        st.error(f"{email or 'This account'} is not on this dashboard's allow-list. Ask the clinic's "
-                 "administrator to add you.")
+        st.error(
+            f"{email or 'This account'} is not on this dashboard's allow-list. Ask the clinic's "
+            "administrator to add you."
+        )
         st.button("Sign out", on_click=st.logout)
         st.stop()
     with st.sidebar:
@@ -58,7 +60,9 @@ def can_import() -> bool:
 
 def data_page_notice() -> None:
     if not auth_configured():
-        st.caption(":material/lock: Running local-only: no sign-in is configured and the server listens on "
-                   "localhost only. To share it on a network, configure sign-in (see the README).")
+        st.caption(
+            ":material/lock: Running local-only: no sign-in is configured and the server listens on "
+            "localhost only. To share it on a network, configure sign-in (see the README)."
+        )
     elif not can_import():
         st.info("You can view the data but not import: importing is for the editors listed in the settings.")

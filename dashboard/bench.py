@@ -68,19 +68,28 @@ def _timed(fn) -> tuple[float, object]:
 def _random_filters(con, rng: random.Random, n: int) -> list[Filters]:
     """Filter combinations a director might click through: subsets of modalities, sites, conditions,
     integration, a minimum baseline."""
-    opts = con.execute("select dimension, list(value) from (select distinct 'modality' as dimension, modality as "
-                       "value from courses union all select distinct 'site', site from courses union all "
-                       "select distinct 'condition', condition from courses) group by dimension").fetchall()
+    opts = con.execute(
+        "select dimension, list(value) from (select distinct 'modality' as dimension, modality as "
+        "value from courses union all select distinct 'site', site from courses union all "
+        "select distinct 'condition', condition from courses) group by dimension"
+    ).fetchall()
     # DuckDB returns them in no fixed order: sorted, runs draw the same filter changes
     opts = {k: sorted(v, key=lambda x: (x is None, str(x))) for k, v in opts}
     out = [Filters()]
     while len(out) < n:
+
         def subset(values):
             return tuple(rng.sample(values, rng.randint(1, len(values)))) if rng.random() < 0.5 else None
-        out.append(Filters(modalities=subset(opts["modality"]), sites=subset(opts["site"]),
-                           conditions=subset(opts["condition"]),
-                           integration=rng.choice([None, None, True, False]),
-                           min_baseline=rng.choice([None, None, 10.0, 15.0])))
+
+        out.append(
+            Filters(
+                modalities=subset(opts["modality"]),
+                sites=subset(opts["site"]),
+                conditions=subset(opts["condition"]),
+                integration=rng.choice([None, None, True, False]),
+                min_baseline=rng.choice([None, None, 10.0, 15.0]),
+            )
+        )
     return out
 
 
@@ -100,9 +109,11 @@ def _view_times(con, filters: list[Filters]) -> dict:
                 getattr(outcomes, name)(con, **args)
             times.append(time.perf_counter() - started)
         times.sort()
-        out[view] = {"median_ms": 1000 * statistics.median(times),
-                     "p95_ms": 1000 * times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
-                     "runs": len(times)}
+        out[view] = {
+            "median_ms": 1000 * statistics.median(times),
+            "p95_ms": 1000 * times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+            "runs": len(times),
+        }
     return out
 
 
@@ -111,8 +122,9 @@ def _pandas_frames(con) -> dict:
         "sessions": con.execute("select client_id, session_at, session_type, modality, site from sessions").df(),
         "scores": con.execute("select client_id, assessed_at, instrument, score from scores").df(),
         "clients": con.execute("select client_id, site, condition from clients").df(),
-        "integration": con.execute("select client_id, count(*) as n from sessions "
-                                   "where session_type = 'integration' group by all").df(),
+        "integration": con.execute(
+            "select client_id, count(*) as n from sessions where session_type = 'integration' group by all"
+        ).df(),
     }
 
 
@@ -121,8 +133,11 @@ def pandas_outcomes(frames: dict, f: Filters, by: str | None, day: float = 28, w
     score nearest the target day (ties later), response and remission per group."""
     sessions, scores, clients = frames["sessions"], frames["scores"], frames["clients"]
     dosing = sessions[sessions.session_type == "dosing"].sort_values("session_at")
-    first = dosing.groupby("client_id").agg(first_dose=("session_at", "first"), modality=("modality", "first"),
-                                            dose_site=("site", "first")).reset_index()
+    first = (
+        dosing.groupby("client_id")
+        .agg(first_dose=("session_at", "first"), modality=("modality", "first"), dose_site=("site", "first"))
+        .reset_index()
+    )
     first = first.merge(clients, on="client_id", how="left")
     first["site"] = first["site"].fillna(first["dose_site"])
     first["has_integration"] = first.client_id.isin(frames["integration"].client_id)
@@ -147,8 +162,12 @@ def pandas_outcomes(frames: dict, f: Filters, by: str | None, day: float = 28, w
     joined["response"] = (joined.score - joined.baseline) / joined.baseline <= -0.5
     joined["remitted"] = joined.score <= 4
     key = joined[by] if by else pd.Series("all", index=joined.index)
-    return joined.groupby(key).agg(n_started=("client_id", "size"), n_evaluable=("score", "count"),
-                                   n_responders=("response", "sum"), n_remitters=("remitted", "sum"))
+    return joined.groupby(key).agg(
+        n_started=("client_id", "size"),
+        n_evaluable=("score", "count"),
+        n_responders=("response", "sum"),
+        n_remitters=("remitted", "sum"),
+    )
 
 
 IMPORT_RUNS = 3
@@ -175,25 +194,33 @@ def _import_times(tmp: Path, db: Path, n_rows: int, runs: int) -> dict:
             target.unlink()
         bare_db = tmp / f"bare-{run}.duckdb"
         bare = duckdb.connect(bare_db)
-        to_file.append(_timed(lambda bare=bare: bare.execute(
-            f"create table scores as select * from read_csv('{csv_path}')"))[0])
+        to_file.append(
+            _timed(lambda bare=bare: bare.execute(f"create table scores as select * from read_csv('{csv_path}')"))[0]
+        )
         bare.close()
         bare_db.unlink()
         bare = duckdb.connect()
-        in_memory.append(_timed(lambda bare=bare: bare.execute(
-            f"create table scores as select * from read_csv('{csv_path}')"))[0])
+        in_memory.append(
+            _timed(lambda bare=bare: bare.execute(f"create table scores as select * from read_csv('{csv_path}')"))[0]
+        )
         bare.close()
     base.unlink()
     t_import, t_file, t_memory = (statistics.median(x) for x in (importer, to_file, in_memory))
     return {
-        "score_rows": n_rows, "imported": report.imported, "runs": runs,
-        "importer_seconds": t_import, "importer_rows_per_second": n_rows / t_import,
+        "score_rows": n_rows,
+        "imported": report.imported,
+        "runs": runs,
+        "importer_seconds": t_import,
+        "importer_rows_per_second": n_rows / t_import,
         "importer_seconds_each": importer,
-        "bare_duckdb_file_seconds": t_file, "bare_duckdb_file_rows_per_second": n_rows / t_file,
+        "bare_duckdb_file_seconds": t_file,
+        "bare_duckdb_file_rows_per_second": n_rows / t_file,
         "bare_duckdb_file_seconds_each": to_file,
-        "bare_duckdb_memory_seconds": t_memory, "bare_duckdb_memory_rows_per_second": n_rows / t_memory,
+        "bare_duckdb_memory_seconds": t_memory,
+        "bare_duckdb_memory_rows_per_second": n_rows / t_memory,
         "bare_duckdb_memory_seconds_each": in_memory,
-        "ratio_importer_to_bare": t_import / t_file, "ratio_importer_to_bare_in_memory": t_import / t_memory,
+        "ratio_importer_to_bare": t_import / t_file,
+        "ratio_importer_to_bare_in_memory": t_import / t_memory,
     }
 
 
@@ -206,8 +233,11 @@ def _cold_starts(db: Path, runs: int) -> dict:
     if each[0]["seconds"] is None:
         return each[0]
     seconds = [c["seconds"] for c in each]
-    return {"seconds": statistics.median(seconds), "seconds_each": seconds,
-            "note": f"median of {runs}: " + each[0]["note"]}
+    return {
+        "seconds": statistics.median(seconds),
+        "seconds_each": seconds,
+        "note": f"median of {runs}: " + each[0]["note"],
+    }
 
 
 def _cold_start(db: Path) -> dict:
@@ -223,14 +253,28 @@ def _cold_start(db: Path) -> dict:
     app = Path(__file__).resolve().parent.parent / "streamlit_app.py"
     env = dict(os.environ, OUTCOMES_DB=str(db))
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-                             "--server.headless", "true"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=app.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.headless", "true"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=app.parent,
+    )
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            browser = p.chromium.launch(
+                executable_path=chromium,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
             page = browser.new_page()
             for _ in range(600):
                 try:
@@ -281,15 +325,21 @@ def run(n_clients: int = 100_000, seed: int = 7, n_filters: int = 20, cold_start
         tables = _pandas_frames(con)
         ours, plain = [], []
         for f in filters:
-            ours.append(_timed(lambda f=f: (outcomes.flow_table(con, "PHQ-9", filters=f),
-                                            outcomes.outcomes_table(con, "PHQ-9", by="none", filters=f,
-                                                                    timepoints=[PRIMARY]),
-                                            outcomes.outcomes_table(con, "PHQ-9", by="modality", filters=f,
-                                                                    timepoints=[PRIMARY])))[0])
-            plain.append(_timed(lambda f=f: (pandas_outcomes(tables, f, None),
-                                             pandas_outcomes(tables, f, "modality")))[0])
+            ours.append(
+                _timed(
+                    lambda f=f: (
+                        outcomes.flow_table(con, "PHQ-9", filters=f),
+                        outcomes.outcomes_table(con, "PHQ-9", by="none", filters=f, timepoints=[PRIMARY]),
+                        outcomes.outcomes_table(con, "PHQ-9", by="modality", filters=f, timepoints=[PRIMARY]),
+                    )
+                )[0]
+            )
+            plain.append(
+                _timed(lambda f=f: (pandas_outcomes(tables, f, None), pandas_outcomes(tables, f, "modality")))[0]
+            )
         results["pandas_baseline"] = {
-            "ours_median_ms": 1000 * statistics.median(ours), "pandas_median_ms": 1000 * statistics.median(plain),
+            "ours_median_ms": 1000 * statistics.median(ours),
+            "pandas_median_ms": 1000 * statistics.median(plain),
             "ratio_pandas_to_ours": statistics.median(plain) / statistics.median(ours),
             "what": "overview flow and week-4 response/remission, overall and by modality, per filter change",
         }
@@ -306,25 +356,40 @@ def table(results: dict) -> str:
         ("clients", f"{results['clients']:,}"),
         ("score rows (CSV)", f"{i['score_rows']:,}"),
         ("import: validating importer", f"{i['importer_rows_per_second']:,.0f} rows/s ({i['importer_seconds']:.2f} s)"),
-        ("import: bare DuckDB, into a file", f"{i['bare_duckdb_file_rows_per_second']:,.0f} rows/s "
-                                             f"({i['bare_duckdb_file_seconds']:.2f} s)"),
-        ("import: bare DuckDB, in memory", f"{i['bare_duckdb_memory_rows_per_second']:,.0f} rows/s "
-                                           f"({i['bare_duckdb_memory_seconds']:.2f} s)"),
-        ("import: ratio importer / bare", f"{i['ratio_importer_to_bare']:.2f}x into a file (target <= 2x); "
-                                          f"{i['ratio_importer_to_bare_in_memory']:.2f}x against memory"),
+        (
+            "import: bare DuckDB, into a file",
+            f"{i['bare_duckdb_file_rows_per_second']:,.0f} rows/s ({i['bare_duckdb_file_seconds']:.2f} s)",
+        ),
+        (
+            "import: bare DuckDB, in memory",
+            f"{i['bare_duckdb_memory_rows_per_second']:,.0f} rows/s ({i['bare_duckdb_memory_seconds']:.2f} s)",
+        ),
+        (
+            "import: ratio importer / bare",
+            f"{i['ratio_importer_to_bare']:.2f}x into a file (target <= 2x); "
+            f"{i['ratio_importer_to_bare_in_memory']:.2f}x against memory",
+        ),
         ("derived tables rebuild", f"{results['derive_seconds']:.1f} s"),
     ]
     for view, t in v.items():
-        rows.append((f"view {view}: median / p95", f"{t['median_ms']:.0f} / {t['p95_ms']:.0f} ms "
-                                                    f"({t['runs']} filter changes; target 150 / 300)"))
+        rows.append(
+            (
+                f"view {view}: median / p95",
+                f"{t['median_ms']:.0f} / {t['p95_ms']:.0f} ms ({t['runs']} filter changes; target 150 / 300)",
+            )
+        )
     p = results["pandas_baseline"]
-    rows.append(("pandas baseline / ours", f"{p['pandas_median_ms']:.0f} / {p['ours_median_ms']:.0f} ms = "
-                                           f"{p['ratio_pandas_to_ours']:.1f}x (target >= 10x)"))
+    rows.append(
+        (
+            "pandas baseline / ours",
+            f"{p['pandas_median_ms']:.0f} / {p['ours_median_ms']:.0f} ms = "
+            f"{p['ratio_pandas_to_ours']:.1f}x (target >= 10x)",
+        )
+    )
     rows.append(("peak memory (RSS)", f"{results['peak_rss_mb']:,.0f} MB (target < 2,048)"))
     c = results["cold_start"]
     each = ", ".join(f"{x:.1f}" for x in c.get("seconds_each", []))
-    rows.append(("cold start", f"{c['seconds']:.1f} s, median of {each} (target < 5)" if c["seconds"]
-                 else c["note"]))
+    rows.append(("cold start", f"{c['seconds']:.1f} s, median of {each} (target < 5)" if c["seconds"] else c["note"]))
     width = max(len(a) for a, _ in rows)
     return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
 

@@ -36,8 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--instrument", required=True, metavar="NAME")
     out.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
     out.add_argument("--by", default="modality", choices=list(GROUP_BY), help="grouping (default modality)")
-    out.add_argument("--at-days", type=_timepoints, metavar="DAY[:WINDOW],...",
-                     help="timepoints (default the standard ones: 1:1,7:3,28:7,84:14,182:28)")
+    out.add_argument(
+        "--at-days",
+        type=_timepoints,
+        metavar="DAY[:WINDOW],...",
+        help="timepoints (default the standard ones: 1:1,7:3,28:7,84:14,182:28)",
+    )
     out.add_argument("--window-days", type=_nonnegative, metavar="W", help="default window for --at-days")
     out.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
     _cohort_arguments(out)
@@ -158,8 +162,14 @@ def _import(args) -> int:
         return 2
     con = store.connect(store.resolve_path(args.db))
     try:
-        reports = import_files(con, args.files, kind=args.kind, replace=args.replace,
-                               instrument_file=args.instruments, after_import=derive.rebuild)
+        reports = import_files(
+            con,
+            args.files,
+            kind=args.kind,
+            replace=args.replace,
+            instrument_file=args.instruments,
+            after_import=derive.rebuild,
+        )
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -191,8 +201,10 @@ def _outcomes(args) -> int:
     default_window = args.window_days
     points = None
     if args.at_days:
-        points = [(d, w if w is not None else (default_window if default_window is not None
-                                                  else settings.window_for(d))) for d, w in args.at_days]
+        points = [
+            (d, w if w is not None else (default_window if default_window is not None else settings.window_for(d)))
+            for d, w in args.at_days
+        ]
     elif default_window is not None:
         points = [(d, default_window) for d, _ in settings.timepoints]
     path = store.resolve_path(args.db)
@@ -202,8 +214,15 @@ def _outcomes(args) -> int:
     con = store.connect(path, read_only=True)
     filters = _filters(args)
     try:
-        table = outcomes_table(con, args.instrument, by=args.by, timepoints=points, filters=filters,
-                               min_cell=args.min_cell, settings=settings)
+        table = outcomes_table(
+            con,
+            args.instrument,
+            by=args.by,
+            timepoints=points,
+            filters=filters,
+            min_cell=args.min_cell,
+            settings=settings,
+        )
     except OutcomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -246,7 +265,9 @@ def _filters(args):
     from dashboard.outcomes import Filters
 
     return Filters(
-        modalities=_tuple(args.modality), sites=_tuple(args.site), conditions=_tuple(args.condition),
+        modalities=_tuple(args.modality),
+        sites=_tuple(args.site),
+        conditions=_tuple(args.condition),
         clinicians=_tuple(args.clinician),
         integration=None if args.integration is None else args.integration == "yes",
         min_baseline=args.min_baseline,
@@ -271,8 +292,7 @@ def _report(args) -> int:
         con.close()
     Path(args.out).write_text(result.html, encoding="utf-8")
     size = Path(args.out).stat().st_size
-    print(f"wrote {args.out}: {size / 1e6:.1f} MB, sections: {', '.join(result.sections)} "
-          f"({result.seconds:.1f} s)")
+    print(f"wrote {args.out}: {size / 1e6:.1f} MB, sections: {', '.join(result.sections)} ({result.seconds:.1f} s)")
     if args.pdf:
         try:
             report.write_pdf(args.out, args.pdf)

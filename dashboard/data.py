@@ -78,8 +78,16 @@ def dataset_info() -> dict:
 
 
 ENGINE = {
-    "outcomes_table", "flow_table", "kaplan_meier_table", "trajectory", "improvement_by_dose", "band_transitions",
-    "maintenance_by_week", "doses_to_response", "suicidal_ideation", "funnel",
+    "outcomes_table",
+    "flow_table",
+    "kaplan_meier_table",
+    "trajectory",
+    "improvement_by_dose",
+    "band_transitions",
+    "maintenance_by_week",
+    "doses_to_response",
+    "suicidal_ideation",
+    "funnel",
 }
 
 

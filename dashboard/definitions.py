@@ -9,82 +9,107 @@ from dashboard.settings import Settings
 
 def timepoint_rule(s: Settings) -> str:
     points = ", ".join(f"day {d:g} ± {w:g}" for d, w in s.timepoints)
-    return (f"A client's score at a timepoint is their score nearest to the target day within the window "
-            f"(ties go to the later score), counted from the first dose of their first course. Standard "
-            f"timepoints: {points}. Last observed = the client's last score after the first dose.")
+    return (
+        f"A client's score at a timepoint is their score nearest to the target day within the window "
+        f"(ties go to the later score), counted from the first dose of their first course. Standard "
+        f"timepoints: {points}. Last observed = the client's last score after the first dose."
+    )
 
 
 def baseline_rule(s: Settings) -> str:
-    return (f"Baseline: the last score at or before the first dose, no earlier than "
-            f"{s.baseline_lookback_days} days before it. Clients without one are not in the outcome cohort.")
+    return (
+        f"Baseline: the last score at or before the first dose, no earlier than "
+        f"{s.baseline_lookback_days} days before it. Clients without one are not in the outcome cohort."
+    )
 
 
 def course_rule(s: Settings) -> str:
-    return (f"A course starts at a client's first dosing session; more than {s.course_gap_days} days without "
-            f"dosing starts a new one. Doses in the first {s.induction_days} days are induction, later ones "
-            f"maintenance. Cohorts use each client's first course; later courses appear on client timelines. "
-            f"A course counts as with integration therapy when it has at least {s.integration_min_sessions} "
-            f"integration session(s).")
+    return (
+        f"A course starts at a client's first dosing session; more than {s.course_gap_days} days without "
+        f"dosing starts a new one. Doses in the first {s.induction_days} days are induction, later ones "
+        f"maintenance. Cohorts use each client's first course; later courses appear on client timelines. "
+        f"A course counts as with integration therapy when it has at least {s.integration_min_sessions} "
+        f"integration session(s)."
+    )
 
 
 def response_rule(inst: Instrument | None = None) -> str:
-    remission = (f"Remission: {inst.remission_label}" if inst and inst.remission_label
-                 else "Remission: at or under the instrument's remission threshold")
-    return ("Response: a reduction of at least 50% from baseline (percent change ≤ −50; partial response −25 "
-            f"to −50). Only clients with a baseline above 0 can respond. {remission}; clients already in "
-            "remission at baseline are left out of remission rates.")
+    remission = (
+        f"Remission: {inst.remission_label}"
+        if inst and inst.remission_label
+        else "Remission: at or under the instrument's remission threshold"
+    )
+    return (
+        "Response: a reduction of at least 50% from baseline (percent change ≤ −50; partial response −25 "
+        f"to −50). Only clients with a baseline above 0 can respond. {remission}; clients already in "
+        "remission at baseline are left out of remission rates."
+    )
 
 
 def denominators(s: Settings) -> str:
-    return ("Every rate has two denominators: evaluable (clients with a score in the window) and all who "
-            "started (intention to treat: a missing score counts as non-response). No last observation is "
-            f"carried forward. Proportions carry a Wilson 95% interval. Counts under {s.min_cell} are "
-            "suppressed (shown as suppressed, with a second cell hidden where a total would give one back).")
+    return (
+        "Every rate has two denominators: evaluable (clients with a score in the window) and all who "
+        "started (intention to treat: a missing score counts as non-response). No last observation is "
+        f"carried forward. Proportions carry a Wilson 95% interval. Counts under {s.min_cell} are "
+        "suppressed (shown as suppressed, with a second cell hidden where a total would give one back)."
+    )
 
 
 def flow_rule(s: Settings) -> str:
-    return (f"Flow: first dose → a baseline → completed induction (at least {s.min_induction_doses} doses in "
-            f"the first {s.induction_days} days) → a score in the window → included (baseline above 0 and at "
-            "least the minimum baseline severity, when one is set). Rates use everyone with a baseline and a "
-            "score in the window, whatever the number of doses.")
+    return (
+        f"Flow: first dose → a baseline → completed induction (at least {s.min_induction_doses} doses in "
+        f"the first {s.induction_days} days) → a score in the window → included (baseline above 0 and at "
+        "least the minimum baseline severity, when one is set). Rates use everyone with a baseline and a "
+        "score in the window, whatever the number of doses."
+    )
 
 
 def rapid_rule(s: Settings) -> str:
-    return (f"Rapid response: response at ~24 h (day {s.rapid_day:g} ± {s.rapid_window_days:g}). Early "
-            f"improvement: a reduction of at least {s.early_improvement_pct:g}% at the first score after dose 1 "
-            f"or 2. Non-improvement signal: less than {s.early_improvement_pct:g}% reduction at the first score "
-            "after dose 4 (a 2024 Translational Psychiatry study found non-improvement at 24 h after infusion 4 "
-            "had > 90% sensitivity for eventual non-response).")
+    return (
+        f"Rapid response: response at ~24 h (day {s.rapid_day:g} ± {s.rapid_window_days:g}). Early "
+        f"improvement: a reduction of at least {s.early_improvement_pct:g}% at the first score after dose 1 "
+        f"or 2. Non-improvement signal: less than {s.early_improvement_pct:g}% reduction at the first score "
+        "after dose 4 (a 2024 Translational Psychiatry study found non-improvement at 24 h after infusion 4 "
+        "had > 90% sensitivity for eventual non-response)."
+    )
 
 
 def durability_rule(s: Settings) -> str:
-    return (f"Relapse: after a response, the reduction falls back under 50% on two consecutive assessments "
-            f"{s.relapse_gap_min_days:g}–{s.relapse_gap_max_days:g} days apart; dated from the first of the two. "
-            "Time to relapse runs from the first response and is censored at the last assessment "
-            "(Kaplan–Meier, with numbers at risk). Sustained response: a response at 24 h or during induction "
-            "still met at week 4 (one lapse allowed; a missing week-4 score is not met).")
+    return (
+        f"Relapse: after a response, the reduction falls back under 50% on two consecutive assessments "
+        f"{s.relapse_gap_min_days:g}–{s.relapse_gap_max_days:g} days apart; dated from the first of the two. "
+        "Time to relapse runs from the first response and is censored at the last assessment "
+        "(Kaplan–Meier, with numbers at risk). Sustained response: a response at 24 h or during induction "
+        "still met at week 4 (one lapse allowed; a missing week-4 score is not met)."
+    )
 
 
 def safety_rule() -> str:
-    return ("Suicidal ideation: PHQ-9 item 9 (thoughts of self-harm) above 0. Resolved: present at baseline and "
-            "0 at the last assessment with items. Emerged: absent at baseline and above 0 at any later "
-            "assessment — a safety signal.")
+    return (
+        "Suicidal ideation: PHQ-9 item 9 (thoughts of self-harm) above 0. Resolved: present at baseline and "
+        "0 at the last assessment with items. Emerged: absent at baseline and above 0 at any later "
+        "assessment — a safety signal."
+    )
 
 
 def recall_warning(inst: Instrument, days_shown: float) -> str | None:
     """DOMAIN.md §2 guardrail: a scale asks about the last N days; a change inside that is not rapid onset."""
     if inst.recall_days and inst.recall_days > days_shown:
-        return (f"{inst.name} asks about the last {inst.recall_days} days, longer than the {days_shown:g} days "
-                f"shown here: a change measured hours after a dose on it is not a rapid-onset measurement. "
-                f"Use a scale with a short recall (e.g. MADRS rated for the last 24 h) for rapid onset.")
+        return (
+            f"{inst.name} asks about the last {inst.recall_days} days, longer than the {days_shown:g} days "
+            f"shown here: a change measured hours after a dose on it is not a rapid-onset measurement. "
+            f"Use a scale with a short recall (e.g. MADRS rated for the last 24 h) for rapid onset."
+        )
     return None
 
 
 def reliable_change(inst: Instrument) -> str:
     if inst.reliable_change is None:
         return f"{inst.name}: no reliable-change threshold defined."
-    return (f"Reliable improvement / deterioration on {inst.name}: a change of at least "
-            f"{inst.reliable_change:g} points ({inst.reliable_change_basis}).")
+    return (
+        f"Reliable improvement / deterioration on {inst.name}: a change of at least "
+        f"{inst.reliable_change:g} points ({inst.reliable_change_basis})."
+    )
 
 
 def references(instrument: str, measure: str, timepoint_day: float | None = None) -> list[dict]:
@@ -93,6 +118,10 @@ def references(instrument: str, measure: str, timepoint_day: float | None = None
     from pathlib import Path
 
     data = tomllib.loads((Path(__file__).with_name("references.toml")).read_text(encoding="utf-8"))
-    return [r for r in data.get("reference", [])
-            if r["instrument"] == instrument and r["measure"] == measure
-            and (timepoint_day is None or r["timepoint_day"] == timepoint_day)]
+    return [
+        r
+        for r in data.get("reference", [])
+        if r["instrument"] == instrument
+        and r["measure"] == measure
+        and (timepoint_day is None or r["timepoint_day"] == timepoint_day)
+    ]

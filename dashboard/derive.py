@@ -18,8 +18,16 @@ STEPS = {
     "derive_courses": ("lookback_days", "integration_min_sessions"),
     "derive_macros": (),
     "derive_scored": (),
-    "derive_client_outcomes": ("rapid_day", "rapid_window_days", "primary_day", "primary_window_days",
-                               "induction_days", "early_pct", "relapse_gap_min", "relapse_gap_max"),
+    "derive_client_outcomes": (
+        "rapid_day",
+        "rapid_window_days",
+        "primary_day",
+        "primary_window_days",
+        "induction_days",
+        "early_pct",
+        "relapse_gap_min",
+        "relapse_gap_max",
+    ),
     "derive_cohort_outcomes": (),
     # per-client tables for the views, each with the cohort's columns copied in (filtered without a join)
     "derive_timepoint_scores": ("timepoints",),
@@ -37,5 +45,6 @@ def rebuild(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) ->
     for name, needs in STEPS.items():
         con.execute(sql(name), {k: params[k] for k in needs} or None)
     con.execute("delete from derived_info")
-    con.execute("insert into derived_info values (now()::timestamp, $s)",
-                {"s": json.dumps(dataclasses.asdict(settings))})
+    con.execute(
+        "insert into derived_info values (now()::timestamp, $s)", {"s": json.dumps(dataclasses.asdict(settings))}
+    )

@@ -55,8 +55,9 @@ def _seed_from_url(opts: dict[str, list[str]]) -> list[str]:
     if inst is not None and inst not in instruments:
         notices.append(f"Ignored instrument '{inst}': no scores of it are stored.")
         inst = None
-    st.session_state["f_instrument"] = inst or ("PHQ-9" if "PHQ-9" in instruments else
-                                                (instruments[0] if instruments else None))
+    st.session_state["f_instrument"] = inst or (
+        "PHQ-9" if "PHQ-9" in instruments else (instruments[0] if instruments else None)
+    )
     for key, (dim, _, _) in MULTI.items():
         allowed = opts.get(dim, [])
         values = params.get_all(key)
@@ -70,7 +71,8 @@ def _seed_from_url(opts: dict[str, list[str]]) -> list[str]:
     if integ is not None and integ not in lookup:
         notices.append(f"Ignored integration '{integ}': use yes or no.")
     st.session_state["f_integration"] = next(
-        (label for label, val in INTEGRATION.items() if val == lookup.get(integ)), "Any")
+        (label for label, val in INTEGRATION.items() if val == lookup.get(integ)), "Any"
+    )
     months = opts.get("cohort_month", [])
     lo, hi = params.get("from"), params.get("to")
     for name, value in (("from", lo), ("to", hi)):
@@ -133,21 +135,39 @@ def sidebar() -> State:
         if len(months) > 1:
             st.select_slider("First dose between", months, key="f_period")
         lo, hi = st.session_state["f_period"] if months else (None, None)
-        st.number_input("Minimum baseline score", min_value=0.0, max_value=1000.0, step=1.0, key="f_min_baseline",
-                        help="Only clients whose baseline is at least this severe (0 = everyone).")
-        st.radio("Rates over", list(RATES), format_func=RATES.get, key="f_rates",
-                 help="For response rates. Evaluable: clients with a score in the window. All who started: "
-                      "intention to treat (missing = non-response). Remission is always over evaluable clients "
-                      "not remitted at baseline.")
+        st.number_input(
+            "Minimum baseline score",
+            min_value=0.0,
+            max_value=1000.0,
+            step=1.0,
+            key="f_min_baseline",
+            help="Only clients whose baseline is at least this severe (0 = everyone).",
+        )
+        st.radio(
+            "Rates over",
+            list(RATES),
+            format_func=RATES.get,
+            key="f_rates",
+            help="For response rates. Evaluable: clients with a score in the window. All who started: "
+            "intention to treat (missing = non-response). Remission is always over evaluable clients "
+            "not remitted at baseline.",
+        )
     filters = Filters(
-        modalities=chosen["modalities"], conditions=chosen["conditions"], sites=chosen["sites"],
-        clinicians=chosen["clinicians"], integration=INTEGRATION[st.session_state["f_integration"]],
+        modalities=chosen["modalities"],
+        conditions=chosen["conditions"],
+        sites=chosen["sites"],
+        clinicians=chosen["clinicians"],
+        integration=INTEGRATION[st.session_state["f_integration"]],
         cohort_from=lo if months and lo != months[0] else None,
         cohort_to=hi if months and hi != months[-1] else None,
         min_baseline=st.session_state["f_min_baseline"] or None,
     )
-    state = State(st.session_state["f_instrument"], filters, st.session_state["f_rates"],
-                  st.session_state.get("_filter_notices", []))
+    state = State(
+        st.session_state["f_instrument"],
+        filters,
+        st.session_state["f_rates"],
+        st.session_state.get("_filter_notices", []),
+    )
     _write_url(state)
     st.session_state["_filter_state"] = state
     return state

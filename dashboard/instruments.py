@@ -78,8 +78,20 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
     if not isinstance(defn, dict):
         raise InstrumentError(f"{where}: expected a table of fields")
     known = {
-        "min", "max", "remission_max", "remission_label", "reliable_change", "reliable_change_sd",
-        "reliable_change_r", "recall_days", "items", "item_min", "item_max", "safety_item", "aliases", "bands",
+        "min",
+        "max",
+        "remission_max",
+        "remission_label",
+        "reliable_change",
+        "reliable_change_sd",
+        "reliable_change_r",
+        "recall_days",
+        "items",
+        "item_min",
+        "item_max",
+        "safety_item",
+        "aliases",
+        "bands",
     }
     unknown = sorted(set(defn) - known)
     if unknown:
@@ -119,13 +131,21 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
     if bands and [b[0] for b in bands] != sorted(b[0] for b in bands):
         raise InstrumentError(f"{where}: bands must be in increasing order of 'max'")
     return Instrument(
-        name=name, min_score=lo, max_score=hi, remission_max=remission_max,
-        remission_label=defn.get("remission_label") or (
-            f"{name} <= {remission_max:g}" if remission_max is not None else None),
-        reliable_change=reliable, reliable_change_basis=basis,
+        name=name,
+        min_score=lo,
+        max_score=hi,
+        remission_max=remission_max,
+        remission_label=defn.get("remission_label")
+        or (f"{name} <= {remission_max:g}" if remission_max is not None else None),
+        reliable_change=reliable,
+        reliable_change_basis=basis,
         recall_days=int(recall) if recall is not None else None,
-        n_items=int(n_items) if n_items is not None else None, item_min=item_min, item_max=item_max,
-        safety_item=int(safety) if safety is not None else None, aliases=tuple(aliases), bands=tuple(bands),
+        n_items=int(n_items) if n_items is not None else None,
+        item_min=item_min,
+        item_max=item_max,
+        safety_item=int(safety) if safety is not None else None,
+        aliases=tuple(aliases),
+        bands=tuple(bands),
         is_builtin=builtin,
     )
 
@@ -186,10 +206,17 @@ def load(con: duckdb.DuckDBPyConnection) -> dict[str, Instrument]:
     for values in rows:
         r = dict(zip(cols, values, strict=True))
         out[r["name"]] = Instrument(
-            name=r["name"], min_score=r["min_score"], max_score=r["max_score"],
-            remission_max=r["remission_max"], remission_label=r["remission_label"],
-            reliable_change=r["reliable_change"], reliable_change_basis=r["reliable_change_basis"],
-            recall_days=r["recall_days"], n_items=r["n_items"], item_min=r["item_min"], item_max=r["item_max"],
+            name=r["name"],
+            min_score=r["min_score"],
+            max_score=r["max_score"],
+            remission_max=r["remission_max"],
+            remission_label=r["remission_label"],
+            reliable_change=r["reliable_change"],
+            reliable_change_basis=r["reliable_change_basis"],
+            recall_days=r["recall_days"],
+            n_items=r["n_items"],
+            item_min=r["item_min"],
+            item_max=r["item_max"],
             safety_item=r["safety_item"],
             aliases=tuple(r["aliases"] or ()),
             bands=tuple((b["max"], b["label"]) for b in (r["bands"] or ())),

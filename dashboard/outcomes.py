@@ -26,17 +26,42 @@ GROUP_BY = {
 }
 
 OUTCOME_COLUMNS = [
-    "group", "timepoint", "target_day", "window_days", "n_started", "n_evaluable", "n_responders",
-    "response_rate", "response_rate_itt", "response_ci_low", "response_ci_high", "n_remission_eligible",
-    "n_remitters", "remission_rate", "mean_baseline", "mean_score", "mean_pct_change", "suppressed",
+    "group",
+    "timepoint",
+    "target_day",
+    "window_days",
+    "n_started",
+    "n_evaluable",
+    "n_responders",
+    "response_rate",
+    "response_rate_itt",
+    "response_ci_low",
+    "response_ci_high",
+    "n_remission_eligible",
+    "n_remitters",
+    "remission_rate",
+    "mean_baseline",
+    "mean_score",
+    "mean_pct_change",
+    "suppressed",
 ]
 # readable names of the outcome columns, for tables people read (the app, the report)
 OUTCOME_LABELS = {
-    "group": "Group", "n_started": "Started", "n_evaluable": "Evaluable", "n_responders": "Responders",
-    "response_rate": "Response (evaluable)", "response_ci_low": "95% CI low", "response_ci_high": "95% CI high",
-    "response_rate_itt": "Response (all who started)", "n_remission_eligible": "Remission-eligible",
-    "n_remitters": "Remitters", "remission_rate": "Remission", "mean_baseline": "Mean baseline",
-    "mean_score": "Mean score", "mean_pct_change": "Mean change (%)", "suppressed": "Any cell suppressed",
+    "group": "Group",
+    "n_started": "Started",
+    "n_evaluable": "Evaluable",
+    "n_responders": "Responders",
+    "response_rate": "Response (evaluable)",
+    "response_ci_low": "95% CI low",
+    "response_ci_high": "95% CI high",
+    "response_rate_itt": "Response (all who started)",
+    "n_remission_eligible": "Remission-eligible",
+    "n_remitters": "Remitters",
+    "remission_rate": "Remission",
+    "mean_baseline": "Mean baseline",
+    "mean_score": "Mean score",
+    "mean_pct_change": "Mean change (%)",
+    "suppressed": "Any cell suppressed",
 }
 COUNTS = ["n_started", "n_evaluable", "n_responders", "n_remission_eligible", "n_remitters"]
 DEPENDENTS = {
@@ -74,13 +99,15 @@ class Filters:
         """Fail cleanly on a wrongly typed filter, before anything reaches the database."""
         for name in ("modalities", "conditions", "sites", "clinicians", "age_bands"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, tuple | list)
-                                      or not all(isinstance(v, str) for v in value)):
+            if value is not None and (
+                not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value)
+            ):
                 raise OutcomeError(f"filter {name} must be a list of labels")
         if self.integration is not None and not isinstance(self.integration, bool):
             raise OutcomeError("filter integration must be true, false or empty")
-        if self.min_baseline is not None and (isinstance(self.min_baseline, bool)
-                                              or not isinstance(self.min_baseline, int | float)):
+        if self.min_baseline is not None and (
+            isinstance(self.min_baseline, bool) or not isinstance(self.min_baseline, int | float)
+        ):
             raise OutcomeError("filter min_baseline must be a number")
         for name in ("cohort_from", "cohort_to", "focus"):
             value = getattr(self, name)
@@ -96,8 +123,13 @@ class Filters:
     def describe(self) -> str:
         """The filters as one line of text, for captions, subtitles and reports."""
         parts = []
-        labels = {"modalities": "modality", "conditions": "condition", "sites": "site", "clinicians": "clinician",
-                  "age_bands": "age band"}
+        labels = {
+            "modalities": "modality",
+            "conditions": "condition",
+            "sites": "site",
+            "clinicians": "clinician",
+            "age_bands": "age band",
+        }
         for key, label in labels.items():
             value = getattr(self, key)
             if value is not None:
@@ -123,10 +155,16 @@ def _day_label(day: float) -> str:
     return f"day_{day:g}"
 
 
-def outcomes_table(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "modality",
-                   timepoints: list[tuple[float, float]] | None = None, filters: Filters | None = None,
-                   min_cell: int | None = None, settings: Settings | None = None,
-                   include_last: bool = True) -> pd.DataFrame:
+def outcomes_table(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str,
+    by: str = "modality",
+    timepoints: list[tuple[float, float]] | None = None,
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+    include_last: bool = True,
+) -> pd.DataFrame:
     """One row per group and timepoint (and one for the last observed score), with the columns of the
     `outcomes` command, suppressed. Rates are fractions; Wilson 95% interval of the evaluable rate."""
     settings = settings or load()
@@ -137,16 +175,23 @@ def outcomes_table(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "m
     targets = [{"target_day": float(d), "window_days": float(w)} for d, w in points]
     standard = [t for t in targets if settings.is_standard(t["target_day"], t["window_days"])]
     custom = [t for t in targets if t not in standard]
-    table = run(con, "outcomes_by_group", instrument=instrument, standard_targets=standard or None,
-                custom_targets=custom or None, include_last=include_last, group_by=by, **filters.params())
+    table = run(
+        con,
+        "outcomes_by_group",
+        instrument=instrument,
+        standard_targets=standard or None,
+        custom_targets=custom or None,
+        include_last=include_last,
+        group_by=by,
+        **filters.params(),
+    )
     if table.empty:
         return pd.DataFrame(columns=OUTCOME_COLUMNS)
     table.insert(1, "timepoint", [("last" if pd.isna(d) else _day_label(d)) for d in table.target_day])
     table["target_day"] = table.target_day.astype(object).where(table.target_day.notna(), None)
     table["window_days"] = table.window_days.astype(object).where(table.window_days.notna(), None)
     table = _rates(table)
-    shown, mask = privacy.suppress_groups(table[OUTCOME_COLUMNS[:-1]], COUNTS, DEPENDENTS, k=k,
-                                          partition="timepoint")
+    shown, mask = privacy.suppress_groups(table[OUTCOME_COLUMNS[:-1]], COUNTS, DEPENDENTS, k=k, partition="timepoint")
     shown["suppressed"] = mask.any(axis=1)
     return shown[OUTCOME_COLUMNS]
 
@@ -159,15 +204,30 @@ def _rates(table: pd.DataFrame) -> pd.DataFrame:
         t["response_rate_itt"] = np.where(t.n_started > 0, t.n_responders / t.n_started, np.nan)
         t["remission_rate"] = np.where(t.n_remission_eligible > 0, t.n_remitters / t.n_remission_eligible, np.nan)
     t["response_ci_low"], t["response_ci_high"] = stats.wilson(t.n_responders, t.n_evaluable)
-    for c in ("response_rate", "response_rate_itt", "remission_rate", "response_ci_low", "response_ci_high",
-              "mean_baseline", "mean_score", "mean_pct_change"):
+    for c in (
+        "response_rate",
+        "response_rate_itt",
+        "remission_rate",
+        "response_ci_low",
+        "response_ci_high",
+        "mean_baseline",
+        "mean_score",
+        "mean_pct_change",
+    ):
         t[c] = t[c].astype(float)  # missing stays NaN (suppression then shows None where it hides a value)
     return t
 
 
-def flow_table(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none", target_day: float | None = None,
-               window_days: float | None = None, filters: Filters | None = None, min_cell: int | None = None,
-               settings: Settings | None = None) -> pd.DataFrame:
+def flow_table(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str,
+    by: str = "none",
+    target_day: float | None = None,
+    window_days: float | None = None,
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """The flow per group, suppressed: n_first_dose -> n_with_baseline -> n_completed_induction ->
     n_followup_in_window -> n_included, at the primary timepoint unless another is given."""
     settings = settings or load()
@@ -175,9 +235,17 @@ def flow_table(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none"
     filters = filters or Filters()
     target = settings.primary_day if target_day is None else target_day
     window = settings.window_for(target) if window_days is None else window_days
-    frame = run(con, "flow_by_group", instrument=instrument, target_day=target, window_days=window,
-                standard=settings.is_standard(target, window), min_induction_doses=settings.min_induction_doses,
-                group_by=by, **filters.params())
+    frame = run(
+        con,
+        "flow_by_group",
+        instrument=instrument,
+        target_day=target,
+        window_days=window,
+        standard=settings.is_standard(target, window),
+        min_induction_doses=settings.min_induction_doses,
+        group_by=by,
+        **filters.params(),
+    )
     stages = ["n_first_dose", "n_with_baseline", "n_completed_induction", "n_followup_in_window", "n_included"]
     k = settings.min_cell if min_cell is None else min_cell
     shown, mask = privacy.suppress_groups(frame, stages, {}, k=k)
@@ -190,9 +258,15 @@ KM_QUERIES = {"response": "time_to_response", "relapse": "time_to_relapse"}
 KM_SHOWN = ["group", "time", "survival", "ci_low", "ci_high", "at_risk"]
 
 
-def kaplan_meier_table(con: duckdb.DuckDBPyConnection, instrument: str, event: str = "response",
-                       by: str = "none", filters: Filters | None = None, min_cell: int | None = None,
-                       settings: Settings | None = None) -> pd.DataFrame:
+def kaplan_meier_table(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str,
+    event: str = "response",
+    by: str = "none",
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """Kaplan–Meier per group for time to first response ('response') or, among responders, time from
     response to relapse ('relapse'). One row per group and distinct time: group, time, survival, ci_low,
     ci_high, at_risk, events, censored, n_group. The curve is cut where fewer than k clients remain at risk
@@ -223,17 +297,27 @@ def _cohort(con, name: str, instrument: str, by: str, filters: Filters | None, *
     return run(con, name, instrument=instrument, group_by=by, **(filters or Filters()).params(), **extra)
 
 
-def trajectory(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none", bin_days: float = 7,
-               max_day: float = 364, measure: str = "score", filters: Filters | None = None,
-               min_cell: int | None = None, settings: Settings | None = None) -> pd.DataFrame:
+def trajectory(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str,
+    by: str = "none",
+    bin_days: float = 7,
+    max_day: float = 364,
+    measure: str = "score",
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """Mean (score or percent change) with 95% CI per group and time bin since the first dose; the baseline
     is the point at day 0. Bins with fewer than k clients are left out. Columns: group, bin_start, x, mean,
     ci_low, ci_high, n_clients."""
     settings = settings or load()
     k = settings.min_cell if min_cell is None else min_cell
     if float(bin_days) not in settings.trajectory_bins:
-        raise OutcomeError(f"trajectory bins of {bin_days:g} days are not precomputed; use one of "
-                           f"{', '.join(f'{b:g}' for b in settings.trajectory_bins)} (settings.trajectory_bins)")
+        raise OutcomeError(
+            f"trajectory bins of {bin_days:g} days are not precomputed; use one of "
+            f"{', '.join(f'{b:g}' for b in settings.trajectory_bins)} (settings.trajectory_bins)"
+        )
     frame = _cohort(con, "trajectory_by_bin", instrument, by, filters, bin_days=float(bin_days), max_day=max_day)
     mean, sd = ("mean", "sd") if measure == "score" else ("mean_pct_change", "sd_pct_change")
     out = frame[["group", "bin_start", "x", "n_clients"]].copy()
@@ -244,9 +328,15 @@ def trajectory(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none"
     return out.reset_index(drop=True)[["group", "bin_start", "x", "mean", "ci_low", "ci_high", "n_clients"]]
 
 
-def improvement_by_dose(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none", max_dose: int = 6,
-                        filters: Filters | None = None, min_cell: int | None = None,
-                        settings: Settings | None = None) -> pd.DataFrame:
+def improvement_by_dose(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str,
+    by: str = "none",
+    max_dose: int = 6,
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """Share of clients improved by at least the early-improvement threshold at their first score after
     dose k, with Wilson CI. Columns: group, dose_no, rate, ci_low, ci_high, numerator, denominator,
     suppressed."""
@@ -254,10 +344,23 @@ def improvement_by_dose(con: duckdb.DuckDBPyConnection, instrument: str, by: str
     if not 1 <= max_dose <= 12:
         raise OutcomeError("max_dose must be from 1 to 12 (the doses precomputed in dose_improvement)")
     k = settings.min_cell if min_cell is None else min_cell
-    frame = _cohort(con, "improvement_by_dose", instrument, by, filters, max_dose=max_dose,
-                    improvement_pct=settings.early_improvement_pct)
-    out = pd.DataFrame({"group": frame["group"], "dose_no": frame.dose_no, "numerator": frame.n_improved,
-                        "denominator": frame.n_clients})
+    frame = _cohort(
+        con,
+        "improvement_by_dose",
+        instrument,
+        by,
+        filters,
+        max_dose=max_dose,
+        improvement_pct=settings.early_improvement_pct,
+    )
+    out = pd.DataFrame(
+        {
+            "group": frame["group"],
+            "dose_no": frame.dose_no,
+            "numerator": frame.n_improved,
+            "denominator": frame.n_clients,
+        }
+    )
     return _with_rate(out, k, partition="dose_no")
 
 
@@ -268,8 +371,12 @@ def _with_rate(out: pd.DataFrame, k: int, partition: str | None) -> pd.DataFrame
         out["rate"] = np.where(out.denominator > 0, out.numerator / out.denominator, np.nan)
     out["ci_low"], out["ci_high"] = stats.wilson(out.numerator, out.denominator)
     shown, mask = privacy.suppress_groups(
-        out, ["numerator", "denominator"], {c: ["numerator", "denominator"] for c in ("rate", "ci_low", "ci_high")},
-        k=k, partition=partition)
+        out,
+        ["numerator", "denominator"],
+        {c: ["numerator", "denominator"] for c in ("rate", "ci_low", "ci_high")},
+        k=k,
+        partition=partition,
+    )
     shown["suppressed"] = mask.any(axis=1)
     return shown
 
@@ -283,10 +390,14 @@ def rate_rows(table: pd.DataFrame, measure: str = "response", denominator: str =
         den = "n_remission_eligible"
     else:
         den = "n_evaluable" if denominator == "evaluable" else "n_started"
-    out = pd.DataFrame({
-        "group": table["group"], "label": table["timepoint"].map(timepoint_label),
-        "numerator": table[num], "denominator": table[den],
-    })
+    out = pd.DataFrame(
+        {
+            "group": table["group"],
+            "label": table["timepoint"].map(timepoint_label),
+            "numerator": table[num],
+            "denominator": table[den],
+        }
+    )
     # a group with nobody assessed at a timepoint has no rate at all (not a suppressed one, and not 0% over all
     # who started): leave it out
     assessed = pd.to_numeric(table["n_evaluable"]).ne(0) & pd.to_numeric(out.denominator).ne(0)
@@ -313,21 +424,39 @@ def timepoint_label(timepoint: str) -> str:
     return f"Day {day:g}"
 
 
-def band_transitions(con: duckdb.DuckDBPyConnection, instrument: str, target_day: float, window_days: float,
-                     filters: Filters | None = None, min_cell: int | None = None,
-                     settings: Settings | None = None) -> pd.DataFrame:
+def band_transitions(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str,
+    target_day: float,
+    window_days: float,
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """Clients by severity band at baseline and at a timepoint; small cells suppressed, with complements
     within each baseline band (its total is public). Columns: from_band, to_band, n_clients (None = hidden)."""
     settings = settings or load()
     k = settings.min_cell if min_cell is None else min_cell
-    frame = _cohort(con, "band_transitions", instrument, "none", filters, target_day=target_day,
-                    window_days=window_days, standard=settings.is_standard(target_day, window_days))
+    frame = _cohort(
+        con,
+        "band_transitions",
+        instrument,
+        "none",
+        filters,
+        target_day=target_day,
+        window_days=window_days,
+        standard=settings.is_standard(target_day, window_days),
+    )
     shown, _ = privacy.suppress_groups(frame, ["n_clients"], {}, k=k, partition="from_band")
     return shown
 
 
-def maintenance_by_week(con: duckdb.DuckDBPyConnection, filters: Filters | None = None,
-                        min_cell: int | None = None, settings: Settings | None = None) -> pd.DataFrame:
+def maintenance_by_week(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """Maintenance doses per week since the first dose; weeks with doses to fewer than k clients hidden."""
     settings = settings or load()
     k = settings.min_cell if min_cell is None else min_cell
@@ -337,58 +466,104 @@ def maintenance_by_week(con: duckdb.DuckDBPyConnection, filters: Filters | None 
     return frame.reset_index(drop=True)
 
 
-def doses_to_response(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none",
-                      filters: Filters | None = None, min_cell: int | None = None,
-                      settings: Settings | None = None) -> pd.DataFrame:
+def doses_to_response(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str,
+    by: str = "none",
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """Median (and quartiles of) dosing sessions before the first response, per group; groups with fewer
     than k responders are hidden."""
     settings = settings or load()
     k = settings.min_cell if min_cell is None else min_cell
     frame = _cohort(con, "doses_to_response", instrument, by, filters)
-    shown, mask = privacy.suppress_groups(frame, ["n_responders"],
-                                          {c: ["n_responders"] for c in ("median_doses", "q1_doses", "q3_doses")},
-                                          k=k)
+    shown, mask = privacy.suppress_groups(
+        frame, ["n_responders"], {c: ["n_responders"] for c in ("median_doses", "q1_doses", "q3_doses")}, k=k
+    )
     shown["suppressed"] = mask.any(axis=1)
     return shown
 
 
-def suicidal_ideation(con: duckdb.DuckDBPyConnection, instrument: str, by: str = "none",
-                      filters: Filters | None = None, min_cell: int | None = None,
-                      settings: Settings | None = None) -> pd.DataFrame:
+def suicidal_ideation(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str,
+    by: str = "none",
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """Suicidal ideation at baseline, resolved and emerged, with Wilson intervals; suppressed."""
     settings = settings or load()
     k = settings.min_cell if min_cell is None else min_cell
     f = _cohort(con, "suicidal_ideation_summary", instrument, by, filters)
-    counts = ["n_with_safety_item", "n_si_at_baseline", "n_si_followed", "n_si_resolved",
-              "n_without_si_followed", "n_si_emerged"]
+    counts = [
+        "n_with_safety_item",
+        "n_si_at_baseline",
+        "n_si_followed",
+        "n_si_resolved",
+        "n_without_si_followed",
+        "n_si_emerged",
+    ]
     with np.errstate(divide="ignore", invalid="ignore"):
         f["resolved_rate"] = np.where(f.n_si_followed > 0, f.n_si_resolved / f.n_si_followed, np.nan)
         f["emerged_rate"] = np.where(f.n_without_si_followed > 0, f.n_si_emerged / f.n_without_si_followed, np.nan)
     f["resolved_ci_low"], f["resolved_ci_high"] = stats.wilson(f.n_si_resolved, f.n_si_followed)
     f["emerged_ci_low"], f["emerged_ci_high"] = stats.wilson(f.n_si_emerged, f.n_without_si_followed)
     deps = {c: ["n_si_resolved", "n_si_followed"] for c in ("resolved_rate", "resolved_ci_low", "resolved_ci_high")}
-    deps |= {c: ["n_si_emerged", "n_without_si_followed"]
-             for c in ("emerged_rate", "emerged_ci_low", "emerged_ci_high")}
+    deps |= {
+        c: ["n_si_emerged", "n_without_si_followed"] for c in ("emerged_rate", "emerged_ci_low", "emerged_ci_high")
+    }
     shown, mask = privacy.suppress_groups(f, counts, deps, k=k)
     shown["suppressed"] = mask.any(axis=1)
     return shown
 
 
-def funnel(con: duckdb.DuckDBPyConnection, instrument: str, by: str, target_day: float, window_days: float,
-           filters: Filters | None = None, min_cell: int | None = None,
-           settings: Settings | None = None) -> tuple[pd.DataFrame, pd.DataFrame, float | None]:
+def funnel(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str,
+    by: str,
+    target_day: float,
+    window_days: float,
+    filters: Filters | None = None,
+    min_cell: int | None = None,
+    settings: Settings | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, float | None]:
     """Funnel-plot inputs for comparing clinicians or sites on response at one timepoint: the groups
     (group, n, rate, suppressed), the 95% / 99.8% exact binomial limits, and the overall rate p0."""
     settings = settings or load()
-    points = outcomes_table(con, instrument, by=by, timepoints=[(target_day, window_days)], filters=filters,
-                            min_cell=min_cell, settings=settings, include_last=False)
-    overall = outcomes_table(con, instrument, by="none", timepoints=[(target_day, window_days)], filters=filters,
-                             min_cell=min_cell, settings=settings, include_last=False)
+    points = outcomes_table(
+        con,
+        instrument,
+        by=by,
+        timepoints=[(target_day, window_days)],
+        filters=filters,
+        min_cell=min_cell,
+        settings=settings,
+        include_last=False,
+    )
+    overall = outcomes_table(
+        con,
+        instrument,
+        by="none",
+        timepoints=[(target_day, window_days)],
+        filters=filters,
+        min_cell=min_cell,
+        settings=settings,
+        include_last=False,
+    )
     if points.empty or overall.empty or overall.response_rate.isna().all():
         return pd.DataFrame(columns=["group", "n", "rate", "suppressed"]), pd.DataFrame(), None
     p0 = float(overall.response_rate.iloc[0])
-    frame = pd.DataFrame({"group": points["group"], "n": points.n_evaluable, "rate": points.response_rate,
-                          "suppressed": points.response_rate.isna()})
+    frame = pd.DataFrame(
+        {
+            "group": points["group"],
+            "n": points.n_evaluable,
+            "rate": points.response_rate,
+            "suppressed": points.response_rate.isna(),
+        }
+    )
     largest = pd.to_numeric(frame.n, errors="coerce").max(skipna=True)
     n_max = 1 if pd.isna(largest) else int(largest)
     n_min = max(1, settings.min_cell if min_cell is None else min_cell)

@@ -39,9 +39,13 @@ def apply() -> None:
 
 def toggle() -> None:
     """The sidebar switch into presentation mode."""
-    if st.sidebar.toggle("Presentation mode", key="f_present", value=False,
-                         help="For case conferences: hides the sidebar and controls, enlarges the type, shows the "
-                              "filters as a subtitle and hides client-level views. Link: add ?present=1."):
+    if st.sidebar.toggle(
+        "Presentation mode",
+        key="f_present",
+        value=False,
+        help="For case conferences: hides the sidebar and controls, enlarges the type, shows the "
+        "filters as a subtitle and hides client-level views. Link: add ?present=1.",
+    ):
         st.query_params["present"] = "1"
         st.rerun()
 

@@ -17,8 +17,9 @@ def count_label(n, k: int = DEFAULT_MIN_CELL) -> str:
     return f"<{k}" if is_small(n, k) else f"{int(n):,}"
 
 
-def suppress_groups(frame, counts: list[str], dependents: dict[str, list[str]], k: int = DEFAULT_MIN_CELL,
-                    partition: str | None = None):
+def suppress_groups(
+    frame, counts: list[str], dependents: dict[str, list[str]], k: int = DEFAULT_MIN_CELL, partition: str | None = None
+):
     """Small-cell suppression with complementary suppression, for a table of groups.
 
     counts: count columns; within each partition (e.g. one timepoint) the groups of a column add up to a
@@ -54,6 +55,10 @@ def suppress_groups(frame, counts: list[str], dependents: dict[str, list[str]], 
     for col, sources in dependents.items():
         hidden[col] = hidden[col] | np.logical_or.reduce([hidden[s] for s in sources])
     mask = pd.DataFrame(hidden, index=frame.index, columns=frame.columns)
-    out = pd.DataFrame({c: np.where(hidden[c], None, frame[c].to_numpy(dtype=object)) for c in frame.columns},
-                       index=frame.index, columns=frame.columns, dtype=object)
+    out = pd.DataFrame(
+        {c: np.where(hidden[c], None, frame[c].to_numpy(dtype=object)) for c in frame.columns},
+        index=frame.index,
+        columns=frame.columns,
+        dtype=object,
+    )
     return out, mask

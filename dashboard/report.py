@@ -17,8 +17,16 @@ from dashboard import __version__, charts, definitions, instruments, outcomes, s
 from dashboard.outcomes import Filters, rate_rows, timepoint_label
 from dashboard.settings import Settings, load
 
-SECTIONS = ["Cohort", "Flow", "Key figures", "Rapid onset", "Long-term", "Cohort comparison",
-            "Clinicians and sites", "Methods"]
+SECTIONS = [
+    "Cohort",
+    "Flow",
+    "Key figures",
+    "Rapid onset",
+    "Long-term",
+    "Cohort comparison",
+    "Clinicians and sites",
+    "Methods",
+]
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2a33;max-width:1100px;margin:2em auto;
 padding:0 1em;line-height:1.45}
@@ -50,8 +58,11 @@ def _count(x) -> str:
 
 
 def _figure(fig, caption: str) -> str:
-    body = fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True,
-                                                                          "displayModeBar": False})
+    body = fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        config={"displaylogo": False, "responsive": True, "displayModeBar": False},
+    )
     return f"<figure>{body}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
@@ -67,8 +78,12 @@ def _table(frame: pd.DataFrame, formats: dict) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def build(con: duckdb.DuckDBPyConnection, instrument: str = "PHQ-9", filters: Filters | None = None,
-          settings: Settings | None = None) -> Report:
+def build(
+    con: duckdb.DuckDBPyConnection,
+    instrument: str = "PHQ-9",
+    filters: Filters | None = None,
+    settings: Settings | None = None,
+) -> Report:
     """Build the report for one instrument and cohort."""
     started = datetime.now(UTC)
     s = settings or load()
@@ -85,23 +100,29 @@ def build(con: duckdb.DuckDBPyConnection, instrument: str = "PHQ-9", filters: Fi
     parts: list[str] = []
 
     parts.append(f"<h1>{html.escape(instrument)} outcomes after ketamine treatment</h1>")
-    parts.append(f"<p class='sub'>Data as of {html.escape(as_of)} · report prepared {started:%Y-%m} · "
-                 f"dashboard {__version__}</p>")
+    parts.append(
+        f"<p class='sub'>Data as of {html.escape(as_of)} · report prepared {started:%Y-%m} · "
+        f"dashboard {__version__}</p>"
+    )
     if demo:
         parts.append("<p class='demo'><b>Demo data.</b> Every number in this report is synthetic.</p>")
     parts.append("<h2 id='cohort'>Cohort</h2>")
     cohort = f.describe()
-    parts.append(f"<p>{html.escape(cohort[:1].upper() + cohort[1:])}; first course of each client. "
-                 f"{html.escape(definitions.baseline_rule(s))}</p>")
+    parts.append(
+        f"<p>{html.escape(cohort[:1].upper() + cohort[1:])}; first course of each client. "
+        f"{html.escape(definitions.baseline_rule(s))}</p>"
+    )
 
     flow = outcomes.flow_table(con, by="none", **kw)
     parts.append("<h2 id='flow'>Flow</h2>")
     if len(flow):
         r = flow.iloc[0]
-        stages = pd.DataFrame({"stage": ["First dose", "Baseline", "Completed induction",
-                                         f"Score at {when.lower()}", "Included"],
-                               "n": [r.n_first_dose, r.n_with_baseline, r.n_completed_induction,
-                                     r.n_followup_in_window, r.n_included]})
+        stages = pd.DataFrame(
+            {
+                "stage": ["First dose", "Baseline", "Completed induction", f"Score at {when.lower()}", "Included"],
+                "n": [r.n_first_dose, r.n_with_baseline, r.n_completed_induction, r.n_followup_in_window, r.n_included],
+            }
+        )
         parts.append(_figure(charts.flow_chart(stages), definitions.flow_rule(s)))
     else:
         parts.append("<p>No clients match these filters.</p>")
@@ -114,21 +135,36 @@ def build(con: duckdb.DuckDBPyConnection, instrument: str = "PHQ-9", filters: Fi
         rem = rate_rows(table, "remission").query("label == @when")
         doses = outcomes.doses_to_response(con, by="none", **kw)
         tiles = []
-        for label, rows in ((f"Response at {when.lower()} (evaluable)", resp),
-                            (f"Response at {when.lower()} (all who started)", itt),
-                            (f"Remission at {when.lower()}", rem)):
+        for label, rows in (
+            (f"Response at {when.lower()} (evaluable)", resp),
+            (f"Response at {when.lower()} (all who started)", itt),
+            (f"Remission at {when.lower()}", rem),
+        ):
             if len(rows):
                 x = rows.iloc[0]
-                detail = (f"{_count(x.numerator)} of {_count(x.denominator)} · 95% CI {_pct(x.ci_low)}–"
-                          f"{_pct(x.ci_high)}" if not pd.isna(x.rate) else "fewer than the minimum cell size")
+                detail = (
+                    f"{_count(x.numerator)} of {_count(x.denominator)} · 95% CI {_pct(x.ci_low)}–{_pct(x.ci_high)}"
+                    if not pd.isna(x.rate)
+                    else "fewer than the minimum cell size"
+                )
                 tiles.append((label, _pct(x.rate), detail))
         if len(doses) and not doses.iloc[0].suppressed:
             d = doses.iloc[0]
-            tiles.append(("Median doses to response", f"{d.median_doses:g}",
-                          f"IQR {d.q1_doses:g}–{d.q3_doses:g} · {int(d.n_responders):,} responders"))
-        parts.append("<div class='tiles'>" + "".join(
-            f"<div class='tile'>{html.escape(a)}<b>{html.escape(b)}</b><small>{html.escape(c)}</small></div>"
-            for a, b, c in tiles) + "</div>")
+            tiles.append(
+                (
+                    "Median doses to response",
+                    f"{d.median_doses:g}",
+                    f"IQR {d.q1_doses:g}–{d.q3_doses:g} · {int(d.n_responders):,} responders",
+                )
+            )
+        parts.append(
+            "<div class='tiles'>"
+            + "".join(
+                f"<div class='tile'>{html.escape(a)}<b>{html.escape(b)}</b><small>{html.escape(c)}</small></div>"
+                for a, b, c in tiles
+            )
+            + "</div>"
+        )
         parts.append(f"<p class='note'>{html.escape(definitions.response_rule(inst))}</p>")
 
     parts.append("<h2 id='rapid-onset'>Rapid onset</h2>")
@@ -136,46 +172,78 @@ def build(con: duckdb.DuckDBPyConnection, instrument: str = "PHQ-9", filters: Fi
     if warning:
         parts.append(f"<p class='note'>{html.escape(warning)}</p>")
     traj = outcomes.trajectory(con, by="modality", bin_days=0.5, max_day=7, **kw)
-    parts.append(_figure(charts.trajectory_with_ci(traj.assign(x=traj.x * 24), "Hours since first dose",
-                                                   f"Mean {instrument}"),
-                         f"Mean {instrument} in 12-hour bins since the first dose, 95% CI, by modality."))
+    parts.append(
+        _figure(
+            charts.trajectory_with_ci(traj.assign(x=traj.x * 24), "Hours since first dose", f"Mean {instrument}"),
+            f"Mean {instrument} in 12-hour bins since the first dose, 95% CI, by modality.",
+        )
+    )
     early = outcomes.outcomes_table(con, by="modality", timepoints=[(1, 1), (3, 1), (7, 3)], **kw)
     rows = rate_rows(early[early.timepoint != "last"], "response")
-    parts.append(_figure(charts.rates_with_ci(rows, "Response rate"),
-                         "Response at 24 h, 72 h and day 7 over evaluable clients, Wilson 95% CI."))
+    parts.append(
+        _figure(
+            charts.rates_with_ci(rows, "Response rate"),
+            "Response at 24 h, 72 h and day 7 over evaluable clients, Wilson 95% CI.",
+        )
+    )
     km = outcomes.kaplan_meier_table(con, event="response", by="modality", **kw)
     if len(km):
         km = km.assign(survival=1 - km.survival, ci_low=1 - km.ci_high, ci_high=1 - km.ci_low)
-        parts.append(_figure(charts.km_curve(km, "Share responded (1 − KM)"),
-                             "Time to first response (Kaplan–Meier), numbers at risk below."))
+        parts.append(
+            _figure(
+                charts.km_curve(km, "Share responded (1 − KM)"),
+                "Time to first response (Kaplan–Meier), numbers at risk below.",
+            )
+        )
 
     parts.append("<h2 id='long-term'>Long-term</h2>")
     traj = outcomes.trajectory(con, by="modality", bin_days=7, max_day=364, **kw)
-    parts.append(_figure(charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose",
-                                                   f"Mean {instrument}"),
-                         f"Mean {instrument} by week since the first dose, 95% CI, by modality."))
-    later = outcomes.outcomes_table(con, by="modality", timepoints=[(d, w) for d, w in s.timepoints if d >= 28],
-                                    **kw)
+    parts.append(
+        _figure(
+            charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {instrument}"),
+            f"Mean {instrument} by week since the first dose, 95% CI, by modality.",
+        )
+    )
+    later = outcomes.outcomes_table(con, by="modality", timepoints=[(d, w) for d, w in s.timepoints if d >= 28], **kw)
     later = later[later.timepoint != "last"]
     for measure in ("response", "remission"):
-        parts.append(_figure(charts.rates_with_ci(rate_rows(later, measure), f"{measure.title()} rate"),
-                             f"{measure.title()} at weeks 4, 12 and 26 over evaluable clients, Wilson 95% CI."))
+        parts.append(
+            _figure(
+                charts.rates_with_ci(rate_rows(later, measure), f"{measure.title()} rate"),
+                f"{measure.title()} at weeks 4, 12 and 26 over evaluable clients, Wilson 95% CI.",
+            )
+        )
     km = outcomes.kaplan_meier_table(con, event="relapse", by="modality", **kw)
     if len(km):
-        parts.append(_figure(charts.km_curve(km, "Still in response (KM)", x_title="Days since first response"),
-                             definitions.durability_rule(s)))
+        parts.append(
+            _figure(
+                charts.km_curve(km, "Still in response (KM)", x_title="Days since first response"),
+                definitions.durability_rule(s),
+            )
+        )
 
     parts.append("<h2 id='cohort-comparison'>Cohort comparison</h2>")
-    pct_fmt = {c: _pct for c in ("response_rate", "response_ci_low", "response_ci_high", "response_rate_itt",
-                                 "remission_rate")}
-    cnt_fmt = {c: _count for c in ("n_started", "n_evaluable", "n_responders", "n_remission_eligible",
-                                   "n_remitters")}
+    pct_fmt = {
+        c: _pct for c in ("response_rate", "response_ci_low", "response_ci_high", "response_rate_itt", "remission_rate")
+    }
+    cnt_fmt = {c: _count for c in ("n_started", "n_evaluable", "n_responders", "n_remission_eligible", "n_remitters")}
     for by in ("modality", "integration"):
         comp = outcomes.outcomes_table(con, by=by, timepoints=[primary], **kw)
-        comp = comp[comp.timepoint != "last"][["group", "n_started", "n_evaluable", "n_responders",
-                                                "response_rate", "response_ci_low", "response_ci_high",
-                                                "response_rate_itt", "n_remission_eligible", "n_remitters",
-                                                "remission_rate"]]
+        comp = comp[comp.timepoint != "last"][
+            [
+                "group",
+                "n_started",
+                "n_evaluable",
+                "n_responders",
+                "response_rate",
+                "response_ci_low",
+                "response_ci_high",
+                "response_rate_itt",
+                "n_remission_eligible",
+                "n_remitters",
+                "remission_rate",
+            ]
+        ]
         parts.append(f"<h3>By {html.escape(outcomes.GROUP_BY[by].lower())}, {html.escape(when.lower())}</h3>")
         labelled = comp.rename(columns=outcomes.OUTCOME_LABELS)
         formats = {outcomes.OUTCOME_LABELS[c]: f for c, f in (pct_fmt | cnt_fmt).items()}
@@ -185,41 +253,72 @@ def build(con: duckdb.DuckDBPyConnection, instrument: str = "PHQ-9", filters: Fi
     for by in ("clinician", "site"):
         points, limits, p0 = outcomes.funnel(con, by=by, target_day=primary[0], window_days=primary[1], **kw)
         if p0 is not None and len(points):
-            parts.append(_figure(charts.funnel_plot(points, limits, p0),
-                                 f"Response at {when.lower()} by {by} against n, with 95% and 99.8% exact "
-                                 f"binomial limits around the overall rate ({100 * p0:.1f}%). Not a ranking."))
+            parts.append(
+                _figure(
+                    charts.funnel_plot(points, limits, p0),
+                    f"Response at {when.lower()} by {by} against n, with 95% and 99.8% exact "
+                    f"binomial limits around the overall rate ({100 * p0:.1f}%). Not a ranking.",
+                )
+            )
 
     parts.append("<h2 id='methods'>Methods</h2>")
     parts.append(_methods(s, known))
     body = "\n".join(parts)
-    doc = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-           f"<title>{html.escape(instrument)} outcomes report</title><style>{CSS}</style>"
-           f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script></head>"
-           f"<body>{body}</body></html>")
+    doc = (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(instrument)} outcomes report</title><style>{CSS}</style>"
+        f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script></head>"
+        f"<body>{body}</body></html>"
+    )
     return Report(doc, SECTIONS, (datetime.now(UTC) - started).total_seconds())
 
 
 def _methods(s: Settings, known: dict) -> str:
-    items = [definitions.course_rule(s), definitions.baseline_rule(s), definitions.timepoint_rule(s),
-             definitions.response_rule(), definitions.denominators(s), definitions.flow_rule(s),
-             definitions.rapid_rule(s), definitions.durability_rule(s), definitions.safety_rule()]
+    items = [
+        definitions.course_rule(s),
+        definitions.baseline_rule(s),
+        definitions.timepoint_rule(s),
+        definitions.response_rule(),
+        definitions.denominators(s),
+        definitions.flow_rule(s),
+        definitions.rapid_rule(s),
+        definitions.durability_rule(s),
+        definitions.safety_rule(),
+    ]
     out = ["<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in items) + "</ul>"]
-    rows = pd.DataFrame([{
-        "instrument": i.name, "range": f"{i.min_score:g}–{i.max_score:g}",
-        "remission": i.remission_label or "–", "reliable change": (
-            f"{i.reliable_change:g} ({i.reliable_change_basis})" if i.reliable_change is not None else "–"),
-        "recall": f"{i.recall_days} days" if i.recall_days else "–",
-        "bands": ", ".join(label for _, label in i.bands) or "none validated",
-    } for i in known.values()])
+    rows = pd.DataFrame(
+        [
+            {
+                "instrument": i.name,
+                "range": f"{i.min_score:g}–{i.max_score:g}",
+                "remission": i.remission_label or "–",
+                "reliable change": (
+                    f"{i.reliable_change:g} ({i.reliable_change_basis})" if i.reliable_change is not None else "–"
+                ),
+                "recall": f"{i.recall_days} days" if i.recall_days else "–",
+                "bands": ", ".join(label for _, label in i.bands) or "none validated",
+            }
+            for i in known.values()
+        ]
+    )
     out.append("<h3>Instruments</h3>" + _table(rows, {}))
-    out.append(f"<p>Small-cell suppression: counts from 1 to {s.min_cell - 1} and rates or means built on fewer "
-               f"than {s.min_cell} clients are suppressed, with complementary suppression so no suppressed cell "
-               "can be recomputed from the others.</p>")
-    versions = {p: _version(p) for p in ("duckdb", "streamlit", "plotly", "pandas", "statsmodels", "lifelines",
-                                         "scipy")}
-    out.append("<p>Software: ketamine outcomes dashboard " + html.escape(__version__) + ", Python "
-               + html.escape(platform.python_version()) + ", "
-               + ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in versions.items()) + ".</p>")
+    out.append(
+        f"<p>Small-cell suppression: counts from 1 to {s.min_cell - 1} and rates or means built on fewer "
+        f"than {s.min_cell} clients are suppressed, with complementary suppression so no suppressed cell "
+        "can be recomputed from the others.</p>"
+    )
+    versions = {
+        p: _version(p) for p in ("duckdb", "streamlit", "plotly", "pandas", "statsmodels", "lifelines", "scipy")
+    }
+    out.append(
+        "<p>Software: ketamine outcomes dashboard "
+        + html.escape(__version__)
+        + ", Python "
+        + html.escape(platform.python_version())
+        + ", "
+        + ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in versions.items())
+        + ".</p>"
+    )
     return "\n".join(out)
 
 
@@ -238,12 +337,27 @@ def write_pdf(html_path, pdf_path) -> None:
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        raise RuntimeError("--pdf needs Chromium: install it (Debian: apt-get install chromium); the HTML report "
-                           "was written")
+        raise RuntimeError(
+            "--pdf needs Chromium: install it (Debian: apt-get install chromium); the HTML report was written"
+        )
     subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--run-all-compositor-stages-before-draw", "--virtual-time-budget=15000", "--no-pdf-header-footer",
-         f"--print-to-pdf={Path(pdf_path).resolve()}", Path(html_path).resolve().as_uri()],
-        check=True, capture_output=True, timeout=180,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--run-all-compositor-stages-before-draw",
+            "--virtual-time-budget=15000",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={Path(pdf_path).resolve()}",
+            Path(html_path).resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
     )

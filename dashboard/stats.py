@@ -44,8 +44,14 @@ def funnel_limits(p0: float, n_max: int, levels=(0.95, 0.998), n_min: int = 1) -
 
     lo, hi = max(1, n_min), max(n_min, n_max)
     # every n up to 500, then a log-spaced grid: the limits are smooth there and the chart needs no more points
-    n = np.unique(np.concatenate([np.arange(lo, min(hi, 500) + 1),
-                                  np.geomspace(max(lo, 500), hi, 200).round().astype(int) if hi > 500 else []]))
+    n = np.unique(
+        np.concatenate(
+            [
+                np.arange(lo, min(hi, 500) + 1),
+                np.geomspace(max(lo, 500), hi, 200).round().astype(int) if hi > 500 else [],
+            ]
+        )
+    )
     n = n.astype(int)
     out = {"n": n}
     for level in levels:
@@ -66,17 +72,22 @@ def kaplan_meier(durations, events, weights=None, label: str = "km") -> pd.DataF
     if durations.size == 0:
         return pd.DataFrame(columns=["time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored"])
     kmf = KaplanMeierFitter(label=label)
-    kmf.fit(durations, event_observed=np.asarray(events, dtype=bool),
-            weights=None if weights is None else np.asarray(weights, dtype=float))
+    kmf.fit(
+        durations,
+        event_observed=np.asarray(events, dtype=bool),
+        weights=None if weights is None else np.asarray(weights, dtype=float),
+    )
     table = kmf.event_table
     ci = kmf.confidence_interval_
-    out = pd.DataFrame({
-        "time": kmf.survival_function_.index.to_numpy(dtype=float),
-        "survival": kmf.survival_function_[label].to_numpy(),
-        "ci_low": ci.iloc[:, 0].to_numpy(),
-        "ci_high": ci.iloc[:, 1].to_numpy(),
-        "at_risk": table["at_risk"].to_numpy(),
-        "events": table["observed"].to_numpy(),
-        "censored": table["censored"].to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "time": kmf.survival_function_.index.to_numpy(dtype=float),
+            "survival": kmf.survival_function_[label].to_numpy(),
+            "ci_low": ci.iloc[:, 0].to_numpy(),
+            "ci_high": ci.iloc[:, 1].to_numpy(),
+            "at_risk": table["at_risk"].to_numpy(),
+            "events": table["observed"].to_numpy(),
+            "censored": table["censored"].to_numpy(),
+        }
+    )
     return out

@@ -96,8 +96,10 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
         )
     if version < SCHEMA_VERSION:
         if read_only:
-            raise StoreError(f"the database has schema {version} and needs migrating to {SCHEMA_VERSION}: open "
-                             "it once for writing (e.g. run any import or the app) to migrate it")
+            raise StoreError(
+                f"the database has schema {version} and needs migrating to {SCHEMA_VERSION}: open "
+                "it once for writing (e.g. run any import or the app) to migrate it"
+            )
         con.execute("begin")
         try:
             _migrate(con, version)
@@ -114,8 +116,9 @@ def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
 
     for target in range(version + 1, SCHEMA_VERSION + 1):
         run_script(con, f"migrate_{target:03d}")
-    con.execute("update schema_info set schema_version = $v, app_version = $app",
-                {"v": SCHEMA_VERSION, "app": __version__})
+    con.execute(
+        "update schema_info set schema_version = $v, app_version = $app", {"v": SCHEMA_VERSION, "app": __version__}
+    )
     derive.rebuild(con)
 
 
@@ -136,8 +139,7 @@ def check_integrity(con: duckdb.DuckDBPyConnection) -> list[str]:
         "group by client_id, session_at, session_type having count(*) > 1)",
         "scores with a duplicate key": "select count(*) from (select 1 from scores "
         "group by client_id, assessed_at, instrument having count(*) > 1)",
-        "rejects without an import": "select count(*) from import_rejects r "
-        "anti join import_log l using (import_id)",
+        "rejects without an import": "select count(*) from import_rejects r anti join import_log l using (import_id)",
         "imports whose counts do not add up": "select count(*) from import_log "
         "where records_read <> imported + rejected + unchanged_duplicates",
     }

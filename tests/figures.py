@@ -50,8 +50,10 @@ def _filter_sets(con) -> dict:
     from dashboard.outcomes import Filters
 
     def values(column):
-        return [r[0] for r in con.execute(
-            f"select distinct {column} from courses where course_no = 1 order by 1").fetchall()]
+        return [
+            r[0]
+            for r in con.execute(f"select distinct {column} from courses where course_no = 1 order by 1").fetchall()
+        ]
 
     months = values("cohort_month")
     clinicians = values("clinician_id")
@@ -78,34 +80,38 @@ def collect(con) -> dict:
     from dashboard import outcomes as o
 
     out: dict = {}
-    instruments = [r[0] for r in con.execute(
-        "select distinct instrument from client_outcomes order by 1").fetchall()]
+    instruments = [r[0] for r in con.execute("select distinct instrument from client_outcomes order by 1").fetchall()]
     sets = _filter_sets(con)
     for inst in instruments:
         for by in o.GROUP_BY:
             f = sets["focus"] if by == "clinician_vs_rest" and "focus" in sets else sets["all"]
             out[f"outcomes|{inst}|{by}"] = _frame(o.outcomes_table(con, inst, by=by, filters=f))
             out[f"outcomes_k0|{inst}|{by}"] = _frame(o.outcomes_table(con, inst, by=by, filters=f, min_cell=0))
-        out[f"outcomes_custom|{inst}"] = _frame(o.outcomes_table(
-            con, inst, by="modality", timepoints=[(14, 4), (56, 7), (28, 3)], min_cell=0))
+        out[f"outcomes_custom|{inst}"] = _frame(
+            o.outcomes_table(con, inst, by="modality", timepoints=[(14, 4), (56, 7), (28, 3)], min_cell=0)
+        )
         for name, f in sets.items():
             key = f"{inst}|{name}"
             out[f"outcomes_f|{key}"] = _frame(o.outcomes_table(con, inst, by="modality", filters=f, min_cell=0))
             out[f"flow|{key}"] = _frame(o.flow_table(con, inst, by="modality", filters=f, min_cell=0))
-            out[f"flow_custom|{key}"] = _frame(o.flow_table(con, inst, target_day=56, window_days=7, filters=f,
-                                                            min_cell=0))
+            out[f"flow_custom|{key}"] = _frame(
+                o.flow_table(con, inst, target_day=56, window_days=7, filters=f, min_cell=0)
+            )
             for event in ("response", "relapse"):
-                out[f"km_{event}|{key}"] = _frame(o.kaplan_meier_table(con, inst, event=event, by="modality",
-                                                                       filters=f, min_cell=0))
+                out[f"km_{event}|{key}"] = _frame(
+                    o.kaplan_meier_table(con, inst, event=event, by="modality", filters=f, min_cell=0)
+                )
             for bins in (0.5, 7.0):
                 for measure in ("score", "pct_change"):
-                    out[f"traj_{bins}_{measure}|{key}"] = _frame(o.trajectory(
-                        con, inst, by="modality", bin_days=bins, measure=measure, filters=f, min_cell=0))
+                    out[f"traj_{bins}_{measure}|{key}"] = _frame(
+                        o.trajectory(con, inst, by="modality", bin_days=bins, measure=measure, filters=f, min_cell=0)
+                    )
             out[f"dose|{key}"] = _frame(o.improvement_by_dose(con, inst, by="modality", filters=f, min_cell=0))
             out[f"bands|{key}"] = _frame(o.band_transitions(con, inst, 28, 7, filters=f, min_cell=0))
             out[f"bands_custom|{key}"] = _frame(o.band_transitions(con, inst, 56, 7, filters=f, min_cell=0))
-            out[f"doses_to_response|{key}"] = _frame(o.doses_to_response(con, inst, by="modality", filters=f,
-                                                                         min_cell=0))
+            out[f"doses_to_response|{key}"] = _frame(
+                o.doses_to_response(con, inst, by="modality", filters=f, min_cell=0)
+            )
             out[f"si|{key}"] = _frame(o.suicidal_ideation(con, inst, by="modality", filters=f, min_cell=0))
         for by in ("clinician", "site"):
             out[f"funnel|{inst}|{by}"] = _frame(o.funnel(con, inst, by, 28, 7))
@@ -124,8 +130,19 @@ def _cli(db: Path) -> dict:
         "phq9_modality": ["outcomes", "--instrument", "PHQ-9"],
         "phq9_site_json": ["outcomes", "--instrument", "PHQ-9", "--by", "site", "--format", "json"],
         "phq9_custom": ["outcomes", "--instrument", "PHQ-9", "--at-days", "14:4,56", "--min-cell", "0"],
-        "phq9_filtered": ["outcomes", "--instrument", "PHQ-9", "--integration", "yes", "--min-baseline", "10",
-                          "--by", "condition", "--min-cell", "0"],
+        "phq9_filtered": [
+            "outcomes",
+            "--instrument",
+            "PHQ-9",
+            "--integration",
+            "yes",
+            "--min-baseline",
+            "10",
+            "--by",
+            "condition",
+            "--min-cell",
+            "0",
+        ],
     }
     out = {}
     for name, argv in runs.items():
@@ -156,10 +173,20 @@ def _fixture_db(directory: Path) -> Path:
 
     sessions, scores = [], []
     for cid, (modality, doses, points, integration) in t.CLIENTS.items():
-        sessions += [{"client_id": cid, "session_at": t._at(d), "session_type": "dosing", "modality": modality,
-                      "clinician_id": "CL1" if cid < "G" else "CL2", "site": "North"} for d in doses]
-        sessions += [{"client_id": cid, "session_at": t._at(d + 0.25), "session_type": "integration"}
-                     for d in integration]
+        sessions += [
+            {
+                "client_id": cid,
+                "session_at": t._at(d),
+                "session_type": "dosing",
+                "modality": modality,
+                "clinician_id": "CL1" if cid < "G" else "CL2",
+                "site": "North",
+            }
+            for d in doses
+        ]
+        sessions += [
+            {"client_id": cid, "session_at": t._at(d + 0.25), "session_type": "integration"} for d in integration
+        ]
         for day, score, item9 in points:
             row = {"client_id": cid, "assessed_at": t._at(day), "instrument": "PHQ-9", "score": score}
             if item9 is not None:

@@ -16,19 +16,35 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_bench_command_reports_every_figure(tmp_path):
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, "-m", "dashboard", "bench", "--clients", "300", "--no-cold-start",
-                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "dashboard", "bench", "--clients", "300", "--no-cold-start", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     figures = json.loads(out.read_text())
     assert figures["import"]["imported"] == figures["import"]["score_rows"] > 0
-    assert len(figures["import"]["importer_seconds_each"]) == len(figures["import"]["bare_duckdb_file_seconds_each"]) \
-        == figures["import"]["runs"] == bench.IMPORT_RUNS
+    assert (
+        len(figures["import"]["importer_seconds_each"])
+        == len(figures["import"]["bare_duckdb_file_seconds_each"])
+        == figures["import"]["runs"]
+        == bench.IMPORT_RUNS
+    )
     assert set(figures["views"]) == set(bench.VIEW_CALLS)
     assert all(v["runs"] == 20 and v["median_ms"] > 0 for v in figures["views"].values())
     assert figures["pandas_baseline"]["ratio_pandas_to_ours"] > 0 and figures["peak_rss_mb"] > 0
-    for label in ("import: ratio importer / bare", "bare DuckDB, into a file", "bare DuckDB, in memory",
-                  "derived tables rebuild", "view overview", "pandas baseline",
-                  "peak memory", "cold start"):
+    for label in (
+        "import: ratio importer / bare",
+        "bare DuckDB, into a file",
+        "bare DuckDB, in memory",
+        "derived tables rebuild",
+        "view overview",
+        "pandas baseline",
+        "peak memory",
+        "cold start",
+    ):
         assert label in done.stdout
 
 

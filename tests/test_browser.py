@@ -53,27 +53,43 @@ if sync_playwright is None:
 pytestmark = pytest.mark.browser
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 # The views of the spec, by URL path. Overview is the default page (Streamlit serves a default page at "/").
-EXPECTED_VIEWS = {"overview", "rapid-onset", "long-term", "compare", "clinicians-sites", "client-timeline",
-                  "my-cohort", "data"}
+EXPECTED_VIEWS = {
+    "overview",
+    "rapid-onset",
+    "long-term",
+    "compare",
+    "clinicians-sites",
+    "client-timeline",
+    "my-cohort",
+    "data",
+}
 DEFAULT_VIEW = "overview"
 
 MAIN = '[data-testid="stMain"]'
 SIDEBAR = '[data-testid="stSidebar"]'
 NAV_LINK = '[data-testid="stSidebarNav"] a[data-testid="stSidebarNavLink"]'
 NAV_VIEW_MORE = '[data-testid="stSidebarNavViewButton"]'
-CHART_OR_TABLE = ('.js-plotly-plot, [data-testid="stPlotlyChart"], [data-testid="stDataFrame"], '
-                  '[data-testid="stTable"]')
+CHART_OR_TABLE = '.js-plotly-plot, [data-testid="stPlotlyChart"], [data-testid="stDataFrame"], [data-testid="stTable"]'
 EXCEPTION = '[data-testid="stException"]'
 DIALOG = '[data-testid="stDialog"]'
 METRIC = '[data-testid="stMetric"]'
 MULTISELECT = '[data-testid="stMultiSelect"]'
 UPLOADER = '[data-testid="stFileUploader"]'
-SUCCESS, WARNING, ERROR = ('[data-testid="stAlertContentSuccess"]', '[data-testid="stAlertContentWarning"]',
-                           '[data-testid="stAlertContentError"]')
+SUCCESS, WARNING, ERROR = (
+    '[data-testid="stAlertContentSuccess"]',
+    '[data-testid="stAlertContentWarning"]',
+    '[data-testid="stAlertContentError"]',
+)
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # The only console errors that are expected: on a deep link (/<page>?...) the frontend first asks for
@@ -185,29 +201,48 @@ def app_server(tmp_path_factory) -> Iterator[AppServer]:
     """`streamlit run streamlit_app.py` on a free port, OUTCOMES_DB pointing at a demo database built for this run."""
     folder = tmp_path_factory.mktemp("browser-app")
     db_path = folder / "demo.duckdb"
-    build = subprocess.run([sys.executable, "-m", "dashboard", "demo", "--db", str(db_path)], cwd=APP_DIR,
-                           capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [sys.executable, "-m", "dashboard", "demo", "--db", str(db_path)],
+        cwd=APP_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, f"building the demo database failed:\n{build.stdout}\n{build.stderr}"
 
     port = _free_port()
     log_path = folder / "streamlit.log"
     env = {**os.environ, "OUTCOMES_DB": str(db_path)}
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-               "--server.port", str(port), "--server.headless", "true"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "streamlit_app.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+    ]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=APP_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    server = AppServer(url=f"http://localhost:{port}", port=port, process=process, log_path=log_path,
-                       db_path=db_path)
+        process = subprocess.Popen(
+            command, cwd=APP_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    server = AppServer(url=f"http://localhost:{port}", port=port, process=process, log_path=log_path, db_path=db_path)
     try:
         deadline = time.monotonic() + 60
         while _health(server.url) != "ok":
             if process.poll() is not None:
-                pytest.fail(f"streamlit exited with {process.returncode} before answering /_stcore/health:\n"
-                            f"{server.log_since(0)[-3000:]}", pytrace=False)
+                pytest.fail(
+                    f"streamlit exited with {process.returncode} before answering /_stcore/health:\n"
+                    f"{server.log_since(0)[-3000:]}",
+                    pytrace=False,
+                )
             if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer /_stcore/health within 60 s:\n{server.log_since(0)[-3000:]}",
-                            pytrace=False)
+                pytest.fail(
+                    f"streamlit did not answer /_stcore/health within 60 s:\n{server.log_since(0)[-3000:]}",
+                    pytrace=False,
+                )
             time.sleep(0.2)
         yield server
     finally:
@@ -267,8 +302,11 @@ class UI:
 
     def failure_details(self, label: str = "") -> str:
         shot = self.screenshot(label)
-        parts = [f"page: {self.page.url}", f"screenshot: {shot or '(could not be taken)'}",
-                 f"streamlit server: {self.server.status()}"]
+        parts = [
+            f"page: {self.page.url}",
+            f"screenshot: {shot or '(could not be taken)'}",
+            f"streamlit server: {self.server.status()}",
+        ]
         if self.console_errors:
             parts.append("browser console errors:\n  " + "\n  ".join(self.console_errors))
         traceback = self.server_traceback()
@@ -411,7 +449,8 @@ def open_view(ui: UI, path: str) -> None:
 
 def sidebar_multiselect(page: Page, label: str):
     return page.locator(f"{SIDEBAR} {MULTISELECT}").filter(
-        has=page.locator('[data-testid="stWidgetLabel"]', has_text=label))
+        has=page.locator('[data-testid="stWidgetLabel"]', has_text=label)
+    )
 
 
 def chips(select) -> list[str]:
@@ -517,22 +556,27 @@ def test_navigation_lists_the_expected_views(sweep):
     # The default page is served at "/" (path ""): then its own url_path does not appear in the links.
     ok = paths == EXPECTED_VIEWS or paths == (EXPECTED_VIEWS - {DEFAULT_VIEW}) | {""}
     if not ok:
-        pytest.fail(f"the navigation should list the {len(EXPECTED_VIEWS)} views {sorted(EXPECTED_VIEWS)} (with "
-                    f"{DEFAULT_VIEW!r} as the default page at '/'); it lists {len(links)}: {links}", pytrace=False)
+        pytest.fail(
+            f"the navigation should list the {len(EXPECTED_VIEWS)} views {sorted(EXPECTED_VIEWS)} (with "
+            f"{DEFAULT_VIEW!r} as the default page at '/'); it lists {len(links)}: {links}",
+            pytrace=False,
+        )
 
 
 def test_every_view_renders_a_chart_or_table_without_exception(sweep):
     failed = [v for v in sweep["visits"][1:] if v.problems]
-    report = "\n\n".join(f"{v.title} ({v.url}):\n  " + "\n  ".join(v.problems) + f"\n  screenshot: {v.screenshot}"
-                         for v in failed)
+    report = "\n\n".join(
+        f"{v.title} ({v.url}):\n  " + "\n  ".join(v.problems) + f"\n  screenshot: {v.screenshot}" for v in failed
+    )
     if failed:
         pytest.fail(f"{len(failed)} of {len(sweep['visits']) - 1} views failed:\n\n{report}", pytrace=False)
 
 
 def test_browser_console_has_no_errors(sweep):
     bad = [v for v in sweep["visits"] if v.console_errors]
-    report = "\n".join(f"{v.title} ({v.url}), screenshot {v.screenshot}:\n  " + "\n  ".join(v.console_errors)
-                       for v in bad)
+    report = "\n".join(
+        f"{v.title} ({v.url}), screenshot {v.screenshot}:\n  " + "\n  ".join(v.console_errors) for v in bad
+    )
     if bad:
         pytest.fail(f"browser console errors on {len(bad)} page(s):\n{report}", pytrace=False)
 
@@ -622,8 +666,10 @@ def test_bad_query_parameter_shows_a_notice_not_an_exception(ui):
 def test_uploading_a_valid_file_imports_it_and_shows_the_report(ui, tmp_path):
     page = ui.page
     scores = tmp_path / "e2e_scores.csv"
-    scores.write_text("client_id,assessed_at,instrument,score\n"
-                      "E2E-B1,2025-01-06,PHQ-9,18\nE2E-B1,2025-01-13,PHQ-9,11\nE2E-B1,2025-02-03,PHQ-9,6\n")
+    scores.write_text(
+        "client_id,assessed_at,instrument,score\n"
+        "E2E-B1,2025-01-06,PHQ-9,18\nE2E-B1,2025-01-13,PHQ-9,11\nE2E-B1,2025-02-03,PHQ-9,6\n"
+    )
     open_view(ui, "data")
     scores_before = number(metric(page, "Scores"))
 
@@ -645,9 +691,11 @@ def test_uploading_a_valid_file_imports_it_and_shows_the_report(ui, tmp_path):
 def test_uploading_a_file_with_an_identifier_column_is_refused(ui, tmp_path):
     page = ui.page
     refused = tmp_path / "e2e_with_email.csv"
-    refused.write_text("client_id,email,assessed_at,instrument,score\n"
-                       "E2E-R1,someone@example.org,2025-01-06,PHQ-9,18\n"
-                       "E2E-R1,someone@example.org,2025-01-20,PHQ-9,9\n")
+    refused.write_text(
+        "client_id,email,assessed_at,instrument,score\n"
+        "E2E-R1,someone@example.org,2025-01-06,PHQ-9,18\n"
+        "E2E-R1,someone@example.org,2025-01-20,PHQ-9,9\n"
+    )
     open_view(ui, "data")
     before = metrics(page)
     assert "Scores" in before, f"no 'Scores' metric on the Data view: {before}"
@@ -687,8 +735,7 @@ def test_the_report_opens_offline_and_draws_its_charts(browser, demo_db, tmp_pat
     errors, outside = [], []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("file:", "data:", "blob:"))
-            else None)
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
     try:
         page.goto(path.as_uri())
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)

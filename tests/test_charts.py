@@ -56,8 +56,13 @@ def assert_absent(fig: go.Figure, numbers=(), texts=()):
     """No trace carries any of these numbers (as a value) or texts (as part of a string)."""
     values = list(leaves(trace_data(fig)))
     for number in numbers:
-        hits = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)
-                and math.isclose(v, number, rel_tol=0, abs_tol=1e-9)]
+        hits = [
+            v
+            for v in values
+            if isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and math.isclose(v, number, rel_tol=0, abs_tol=1e-9)
+        ]
         assert not hits, f"suppressed value {number} found in trace data"
     for text in texts:
         hits = [v for v in values if isinstance(v, str) and text in v]
@@ -78,86 +83,109 @@ def assert_compact_layout(fig: go.Figure):
 
 
 def trajectory_frame():
-    return pd.DataFrame({
-        "group": [IV, IV, IV, IM, IM, IM],
-        "x": [0, 7, 14, 0, 7, 14],
-        "mean": [18.0, 12.0, 77.7, 17.0, 13.0, 11.0],
-        "ci_low": [16.0, 10.0, 66.6, 15.0, 11.0, 9.0],
-        "ci_high": [20.0, 14.0, 88.8, 19.0, 15.0, 13.0],
-        "n_clients": [40, 35, 7, 30, 28, 25],
-        "suppressed": [False, False, True, False, False, False],
-    })
+    return pd.DataFrame(
+        {
+            "group": [IV, IV, IV, IM, IM, IM],
+            "x": [0, 7, 14, 0, 7, 14],
+            "mean": [18.0, 12.0, 77.7, 17.0, 13.0, 11.0],
+            "ci_low": [16.0, 10.0, 66.6, 15.0, 11.0, 9.0],
+            "ci_high": [20.0, 14.0, 88.8, 19.0, 15.0, 13.0],
+            "n_clients": [40, 35, 7, 30, 28, 25],
+            "suppressed": [False, False, True, False, False, False],
+        }
+    )
 
 
 def rates_frame():
-    return pd.DataFrame({
-        "group": [IV, IM, IV, IM],
-        "label": ["Week 2", "Week 2", "Week 4", "Week 4"],
-        "rate": [0.5, 0.4, 0.55, None],
-        "ci_low": [0.35, 0.25, 0.4, None],
-        "ci_high": [0.65, 0.55, 0.7, None],
-        "numerator": [20, 12, 22, None],
-        "denominator": [40, 30, 40, None],
-    })
+    return pd.DataFrame(
+        {
+            "group": [IV, IM, IV, IM],
+            "label": ["Week 2", "Week 2", "Week 4", "Week 4"],
+            "rate": [0.5, 0.4, 0.55, None],
+            "ci_low": [0.35, 0.25, 0.4, None],
+            "ci_high": [0.65, 0.55, 0.7, None],
+            "numerator": [20, 12, 22, None],
+            "denominator": [40, 30, 40, None],
+        }
+    )
 
 
 def flow_frame():
-    return pd.DataFrame({"stage": ["Started", "Has baseline", "Completed induction", "Included"],
-                         "n": [200, 150, None, 50]})
+    return pd.DataFrame(
+        {"stage": ["Started", "Has baseline", "Completed induction", "Included"], "n": [200, 150, None, 50]}
+    )
 
 
 def km_frame():
-    return pd.DataFrame({
-        "group": [IV] * 4 + [IM] * 3,
-        "time": [0, 5, 10, 30, 0, 20, 40],
-        "survival": [1.0, 0.9, 0.75, 0.5, 1.0, 0.777, 0.6],
-        "ci_low": [1.0, 0.8, 0.6, 0.3, 1.0, 0.666, 0.4],
-        "ci_high": [1.0, 0.95, 0.85, 0.7, 1.0, 0.888, 0.8],
-        "at_risk": [40, 38, 30, 12, 25, 19, 11],
-        "suppressed": [False, False, False, False, False, True, False],
-    })
+    return pd.DataFrame(
+        {
+            "group": [IV] * 4 + [IM] * 3,
+            "time": [0, 5, 10, 30, 0, 20, 40],
+            "survival": [1.0, 0.9, 0.75, 0.5, 1.0, 0.777, 0.6],
+            "ci_low": [1.0, 0.8, 0.6, 0.3, 1.0, 0.666, 0.4],
+            "ci_high": [1.0, 0.95, 0.85, 0.7, 1.0, 0.888, 0.8],
+            "at_risk": [40, 38, 30, 12, 25, 19, 11],
+            "suppressed": [False, False, False, False, False, True, False],
+        }
+    )
 
 
 def funnel_points():
-    return pd.DataFrame({"group": ["Site B", "Site A", "Site C", "Site D"], "n": [50, 20, 9, 40],
-                         "rate": [0.3, 0.9, 0.777, 0.5]}).assign(suppressed=[False, False, True, False])
+    return pd.DataFrame(
+        {"group": ["Site B", "Site A", "Site C", "Site D"], "n": [50, 20, 9, 40], "rate": [0.3, 0.9, 0.777, 0.5]}
+    ).assign(suppressed=[False, False, True, False])
 
 
 def funnel_limits():
     # Hand-written limits (not computed) so the hover wording can be checked by eye.
     n = [10, 20, 30, 40, 50]
-    return pd.DataFrame({"n": n, "lower_0.95": [0.2, 0.3, 0.32, 0.35, 0.36], "upper_0.95": [0.8, 0.7, 0.68, 0.65, 0.64],
-                         "lower_0.998": [0.1, 0.2, 0.25, 0.28, 0.29], "upper_0.998": [0.9, 0.8, 0.75, 0.72, 0.71]})
+    return pd.DataFrame(
+        {
+            "n": n,
+            "lower_0.95": [0.2, 0.3, 0.32, 0.35, 0.36],
+            "upper_0.95": [0.8, 0.7, 0.68, 0.65, 0.64],
+            "lower_0.998": [0.1, 0.2, 0.25, 0.28, 0.29],
+            "upper_0.998": [0.9, 0.8, 0.75, 0.72, 0.71],
+        }
+    )
 
 
 def sankey_frame():
-    return pd.DataFrame({"from_band": ["Severe", "Severe", "Moderate", "Moderate"],
-                         "to_band": ["Moderate", "Mild", "Mild", "Severe"],
-                         "n_clients": [20, 15, 30, None]})
+    return pd.DataFrame(
+        {
+            "from_band": ["Severe", "Severe", "Moderate", "Moderate"],
+            "to_band": ["Moderate", "Mild", "Mild", "Severe"],
+            "n_clients": [20, 15, 30, None],
+        }
+    )
 
 
 def timeline_frames():
     scores = pd.DataFrame({"day": [0, 1, 7, 14, 28], "score": [20, 14, 12, 9, 6]})
-    sessions = pd.DataFrame({
-        "day": [0, 3, 7, 10, 35, 2, 1],
-        "session_type": ["dosing", "dosing", "dosing", "dosing", "dosing", "integration", "preparation"],
-        "modality": [IV, IV, IV, IV, IM, None, None],
-        "is_maintenance": [False, False, False, False, True, False, False],
-    })
+    sessions = pd.DataFrame(
+        {
+            "day": [0, 3, 7, 10, 35, 2, 1],
+            "session_type": ["dosing", "dosing", "dosing", "dosing", "dosing", "integration", "preparation"],
+            "modality": [IV, IV, IV, IV, IM, None, None],
+            "is_maintenance": [False, False, False, False, True, False, False],
+        }
+    )
     return scores, sessions
 
 
 def dose_frame():
-    return pd.DataFrame({
-        "group": ["all"] * 3 + [IV] * 3,
-        "dose_no": [1, 2, 3, 1, 2, 3],
-        "rate": [0.3, 0.4, 0.5, 0.35, 0.777, 0.6],
-        "ci_low": [0.2, 0.3, 0.4, 0.25, 0.666, 0.5],
-        "ci_high": [0.4, 0.5, 0.6, 0.45, 0.888, 0.7],
-        "numerator": [12, 16, 20, 7, 8, 12],
-        "denominator": [40, 40, 40, 20, 9, 20],
-        "suppressed": [False, False, False, False, True, False],
-    })
+    return pd.DataFrame(
+        {
+            "group": ["all"] * 3 + [IV] * 3,
+            "dose_no": [1, 2, 3, 1, 2, 3],
+            "rate": [0.3, 0.4, 0.5, 0.35, 0.777, 0.6],
+            "ci_low": [0.2, 0.3, 0.4, 0.25, 0.666, 0.5],
+            "ci_high": [0.4, 0.5, 0.6, 0.45, 0.888, 0.7],
+            "numerator": [12, 16, 20, 7, 8, 12],
+            "denominator": [40, 40, 40, 20, 9, 20],
+            "suppressed": [False, False, False, False, True, False],
+        }
+    )
 
 
 def maintenance_frame():

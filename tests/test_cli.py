@@ -52,10 +52,10 @@ def test_every_row_imported_exits_0(db, write_file, capsys):
     path = write_file("clients.csv", lines("client_id,site", "C1,North", "C2,South"))
     assert run("import", path, "--db", db) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == ("clients.csv: imported as clients — 2 rows read: 2 imported, 0 rejected, "
-                                   "0 unchanged duplicates")
-    assert stored(db, "select client_id, site from clients order by client_id") == [("C1", "North"),
-                                                                                   ("C2", "South")]
+    assert out.splitlines()[0] == (
+        "clients.csv: imported as clients — 2 rows read: 2 imported, 0 rejected, 0 unchanged duplicates"
+    )
+    assert stored(db, "select client_id, site from clients order by client_id") == [("C1", "North"), ("C2", "South")]
 
 
 def test_reimporting_unchanged_files_exits_0(db, write_file, capsys):
@@ -71,8 +71,9 @@ def test_a_rejected_row_exits_1_and_prints_line_column_reason(db, write_file, ca
     path = write_file("scores.csv", lines(SCORES_HEADER, "A1,2025-03-01,PHQ-9,12", "A1,2025-03-08,PHQ-9,28"))
     assert run("import", path, "--db", db) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == ("scores.csv: partly imported as scores — 2 rows read: 1 imported, 1 rejected, "
-                      "0 unchanged duplicates")
+    assert out[0] == (
+        "scores.csv: partly imported as scores — 2 rows read: 1 imported, 1 rejected, 0 unchanged duplicates"
+    )
     assert out[1] == "    line 3, column score: score 28 outside the PHQ-9 range 0–27"
     assert stored(db, "select score from scores") == [(12.0,)]
 
@@ -85,11 +86,14 @@ def test_more_than_ten_rejects_are_summarised(db, write_file, capsys):
     assert out[-1] == "    … and 2 more (use --rejects PATH)"
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("empty.csv", "", "empty.csv: unreadable — 0 rows read"),
-    ("ids.csv", lines("client_id,email", "C1,"), "ids.csv: refused — 1 rows read: 0 imported, 1 rejected"),
-    ("vals.csv", lines("client_id,notes", "C1,555-123-4567"), "vals.csv: refused as clients"),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("empty.csv", "", "empty.csv: unreadable — 0 rows read"),
+        ("ids.csv", lines("client_id,email", "C1,"), "ids.csv: refused — 1 rows read: 0 imported, 1 rejected"),
+        ("vals.csv", lines("client_id,notes", "C1,555-123-4567"), "vals.csv: refused as clients"),
+    ],
+)
 def test_an_unreadable_or_refused_file_exits_1(db, write_file, capsys, name, content, expected):
     good = write_file("good.csv", lines("client_id,site", "C1,North"))
     assert run("import", good, write_file(name, content), "--db", db) == 1
@@ -106,13 +110,16 @@ def test_a_missing_file_exits_2_before_importing_anything(db, write_file, tmp_pa
     assert stored(db, "select count(*) from clients") == [(0,)]
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "the following arguments are required: command"),
-    (["import"], "the following arguments are required: FILE"),
-    (["import", "x.csv", "--kind", "patients"], "argument --kind: invalid choice: 'patients'"),
-    (["import", "x.csv", "--frobnicate"], "unrecognized arguments: --frobnicate"),
-    (["export"], "invalid choice: 'export'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "the following arguments are required: command"),
+        (["import"], "the following arguments are required: FILE"),
+        (["import", "x.csv", "--kind", "patients"], "argument --kind: invalid choice: 'patients'"),
+        (["import", "x.csv", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["export"], "invalid choice: 'export'"),
+    ],
+)
 def test_bad_arguments_exit_2(capsys, args, message):
     assert run(*args) == 2
     assert message in capsys.readouterr().err
@@ -147,8 +154,10 @@ def test_instruments_defined_once_are_known_to_later_imports(db, write_file):
 
 
 def test_rejects_csv_lists_every_rejected_row_and_neutralises_formulas(db, write_file, tmp_path, capsys):
-    scores = write_file("scores.csv", lines(SCORES_HEADER, "A1,2025-03-01,PHQ-9,12", "A1,2025-03-08,=SUM(A1:A9),5",
-                                            "A1,2030-13-01,PHQ-9,5"))
+    scores = write_file(
+        "scores.csv",
+        lines(SCORES_HEADER, "A1,2025-03-01,PHQ-9,12", "A1,2025-03-08,=SUM(A1:A9),5", "A1,2030-13-01,PHQ-9,5"),
+    )
     sessions = write_file("sessions.csv", lines("client_id,session_at,modality", "A1,2025-03-02T09:00,"))
     out_path = tmp_path / "rejects.csv"
     assert run("import", scores, sessions, "--db", db, "--rejects", out_path) == 1
@@ -156,8 +165,11 @@ def test_rejects_csv_lists_every_rejected_row_and_neutralises_formulas(db, write
     with out_path.open(newline="", encoding="utf-8") as f:
         got = list(csv.reader(f))
     assert got[0] == ["file", "line", "column", "reason", "value"]
-    assert [r[:3] for r in got[1:]] == [["scores.csv", "3", "instrument"], ["scores.csv", "4", "assessed_at"],
-                                        ["sessions.csv", "2", "modality"]]
+    assert [r[:3] for r in got[1:]] == [
+        ["scores.csv", "3", "instrument"],
+        ["scores.csv", "4", "assessed_at"],
+        ["sessions.csv", "2", "modality"],
+    ]
     assert got[1][3].startswith("unknown instrument; known: ")
     assert got[1][4] == "'=SUM(A1:A9)"  # a spreadsheet must not run it
     assert got[2][3:] == ["unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30", "2030-••-••"]
@@ -205,8 +217,14 @@ def test_python_dash_m_dashboard_import(tmp_path, write_file):
     good = write_file("clients.csv", lines("client_id,site", "C1,North"))
     bad = write_file("scores.csv", lines(SCORES_HEADER, "C1,2025-03-01,PHQ-9,28"))
     env = {**os.environ, "OUTCOMES_DB": str(tmp_path / "unused.duckdb")}
-    done = subprocess.run([sys.executable, "-m", "dashboard", "import", str(good), str(bad), "--db", str(db)],
-                          cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "dashboard", "import", str(good), str(bad), "--db", str(db)],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1, done.stderr
     assert "clients.csv: imported as clients — 1 rows read: 1 imported" in done.stdout
     assert "line 2, column score: score 28 outside the PHQ-9 range 0–27" in done.stdout

@@ -69,10 +69,20 @@ def con(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("outcomes")
     sessions, scores = [], []
     for cid, (modality, doses, points, integration) in CLIENTS.items():
-        sessions += [{"client_id": cid, "session_at": _at(d), "session_type": "dosing", "modality": modality,
-                      "clinician_id": "CL1" if cid < "G" else "CL2", "site": "North"} for d in doses]
-        sessions += [{"client_id": cid, "session_at": _at(d + 0.25), "session_type": "integration"}
-                     for d in integration]
+        sessions += [
+            {
+                "client_id": cid,
+                "session_at": _at(d),
+                "session_type": "dosing",
+                "modality": modality,
+                "clinician_id": "CL1" if cid < "G" else "CL2",
+                "site": "North",
+            }
+            for d in doses
+        ]
+        sessions += [
+            {"client_id": cid, "session_at": _at(d + 0.25), "session_type": "integration"} for d in integration
+        ]
         for day, score, item9 in points:
             row = {"client_id": cid, "assessed_at": _at(day), "instrument": "PHQ-9", "score": score}
             if item9 is not None:
@@ -94,13 +104,18 @@ def _row(table, group, timepoint):
 
 
 def _client(con, cid, course=1):
-    return con.execute("select * from client_outcomes where client_id = $c and course_no = $n",
-                       {"c": cid, "n": course}).df().iloc[0]
+    return (
+        con.execute("select * from client_outcomes where client_id = $c and course_no = $n", {"c": cid, "n": course})
+        .df()
+        .iloc[0]
+    )
 
 
 def test_courses_and_doses(con):
-    courses = con.execute("select client_id, course_no, n_doses, n_induction_doses, integration from courses "
-                          "order by client_id, course_no").df()
+    courses = con.execute(
+        "select client_id, course_no, n_doses, n_induction_doses, integration from courses "
+        "order by client_id, course_no"
+    ).df()
     assert len(courses) == 13  # twelve clients, J twice
     j = courses[courses.client_id == "J"]
     assert j.course_no.tolist() == [1, 2] and j.n_doses.tolist() == [2, 2]
@@ -110,11 +125,27 @@ def test_courses_and_doses(con):
 
 
 def test_baselines(con):
-    base = con.execute("select client_id, baseline, baseline_day from client_outcomes where course_no = 1 "
-                       "order by client_id").df().set_index("client_id")
+    base = (
+        con.execute(
+            "select client_id, baseline, baseline_day from client_outcomes where course_no = 1 order by client_id"
+        )
+        .df()
+        .set_index("client_id")
+    )
     assert "I" not in base.index  # 31 days before the first dose: outside the lookback
-    assert base.baseline.to_dict() == {"A": 20, "B": 18, "C": 0, "D": 4, "E": 15, "F": 16, "G": 22, "H": 12,
-                                       "J": 14, "K": 24, "L": 19}
+    assert base.baseline.to_dict() == {
+        "A": 20,
+        "B": 18,
+        "C": 0,
+        "D": 4,
+        "E": 15,
+        "F": 16,
+        "G": 22,
+        "H": 12,
+        "J": 14,
+        "K": 24,
+        "L": 19,
+    }
     assert base.loc["E", "baseline_day"] == 0  # exactly at the dose time counts as baseline
     assert _client(con, "J", 2).baseline == 13  # day 190 = 10 days before course 2
 
@@ -190,22 +221,29 @@ def test_custom_window(con):
 
 
 def test_filters_and_min_baseline(con):
-    t = outcomes_table(con, "PHQ-9", by="none", timepoints=[(28, 7)], min_cell=0,
-                       filters=Filters(modalities=(IV, IM), min_baseline=10))
+    t = outcomes_table(
+        con, "PHQ-9", by="none", timepoints=[(28, 7)], min_cell=0, filters=Filters(modalities=(IV, IM), min_baseline=10)
+    )
     row = _row(t, "all", "day_28")
     # A 20, B 18, E 15, F 16, G 22 (D's baseline 4 is under 10)
     assert (row.n_started, row.n_evaluable, row.n_responders) == (5, 4, 2)
     t = outcomes_table(con, "PHQ-9", by="integration", timepoints=[(28, 7)], min_cell=0)
     assert _row(t, "with integration therapy", "day_28").n_started == 2  # A and H
-    t = outcomes_table(con, "PHQ-9", by="clinician", timepoints=[(28, 7)], min_cell=0,
-                       filters=Filters(clinicians=("CL1",)))
+    t = outcomes_table(
+        con, "PHQ-9", by="clinician", timepoints=[(28, 7)], min_cell=0, filters=Filters(clinicians=("CL1",))
+    )
     assert t.group.unique().tolist() == ["CL1"] and _row(t, "CL1", "day_28").n_started == 5  # A B D E F
 
 
 def test_flow(con):
     f = flow_table(con, "PHQ-9", by="none", min_cell=0).iloc[0]
     assert (f.n_first_dose, f.n_with_baseline, f.n_completed_induction, f.n_followup_in_window, f.n_included) == (
-        12, 11, 9, 8, 7)
+        12,
+        11,
+        9,
+        8,
+        7,
+    )
 
 
 def test_time_to_response_kaplan_meier(con):
@@ -275,8 +313,12 @@ def test_band_transitions_at_week_4(con):
     assert got == {
         ("minimal", "minimal"): 1,
         ("moderate", "no score in window"): 2,
-        ("moderately severe", "minimal"): 1, ("moderately severe", "mild"): 1, ("moderately severe", "moderate"): 2,
-        ("severe", "mild"): 1, ("severe", "moderate"): 1, ("severe", "no score in window"): 1,
+        ("moderately severe", "minimal"): 1,
+        ("moderately severe", "mild"): 1,
+        ("moderately severe", "moderate"): 2,
+        ("severe", "mild"): 1,
+        ("severe", "moderate"): 1,
+        ("severe", "no score in window"): 1,
     }
 
 
@@ -303,8 +345,11 @@ def maintenance_con(tmp_path_factory):
         "Z": (IV, [0, 29, 200, 235]),  # day 29: week 4
     }
     tmp = tmp_path_factory.mktemp("maintenance")
-    rows = [{"client_id": c, "session_at": _at(d), "session_type": "dosing", "modality": m}
-            for c, (m, days) in doses.items() for d in days]
+    rows = [
+        {"client_id": c, "session_at": _at(d), "session_type": "dosing", "modality": m}
+        for c, (m, days) in doses.items()
+        for d in days
+    ]
     pd.DataFrame(rows).to_csv(tmp / "sessions.csv", index=False)
     connection = store.connect(tmp / "maintenance.duckdb")
     reports = import_files(connection, [tmp / "sessions.csv"], after_import=derive.rebuild)
@@ -319,7 +364,10 @@ def test_maintenance_by_week(maintenance_con):
     t = maintenance_by_week(maintenance_con, min_cell=0)
     # week 4: X twice (days 30, 31) and Z once (day 29) -> 3 doses, 2 clients; week 5: Y; week 6: X
     assert [tuple(r) for r in t[["week", "n_doses", "n_clients"]].itertuples(index=False)] == [
-        (4, 3, 2), (5, 1, 1), (6, 1, 1)]
+        (4, 3, 2),
+        (5, 1, 1),
+        (6, 1, 1),
+    ]
     iv = maintenance_by_week(maintenance_con, filters=Filters(modalities=(IV,)), min_cell=0)
     assert [tuple(r) for r in iv[["week", "n_doses", "n_clients"]].itertuples(index=False)] == [(4, 3, 2), (6, 1, 1)]
     # weeks with doses to fewer than k clients are hidden

@@ -37,8 +37,9 @@ def test_single_small_cell_gets_a_complement():
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=6),
-             min_size=1, max_size=3),
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=6), min_size=1, max_size=3
+    ),
     st.integers(0, 15),
 )
 def test_no_suppressed_count_can_be_recomputed(parts, k):

@@ -31,8 +31,10 @@ APP = str(ROOT / "streamlit_app.py")
 
 
 def _counts(con) -> tuple:
-    return tuple(con.execute("select count(*) from query_table($t)", {"t": t}).fetchone()[0]
-                 for t in ("clients", "sessions", "scores", "courses", "client_outcomes"))
+    return tuple(
+        con.execute("select count(*) from query_table($t)", {"t": t}).fetchone()[0]
+        for t in ("clients", "sessions", "scores", "courses", "client_outcomes")
+    )
 
 
 @pytest.fixture
@@ -167,8 +169,13 @@ def test_a_damaged_database_gives_a_clear_message(tmp_path, monkeypatch):
     bad.write_bytes(b"this is not a database" * 500)
     with pytest.raises(store.StoreError, match="cannot be opened as an outcomes database"):
         store.connect(bad)
-    done = subprocess.run([sys.executable, "-m", "dashboard", "outcomes", "--db", str(bad), "--instrument", "PHQ-9"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "dashboard", "outcomes", "--db", str(bad), "--instrument", "PHQ-9"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr and "move it aside" in done.stderr
     monkeypatch.setenv(store.ENV_VAR, str(bad))
     st.cache_data.clear()
@@ -195,10 +202,16 @@ def test_schema_versions(tmp_path):
         store.connect(path)
 
 
-SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
-                    "client_id": "id", "client_secret": "secret",
-                    "server_metadata_url": "http://localhost:9/.well-known/openid-configuration"},
-           "access": {"allow": ["@clinic.org"], "editors": ["lead@clinic.org"]}}
+SECRETS = {
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "client_id": "id",
+        "client_secret": "secret",
+        "server_metadata_url": "http://localhost:9/.well-known/openid-configuration",
+    },
+    "access": {"allow": ["@clinic.org"], "editors": ["lead@clinic.org"]},
+}
 
 
 def _signed(demo_copy, monkeypatch, user: dict | None) -> AppTest:
@@ -280,7 +293,10 @@ def test_filters_never_change_data(demo_copy):
     con = store.connect(demo_copy)
     before = _counts(con)
     evil = ("'; drop table scores; --",)
-    outcomes.outcomes_table(con, "PHQ-9", filters=Filters(modalities=evil, sites=evil, conditions=evil,
-                                                          clinicians=evil, cohort_from=evil[0]))
+    outcomes.outcomes_table(
+        con,
+        "PHQ-9",
+        filters=Filters(modalities=evil, sites=evil, conditions=evil, clinicians=evil, cohort_from=evil[0]),
+    )
     assert _counts(con) == before
     con.close()

@@ -72,11 +72,21 @@ def test_report_command_writes_the_file_quickly(demo_db, tmp_path):
     out = tmp_path / "report.html"
     db = tmp_path / "copy.duckdb"  # another process (this one) may hold the demo database open
     shutil.copy(demo_db, db)
-    done = subprocess.run([sys.executable, "-m", "dashboard", "report", "--db", str(db), "--out", str(out),
-                           "--modality", "IV infusion"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "dashboard", "report", "--db", str(db), "--out", str(out), "--modality", "IV infusion"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "Cohort comparison" in out.read_text(encoding="utf-8")
     assert "Modality: IV infusion" in out.read_text(encoding="utf-8")
-    bad = subprocess.run([sys.executable, "-m", "dashboard", "report", "--db", str(db), "--out", str(out),
-                          "--instrument", "NOPE"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "dashboard", "report", "--db", str(db), "--out", str(out), "--instrument", "NOPE"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "unknown instrument" in bad.stderr

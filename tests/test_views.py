@@ -13,8 +13,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import store
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-VIEWS = ["overview", "rapid_onset", "long_term", "compare", "clinicians_sites", "client_timeline", "my_cohort",
-         "data"]
+VIEWS = ["overview", "rapid_onset", "long_term", "compare", "clinicians_sites", "client_timeline", "my_cohort", "data"]
 
 
 @pytest.fixture
@@ -94,10 +93,18 @@ def test_deep_link_opens_the_filtered_view(app, demo_db):
     assert not at.warning
 
 
-@pytest.mark.parametrize("query", [
-    {"modality": "Nope"}, {"instrument": "'; drop table scores; --"}, {"min_baseline": "ten"},
-    {"rates": "x"}, {"integration": "maybe"}, {"from": "1999-01", "to": "1998-01"}, {"bogus": "1"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"modality": "Nope"},
+        {"instrument": "'; drop table scores; --"},
+        {"min_baseline": "ten"},
+        {"rates": "x"},
+        {"integration": "maybe"},
+        {"from": "1999-01", "to": "1998-01"},
+        {"bogus": "1"},
+    ],
+)
 def test_bad_link_parameters_are_ignored_with_a_notice(app, demo_db, query):
     at = _open(app(demo_db, query), "overview")
     assert any("Ignored" in w.value for w in at.warning), [w.value for w in at.warning]

@@ -40,8 +40,9 @@ def numeric_columns(mapping: Mapping) -> frozenset[int]:
     return frozenset(int(c[1:]) for c in cols)
 
 
-def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, headers: list[str],
-                          typed: frozenset[int] = frozenset()):
+def find_identifier_value(
+    con: duckdb.DuckDBPyConnection, mapping: Mapping, headers: list[str], typed: frozenset[int] = frozenset()
+):
     """The first cell (line, header, what, masked value) that looks like an e-mail, SSN or phone number.
     Time columns are searched for e-mail addresses and SSNs only (a compact date-time has phone-like digits).
     Columns in `typed` hold numbers the reader has checked cannot be any of these (read.attach)."""
@@ -82,11 +83,19 @@ def find_identifier_value(con: duckdb.DuckDBPyConnection, mapping: Mapping, head
 def _identifier_test(v: str, is_time: bool | str) -> str:
     """SQL: `v` looks like an e-mail address, an SSN or (unless `is_time`) a phone number. Cheap tests on the
     length and an @ go first: most cells are far from any of these."""
-    phone = "" if is_time is True else (
-        f" or (length({v}) <= 24 and regexp_full_match({v}, $phone))" if is_time is False
-        else f" or (length({v}) <= 24 and not {is_time} and regexp_full_match({v}, $phone))")
-    return (f"(length({v}) >= 9 and ((contains({v}, '@') and regexp_full_match({v}, $email)) "
-            f"or (length({v}) = 11 and regexp_full_match({v}, $ssn)){phone}))")
+    phone = (
+        ""
+        if is_time is True
+        else (
+            f" or (length({v}) <= 24 and regexp_full_match({v}, $phone))"
+            if is_time is False
+            else f" or (length({v}) <= 24 and not {is_time} and regexp_full_match({v}, $phone))"
+        )
+    )
+    return (
+        f"(length({v}) >= 9 and ((contains({v}, '@') and regexp_full_match({v}, $email)) "
+        f"or (length({v}) = 11 and regexp_full_match({v}, $ssn)){phone}))"
+    )
 
 
 def mask_all(value: str) -> str:
@@ -168,9 +177,13 @@ def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list, 
     pre = [f"nullif(trim({cid}), '') as _cid"]
     select = ["_cid as client_id"]
     checks = [
-        ("_cid is null", _ref(mapping, 'client_id'), "'missing client_id'", "null"),
-        (f"length(_cid) > {MAX_ID_LENGTH}", _ref(mapping, 'client_id'),
-         f"'client_id longer than {MAX_ID_LENGTH} characters'", cid),
+        ("_cid is null", _ref(mapping, "client_id"), "'missing client_id'", "null"),
+        (
+            f"length(_cid) > {MAX_ID_LENGTH}",
+            _ref(mapping, "client_id"),
+            f"'client_id longer than {MAX_ID_LENGTH} characters'",
+            cid,
+        ),
     ]
     gate = ["_cid is not null", f"length(_cid) <= {MAX_ID_LENGTH}"]
     if time_field:
@@ -178,13 +191,19 @@ def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list, 
         plain = " or ".join(f"{tcol} like '{shape}'" for shape in PLAIN_TIMES)
         # ISO 8601 only: DuckDB would also read words such as 'epoch' or 'infinity' as times
         iso = f"regexp_full_match(trim({tcol}), '\\d{{4}}-\\d{{2}}-\\d{{2}}([T ].*)?')"
-        pre.append(f"case when {plain} then try_cast({tcol} as timestamp) "
-                   f"when {iso} then try_cast(trim({tcol}) as timestamptz)::timestamp end as _t")
+        pre.append(
+            f"case when {plain} then try_cast({tcol} as timestamp) "
+            f"when {iso} then try_cast(trim({tcol}) as timestamptz)::timestamp end as _t"
+        )
         select.append(f"_t as {time_field}")
         checks += [
             (f"{tcol} is null", _ref(mapping, time_field), f"'missing {time_field}'", "null"),
-            ("_t is null", _ref(mapping, time_field),
-             "'unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30'", tcol),
+            (
+                "_t is null",
+                _ref(mapping, time_field),
+                "'unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30'",
+                tcol,
+            ),
             (f"_t > now()::timestamp + {FUTURE_SLACK}", _ref(mapping, time_field), "'date is in the future'", tcol),
             ("_t < timestamp '1970-01-01'", _ref(mapping, time_field), "'date before 1970'", tcol),
         ]
@@ -192,14 +211,16 @@ def _common(mapping: Mapping, time_field: str | None) -> tuple[list[str], list, 
     for f in FREE_TEXT:
         if f in mapping.fields:
             c = mapping.fields[f]
-            checks.append((f"contains({c}, '=') and regexp_matches({c}, '^\\s*=')", _ref(mapping, f),
-                           _lit(FORMULA_REASON), c))
+            checks.append(
+                (f"contains({c}, '=') and regexp_matches({c}, '^\\s*=')", _ref(mapping, f), _lit(FORMULA_REASON), c)
+            )
             gate.append(f"({c} is null or not contains({c}, '='))")
     return select, checks, pre, gate
 
 
-def build_checked(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict,
-                  typed: frozenset[int] = frozenset()) -> None:
+def build_checked(
+    con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict, typed: frozenset[int] = frozenset()
+) -> None:
     """Create temp table _checked: one row per input record, typed, with _column/_reason/_raw of the
     first failing check (null when the record is valid). Columns in `typed` the reader has read as numbers."""
     con.execute(
@@ -219,8 +240,15 @@ def build_checked(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict,
         _scores(con, mapping, known, typed)
 
 
-def _finish(con, select: list[str], checks: list, source: str = "_raw", joins: str = "", pre: list[str] = (),
-            gate: list[str] = ()) -> None:
+def _finish(
+    con,
+    select: list[str],
+    checks: list,
+    source: str = "_raw",
+    joins: str = "",
+    pre: list[str] = (),
+    gate: list[str] = (),
+) -> None:
     """Write _checked. `pre`: columns computed once beneath the checks. `gate`: conditions that together imply
     that no check fails, cheaper than the checks; the checks then run only on the rows it does not pass, which
     are few in a usual file (a gate may be stricter than the checks, never looser)."""
@@ -232,7 +260,7 @@ def _finish(con, select: list[str], checks: list, source: str = "_raw", joins: s
     con.execute(
         f"""create temp table _checked as
         select * exclude (_fail), _fail.col as _column, _fail.reason as _reason, _fail.raw as _raw
-        from (select r._line as _line, {', '.join(select)}, {fail} as _fail
+        from (select r._line as _line, {", ".join(select)}, {fail} as _fail
               from {source} r {joins})"""
     )
 
@@ -254,9 +282,13 @@ def _clients(con, mapping: Mapping) -> None:
         select.append(f"nullif(trim({_col(mapping, f)}), '') as {f}")
     select.append(f"try_cast({prior_num} as integer) as prior_treatments")
     checks += [
-        (f"{prior} is not null and ({prior_num} is null or {prior_num} <> round({prior_num}) "
-         f"or {prior_num} < 0 or {prior_num} > 100)", _ref(mapping, 'prior_treatments'),
-         "'prior_treatments must be a whole number of treatments (0 or more)'", prior),
+        (
+            f"{prior} is not null and ({prior_num} is null or {prior_num} <> round({prior_num}) "
+            f"or {prior_num} < 0 or {prior_num} > 100)",
+            _ref(mapping, "prior_treatments"),
+            "'prior_treatments must be a whole number of treatments (0 or more)'",
+            prior,
+        ),
     ]
     gate.append(f"{prior} is null or ({prior_num} = round({prior_num}) and {prior_num} between 0 and 100)")
     _finish(con, select, checks, pre=pre, gate=gate)
@@ -281,19 +313,34 @@ def _sessions(con, mapping: Mapping) -> None:
         f"nullif(trim({_col(mapping, 'session_id')}), '') as session_id",
     ]
     checks += [
-        (f"({stype_sql}) is null", _ref(mapping, 'session_type'),
-         _lit(f"unknown session_type; use one of {', '.join(SESSION_TYPES)}"), stype),
-        (f"({stype_sql}) = 'dosing' and nullif(trim({modality}), '') is null", _ref(mapping, 'modality'),
-         "'dosing session without a modality'", "null"),
-        (f"{dose} is not null and ({dose_num} is null or not isfinite({dose_num}) or {dose_num} < 0 "
-         f"or {dose_num} > 10000)", _ref(mapping, "dose_mg"),
-         "'dose_mg must be a number of milligrams (0 or more)'", dose),
+        (
+            f"({stype_sql}) is null",
+            _ref(mapping, "session_type"),
+            _lit(f"unknown session_type; use one of {', '.join(SESSION_TYPES)}"),
+            stype,
+        ),
+        (
+            f"({stype_sql}) = 'dosing' and nullif(trim({modality}), '') is null",
+            _ref(mapping, "modality"),
+            "'dosing session without a modality'",
+            "null",
+        ),
+        (
+            f"{dose} is not null and ({dose_num} is null or not isfinite({dose_num}) or {dose_num} < 0 "
+            f"or {dose_num} > 10000)",
+            _ref(mapping, "dose_mg"),
+            "'dose_mg must be a number of milligrams (0 or more)'",
+            dose,
+        ),
     ]
-    gate += [f"({stype_sql}) is not null",
-             f"(({stype_sql}) <> 'dosing' or nullif(trim({modality}), '') is not null)",
-             f"({dose} is null or (isfinite({dose_num}) and {dose_num} between 0 and 10000))"]
-    joins = (_vocabulary(con, "_stypes", "session_type", stype, "_raw", "st")
-             + _vocabulary(con, "_modalities", "modality", modality, "_raw", "m"))
+    gate += [
+        f"({stype_sql}) is not null",
+        f"(({stype_sql}) <> 'dosing' or nullif(trim({modality}), '') is not null)",
+        f"({dose} is null or (isfinite({dose_num}) and {dose_num} between 0 and 10000))",
+    ]
+    joins = _vocabulary(con, "_stypes", "session_type", stype, "_raw", "st") + _vocabulary(
+        con, "_modalities", "modality", modality, "_raw", "m"
+    )
     _finish(con, select, checks, joins=joins, pre=pre, gate=gate)
 
 
@@ -303,7 +350,7 @@ def _vocabulary(con, lookup: str, value: str, raw: str, source: str, alias: str)
     con.execute(
         f"""create or replace temp table {lookup}_map as
             select d.raw, t.{value} from (select distinct {raw} as raw from {source}) d
-            left join {lookup} t on t.label = {NORMALISE_SQL.format(x='d.raw')}"""
+            left join {lookup} t on t.label = {NORMALISE_SQL.format(x="d.raw")}"""
     )
     return f" left join {lookup}_map {alias} on {alias}.raw = {raw}"
 
@@ -320,8 +367,9 @@ def _scores(con, mapping: Mapping, known: dict, typed: frozenset[int]) -> None:
         inst_raw, score_raw, items = "_instrument_raw", "_score_raw", {}
         inst_ref = score_ref = "r._score_col"
         wide_cols = ", ".join(sorted(mapping.wide))
-        checks.append(("r._instrument_raw is null", "null",
-                       _lit(f"no score in any instrument column ({wide_cols})"), "null"))
+        checks.append(
+            ("r._instrument_raw is null", "null", _lit(f"no score in any instrument column ({wide_cols})"), "null")
+        )
     else:
         source = base = "_raw"
         inst_raw, score_raw = _col(mapping, "instrument"), _col(mapping, "score")
@@ -344,14 +392,17 @@ def _scores(con, mapping: Mapping, known: dict, typed: frozenset[int]) -> None:
         if top <= 62:
             # which item cells are given, as the bits of one number: all of the instrument's, and no other, when it
             # is 2^n_items - 1 (one sum, where a count and the last one given took two)
-            given = [_tree_sum([f"({c} is not null)::bigint * {1 << (n - 1)}" for n, c in items.items()])
-                     + " as _given_mask"]
+            given = [
+                _tree_sum([f"({c} is not null)::bigint * {1 << (n - 1)}" for n, c in items.items()]) + " as _given_mask"
+            ]
             counted = ["bit_count(_given_mask) as _n_given"]
             complete = f"i.n_items <= {top} and _given_mask = (1::bigint << i.n_items) - 1"
         else:
             last = ", ".join(f"case when {c} is not null then {n} end" for n, c in items.items())
-            given = [_tree_sum([f"({c} is not null)::int" for c in items.values()]) + " as _n_given",
-                     f"greatest({last}) as _last_given"]
+            given = [
+                _tree_sum([f"({c} is not null)::int" for c in items.values()]) + " as _n_given",
+                f"greatest({last}) as _last_given",
+            ]
             counted = []
             complete = "_n_given = i.n_items and _last_given = i.n_items"
         parsed = None if typed_items else _tree_sum([f"(_item_{n} is not null)::int" for n in items])
@@ -363,8 +414,11 @@ def _scores(con, mapping: Mapping, known: dict, typed: frozenset[int]) -> None:
             f"least({numbers}) as _item_low",
             f"greatest({numbers}) as _item_high",
         ]
-        later = [*counted, *(["_n_given as _n_parsed"] if not parsed else []),
-                 "case when _n_parsed > 0 then _item_total end as _item_sum"]
+        later = [
+            *counted,
+            *(["_n_given as _n_parsed"] if not parsed else []),
+            "case when _n_parsed > 0 then _item_total end as _item_sum",
+        ]
         source = f"(select r1.*, {', '.join(pre)} from {source} r1)"
         source = f"(select r2.*, {', '.join(summary)} from {source} r2)"
         source = f"(select r3.*, {', '.join(later[:-1])} from {source} r3)" if later[:-1] else source
@@ -375,8 +429,9 @@ def _scores(con, mapping: Mapping, known: dict, typed: frozenset[int]) -> None:
         small = {n: f"try_cast(_item_{n} as smallint)" if c else "null::smallint" for n, c in cells.items()}
         lengths = sorted({i.n_items for i in known.values() if i.n_items and i.n_items <= top})
         by_length = " ".join(f"when {k} then [{', '.join(small[n] for n in range(1, k + 1))}]" for k in lengths)
-        items_sql = f"case when {n_given} > 0 then case i.n_items {by_length} end end" if lengths \
-            else "null::smallint[]"
+        items_sql = (
+            f"case when {n_given} > 0 then case i.n_items {by_length} end end" if lengths else "null::smallint[]"
+        )
     else:
         n_given, item_sum, items_sql = "0", "null", "null::smallint[]"
     total = f"coalesce({score_num}, {item_sum})" if items else score_num
@@ -388,65 +443,138 @@ def _scores(con, mapping: Mapping, known: dict, typed: frozenset[int]) -> None:
     ]
     checks += [
         (f"nullif(trim({inst_raw}), '') is null", inst_ref, "'missing instrument'", "null"),
-        (f"{instrument} is null", inst_ref,
-         _lit(f"unknown instrument; known: {known_list}. To add one, define it in a TOML file "
-              "(see data/examples/instruments.toml) and import with --instruments FILE"), inst_raw),
-        (f"{score_raw} is not null and ({score_num} is null or not isfinite({score_num}))", score_ref,
-         "'score is not a number'", score_raw),
+        (
+            f"{instrument} is null",
+            inst_ref,
+            _lit(
+                f"unknown instrument; known: {known_list}. To add one, define it in a TOML file "
+                "(see data/examples/instruments.toml) and import with --instruments FILE"
+            ),
+            inst_raw,
+        ),
+        (
+            f"{score_raw} is not null and ({score_num} is null or not isfinite({score_num}))",
+            score_ref,
+            "'score is not a number'",
+            score_raw,
+        ),
     ]
-    gate += [f"{instrument} is not null", f"({score_raw} is null or isfinite({score_num}))",
-             f"{total} between i.min_score and i.max_score"]
+    gate += [
+        f"{instrument} is not null",
+        f"({score_raw} is null or isfinite({score_num}))",
+        f"{total} between i.min_score and i.max_score",
+    ]
     if items:
         # checks that need n <= i.n_items can never fail for an item number beyond every instrument's count
         most = max((i.n_items or 0) for i in known.values())
         for n, c in items.items():
             num = nums[n]
-            checks.append((f"{c} is not null and ({num} is null or not isfinite({num}))", _lit(c),
-                           _lit(f"item_{n} is not a number"), c))
-        checks.append((f"{n_given} > 0 and i.n_items is null", "null",
-                       "i.name || ' has no item definition, so item columns cannot be used'", "null"))
+            checks.append(
+                (
+                    f"{c} is not null and ({num} is null or not isfinite({num}))",
+                    _lit(c),
+                    _lit(f"item_{n} is not a number"),
+                    c,
+                )
+            )
+        checks.append(
+            (
+                f"{n_given} > 0 and i.n_items is null",
+                "null",
+                "i.name || ' has no item definition, so item columns cannot be used'",
+                "null",
+            )
+        )
         for n, c in cells.items():
             if c is None:  # a gap in the file's item columns (item_1 to item_3, item_5 to item_9: no item_4)
                 if n <= most:
-                    checks.append((f"{n_given} > 0 and {n} <= i.n_items", _lit(f"item_{n}"),
-                                   f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
-                                   f"'); the file has no item_{n} column'", "null"))
+                    checks.append(
+                        (
+                            f"{n_given} > 0 and {n} <= i.n_items",
+                            _lit(f"item_{n}"),
+                            f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
+                            f"'); the file has no item_{n} column'",
+                            "null",
+                        )
+                    )
                 continue
             if n <= most:
-                checks.append((f"{n_given} > 0 and {n} <= i.n_items and {c} is null", _lit(c),
-                               f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
-                               f"'); item_{n} is empty'", "null"))
-            checks.append((f"{n} > i.n_items and {c} is not null", _lit(c),
-                           f"i.name || ' has ' || i.n_items || ' items; item_{n} should be empty'", c))
+                checks.append(
+                    (
+                        f"{n_given} > 0 and {n} <= i.n_items and {c} is null",
+                        _lit(c),
+                        f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
+                        f"'); item_{n} is empty'",
+                        "null",
+                    )
+                )
+            checks.append(
+                (
+                    f"{n} > i.n_items and {c} is not null",
+                    _lit(c),
+                    f"i.name || ' has ' || i.n_items || ' items; item_{n} should be empty'",
+                    c,
+                )
+            )
         # fewer item columns in the file than the instrument has items
-        checks.append((f"{n_given} > 0 and {top} < i.n_items", _lit(f"item_{top + 1}"),
-                       f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
-                       f"'); the file has no item_{top + 1} column'", "null"))
+        checks.append(
+            (
+                f"{n_given} > 0 and {top} < i.n_items",
+                _lit(f"item_{top + 1}"),
+                f"i.name || ' needs ' || i.n_items || ' items (item_1 to item_' || i.n_items || "
+                f"'); the file has no item_{top + 1} column'",
+                "null",
+            )
+        )
         for n, c in items.items():
             num = nums[n]
             if n > most:
                 continue
-            checks.append((f"{num} is not null and {n} <= i.n_items and ({num} < i.item_min or {num} > i.item_max "
-                           f"or {num} <> round({num}))", _lit(c),
-                           f"'item_{n} must be a whole number from ' || fmtnum(i.item_min) || ' to ' || "
-                           "fmtnum(i.item_max)", c))
-        checks.append((f"{n_given} > 0 and {score_num} is not null and {score_num} <> {item_sum}", score_ref,
-                       f"'score ' || fmtnum({score_num}) || ' disagrees with the sum of its items (' || "
-                       f"fmtnum({item_sum}) || ')'", score_raw))
+            checks.append(
+                (
+                    f"{num} is not null and {n} <= i.n_items and ({num} < i.item_min or {num} > i.item_max "
+                    f"or {num} <> round({num}))",
+                    _lit(c),
+                    f"'item_{n} must be a whole number from ' || fmtnum(i.item_min) || ' to ' || fmtnum(i.item_max)",
+                    c,
+                )
+            )
+        checks.append(
+            (
+                f"{n_given} > 0 and {score_num} is not null and {score_num} <> {item_sum}",
+                score_ref,
+                f"'score ' || fmtnum({score_num}) || ' disagrees with the sum of its items (' || "
+                f"fmtnum({item_sum}) || ')'",
+                score_raw,
+            )
+        )
         # every item of the instrument given (and no other), each a number in its
         # range and whole (the fractional parts add up to 0), and the score, if given, their sum
-        gate.append(f"({n_given} = 0 or ({complete} "
-                    f"and _n_parsed = {n_given} and _item_low >= i.item_min and _item_high <= i.item_max "
-                    f"and _item_frac = 0 and ({score_num} is null or {score_num} = {item_sum})))")
+        gate.append(
+            f"({n_given} = 0 or ({complete} "
+            f"and _n_parsed = {n_given} and _item_low >= i.item_min and _item_high <= i.item_max "
+            f"and _item_frac = 0 and ({score_num} is null or {score_num} = {item_sum})))"
+        )
     checks += [
         (f"{total} is null", score_ref, "'missing score'", "null"),
-        (f"{total} < i.min_score or {total} > i.max_score", score_ref,
-         f"'score ' || fmtnum({total}) || ' outside the ' || i.name || ' range ' || fmtnum(i.min_score) || "
-         "'–' || fmtnum(i.max_score)", score_raw),
+        (
+            f"{total} < i.min_score or {total} > i.max_score",
+            score_ref,
+            f"'score ' || fmtnum({total}) || ' outside the ' || i.name || ' range ' || fmtnum(i.min_score) || "
+            "'–' || fmtnum(i.max_score)",
+            score_raw,
+        ),
     ]
     labels = _vocabulary(con, "_labels", "instrument", inst_raw, base, "l")
-    _finish(con, select, checks, source=source, pre=pre, gate=gate,
-            joins=labels + " left join instruments i on i.name = l.instrument")
+    _finish(
+        con,
+        select,
+        checks,
+        source=source,
+        pre=pre,
+        gate=gate,
+        joins=labels + " left join instruments i on i.name = l.instrument",
+    )
 
 
 def _wide_source(mapping: Mapping) -> str:
@@ -459,6 +587,8 @@ def _wide_source(mapping: Mapping) -> str:
         for inst, col in mapping.wide.items()
     ]
     all_empty = " and ".join(f"{c} is null" for c in mapping.wide.values())
-    parts.append(f"select {base_sql}, null as _instrument_raw, null as _score_raw, null as _score_col "
-                 f"from _raw where {all_empty}")
+    parts.append(
+        f"select {base_sql}, null as _instrument_raw, null as _score_raw, null as _score_col "
+        f"from _raw where {all_empty}"
+    )
     return "(" + " union all ".join(parts) + ")"

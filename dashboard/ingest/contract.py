@@ -11,22 +11,41 @@ KINDS = ("clients", "sessions", "scores", "scores_wide")
 
 # canonical field -> aliases (compared after normalise(): lower case, no spaces, dashes, underscores).
 ALIASES: dict[str, tuple[str, ...]] = {
-    "client_id": ("clientid", "client", "clientcode", "patientid", "patient", "subjectid", "subject",
-                  "recordid", "participantid", "participant", "pseudonym", "pseudoid"),
+    "client_id": (
+        "clientid",
+        "client",
+        "clientcode",
+        "patientid",
+        "patient",
+        "subjectid",
+        "subject",
+        "recordid",
+        "participantid",
+        "participant",
+        "pseudonym",
+        "pseudoid",
+    ),
     "site": ("site", "siteid", "clinic", "location"),
     "condition": ("condition", "diagnosis", "primarycondition", "indication"),
     "age_band": ("ageband", "agegroup", "agerange"),
     "sex": ("sex", "gender"),
     "prior_treatments": ("priortreatments", "priorfailedtreatments", "failedtreatments", "priortrials"),
     "session_at": ("sessionat", "sessiondate", "sessiondatetime", "sessiontime", "dosedate", "visitdate"),
-    "assessed_at": ("assessedat", "assessmentdate", "assessmentdatetime", "scoredate", "completedat",
-                    "surveydate"),
+    "assessed_at": ("assessedat", "assessmentdate", "assessmentdatetime", "scoredate", "completedat", "surveydate"),
     "time": ("date", "datetime", "timestamp", "time", "when"),
     "session_type": ("sessiontype", "type", "visittype", "sessionkind"),
     "modality": ("modality", "route", "ketaminemodality", "treatmentmodality"),
     "dose_mg": ("dosemg", "dose", "dosage", "doseinmg", "ketaminedosemg"),
-    "clinician_id": ("clinicianid", "clinician", "provider", "providerid", "therapist", "therapistid",
-                     "prescriber", "prescriberid"),
+    "clinician_id": (
+        "clinicianid",
+        "clinician",
+        "provider",
+        "providerid",
+        "therapist",
+        "therapistid",
+        "prescriber",
+        "prescriberid",
+    ),
     "session_id": ("sessionid", "visitid", "encounterid"),
     "instrument": ("instrument", "measure", "scale", "questionnaire", "instrumentname"),
     "score": ("score", "total", "totalscore", "value", "sum"),
@@ -36,8 +55,16 @@ _ITEM = re.compile(r"^(?:item|q|question)(\d{1,3})$")
 
 FIELDS = {
     "clients": ("client_id", "site", "condition", "age_band", "sex", "prior_treatments"),
-    "sessions": ("client_id", "session_at", "session_type", "modality", "dose_mg", "clinician_id", "site",
-                 "session_id"),
+    "sessions": (
+        "client_id",
+        "session_at",
+        "session_type",
+        "modality",
+        "dose_mg",
+        "clinician_id",
+        "site",
+        "session_id",
+    ),
     "scores": ("client_id", "assessed_at", "instrument", "score", "session_id"),
     "scores_wide": ("client_id", "assessed_at", "session_id"),
 }
@@ -51,19 +78,81 @@ TIME_FIELD = {"sessions": "session_at", "scores": "assessed_at", "scores_wide": 
 
 # Column names that carry direct identifiers (HIPAA Safe Harbor, DOMAIN.md §7): exact names ...
 IDENTIFIER_NAMES = {
-    "name", "names", "firstname", "lastname", "surname", "fullname", "givenname", "familyname",
-    "middlename", "patientname", "clientname", "preferredname", "initials", "email", "emailaddress",
-    "mail", "phone", "phonenumber", "telephone", "tel", "mobile", "cell", "cellphone", "fax",
-    "address", "streetaddress", "street", "addressline1", "addressline2", "city", "zip", "zipcode",
-    "postcode", "postalcode", "dob", "dateofbirth", "birthdate", "birthday", "mrn",
-    "medicalrecordnumber", "ssn", "socialsecuritynumber", "nhsnumber", "insuranceid",
-    "insurancenumber", "memberid", "policynumber", "driverslicense", "licensenumber", "ipaddress",
-    "url", "accountnumber", "healthplanid", "passportnumber", "nationalid",
+    "name",
+    "names",
+    "firstname",
+    "lastname",
+    "surname",
+    "fullname",
+    "givenname",
+    "familyname",
+    "middlename",
+    "patientname",
+    "clientname",
+    "preferredname",
+    "initials",
+    "email",
+    "emailaddress",
+    "mail",
+    "phone",
+    "phonenumber",
+    "telephone",
+    "tel",
+    "mobile",
+    "cell",
+    "cellphone",
+    "fax",
+    "address",
+    "streetaddress",
+    "street",
+    "addressline1",
+    "addressline2",
+    "city",
+    "zip",
+    "zipcode",
+    "postcode",
+    "postalcode",
+    "dob",
+    "dateofbirth",
+    "birthdate",
+    "birthday",
+    "mrn",
+    "medicalrecordnumber",
+    "ssn",
+    "socialsecuritynumber",
+    "nhsnumber",
+    "insuranceid",
+    "insurancenumber",
+    "memberid",
+    "policynumber",
+    "driverslicense",
+    "licensenumber",
+    "ipaddress",
+    "url",
+    "accountnumber",
+    "healthplanid",
+    "passportnumber",
+    "nationalid",
 }
 # ... and fragments that mark one wherever they appear in a name.
-IDENTIFIER_FRAGMENTS = ("email", "phone", "address", "postcode", "zipcode", "postalcode", "dateofbirth",
-                        "birthdate", "firstname", "lastname", "surname", "fullname", "socialsecurity",
-                        "medicalrecord", "ssn", "mrn")
+IDENTIFIER_FRAGMENTS = (
+    "email",
+    "phone",
+    "address",
+    "postcode",
+    "zipcode",
+    "postalcode",
+    "dateofbirth",
+    "birthdate",
+    "firstname",
+    "lastname",
+    "surname",
+    "fullname",
+    "socialsecurity",
+    "medicalrecord",
+    "ssn",
+    "mrn",
+)
 
 MODALITIES = {
     "IV infusion": ("iv", "infusion", "intravenous", "ivinfusion", "ivketamine"),
@@ -88,10 +177,38 @@ class ContractError(ValueError):
 
 
 # ... and words that mark one wherever they stand in a header ("Mobile number", "DOB (dd/mm/yyyy)").
-IDENTIFIER_WORDS = {"email", "mail", "phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "address",
-                    "street", "zip", "zipcode", "postcode", "dob", "birth", "birthdate", "birthday", "mrn", "ssn",
-                    "surname", "firstname", "lastname", "fullname", "initials", "passport", "nhs", "medicare",
-                    "medicaid", "insurance"}
+IDENTIFIER_WORDS = {
+    "email",
+    "mail",
+    "phone",
+    "telephone",
+    "tel",
+    "mobile",
+    "cell",
+    "cellphone",
+    "fax",
+    "address",
+    "street",
+    "zip",
+    "zipcode",
+    "postcode",
+    "dob",
+    "birth",
+    "birthdate",
+    "birthday",
+    "mrn",
+    "ssn",
+    "surname",
+    "firstname",
+    "lastname",
+    "fullname",
+    "initials",
+    "passport",
+    "nhs",
+    "medicare",
+    "medicaid",
+    "insurance",
+}
 
 
 def is_identifier_column(header: str) -> bool:
@@ -111,8 +228,7 @@ class Mapping:
     ignored: list[str]
 
 
-def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str], kind: str | None = None
-                ) -> Mapping:
+def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str], kind: str | None = None) -> Mapping:
     """Detect the kind of file (or check the one given) and map its columns.
 
     `instrument_labels` maps normalised instrument names and aliases to canonical names."""

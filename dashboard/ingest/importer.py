@@ -36,9 +36,10 @@ VALUES = {
 SOURCE_FIELD = {"modality_label": "modality", "items": "item_1", "score": "score"}
 REJECT_COLUMNS = ["line", "column", "reason", "value"]
 SHOW_IGNORED = 30  # ignored columns named in a summary (a file may have thousands)
-_DROP_TEMP = "; ".join(f"drop table if exists temp.{t}" for t in ("_checked", "_valid", "_ranked", "_firsts",
-                                                                   "_incoming", "_labels_map", "_stypes_map",
-                                                                   "_modalities_map"))
+_DROP_TEMP = "; ".join(
+    f"drop table if exists temp.{t}"
+    for t in ("_checked", "_valid", "_ranked", "_firsts", "_incoming", "_labels_map", "_stypes_map", "_modalities_map")
+)
 
 
 @dataclass
@@ -134,8 +135,9 @@ def import_lock(con: duckdb.DuckDBPyConnection):
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise ImportBusy("an import is already running (another program); wait for it to finish "
-                                 "and try again") from None
+                raise ImportBusy(
+                    "an import is already running (another program); wait for it to finish and try again"
+                ) from None
         yield
     finally:
         if handle is not None:
@@ -143,9 +145,15 @@ def import_lock(con: duckdb.DuckDBPyConnection):
         _IMPORTING.release()
 
 
-def import_files(con: duckdb.DuckDBPyConnection, paths, kind: str | None = None, replace: bool = False,
-                 instrument_file: str | Path | None = None, names: list[str] | None = None,
-                 after_import=None) -> list[FileReport]:
+def import_files(
+    con: duckdb.DuckDBPyConnection,
+    paths,
+    kind: str | None = None,
+    replace: bool = False,
+    instrument_file: str | Path | None = None,
+    names: list[str] | None = None,
+    after_import=None,
+) -> list[FileReport]:
     """Import several files, each in its own transaction. Custom instruments are stored first."""
     with import_lock(con):
         return _import_files(con, paths, kind, replace, instrument_file, names, after_import)
@@ -161,12 +169,20 @@ def _import_files(con, paths, kind, replace, instrument_file, names, after_impor
             con.execute("rollback")
             raise
     names = names or [None] * len(paths)
-    return [_import_file(con, Path(p), name=n, kind=kind, replace=replace, after_import=after_import)
-            for p, n in zip(paths, names, strict=True)]
+    return [
+        _import_file(con, Path(p), name=n, kind=kind, replace=replace, after_import=after_import)
+        for p, n in zip(paths, names, strict=True)
+    ]
 
 
-def import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = None, kind: str | None = None,
-                replace: bool = False, after_import=None) -> FileReport:
+def import_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    name: str | None = None,
+    kind: str | None = None,
+    replace: bool = False,
+    after_import=None,
+) -> FileReport:
     """Import one file. The file is either fully processed and committed or the database is left as it was.
 
     `after_import(con)` runs inside the same transaction (it rebuilds the derived tables). Raises ImportBusy
@@ -175,8 +191,14 @@ def import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = N
         return _import_file(con, path, name, kind, replace, after_import)
 
 
-def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = None, kind: str | None = None,
-                 replace: bool = False, after_import=None) -> FileReport:
+def _import_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    name: str | None = None,
+    kind: str | None = None,
+    replace: bool = False,
+    after_import=None,
+) -> FileReport:
     started = time.perf_counter()
     path = Path(path)
     name = name or path.name
@@ -207,8 +229,10 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
         hit = checks.find_identifier_value(con, mapping, raw.headers, typed)
         if hit is not None:
             line, header, what, masked = hit
-            message = (f"{name}: {raw.line_label} {line}, column '{header}' holds what looks like {what} "
-                       f"({masked}); files must be anonymised before import. Nothing was imported.")
+            message = (
+                f"{name}: {raw.line_label} {line}, column '{header}' holds what looks like {what} "
+                f"({masked}); files must be anonymised before import. Nothing was imported."
+            )
             _refuse(con, report, digest, raw, message, line, header, masked)
             return report
         con.execute("begin")
@@ -239,8 +263,9 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = 
     return report
 
 
-def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known, replace: bool,
-                 typed: frozenset[int]) -> None:
+def _import_rows(
+    con, raw: RawTable, mapping: Mapping, report: FileReport, known, replace: bool, typed: frozenset[int]
+) -> None:
     kind = mapping.kind
     target = "scores" if kind.startswith("scores") else kind
     # -> temp table _checked(_line, typed fields, _column, _reason, _raw)
@@ -265,9 +290,12 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
     repeats = con.execute(
         f"select exists(select 1 from _checked where _reason is null group by hash({key_list}) having count(*) > 1)"
     ).fetchone()[0]
-    stored = not repeats and con.execute(
-        f"select exists(select 1 from _checked f semi join {target} t on {join} where f._reason is null)"
-    ).fetchone()[0]
+    stored = (
+        not repeats
+        and con.execute(
+            f"select exists(select 1 from _checked f semi join {target} t on {join} where f._reason is null)"
+        ).fetchone()[0]
+    )
     if not repeats and not stored:
         con.execute(
             f"insert into {target} ({inserted_cols}) select {cols}, $id from _checked where _reason is null",
@@ -279,33 +307,43 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
 
     rejects = []
     if n_rejected:
-        rejects.append(con.execute(
-            "select _line as line, _column as column_ref, _reason as reason, _raw as raw from _checked "
-            "where _reason is not null"
-        ).df())
+        rejects.append(
+            con.execute(
+                "select _line as line, _column as column_ref, _reason as reason, _raw as raw from _checked "
+                "where _reason is not null"
+            ).df()
+        )
     if within[1]:
-        rejects.append(con.execute(
-            f"""select _line as line, null as column_ref,
+        rejects.append(
+            con.execute(
+                f"""select _line as line, null as column_ref,
                    'conflicts with line ' || _first_line || ' of this file (same {", ".join(keys)}): there '
-                   || {_describe(values, '_first_values')} || ', here ' || {_describe(values, None)} as reason,
+                   || {_describe(values, "_first_values")} || ', here ' || {_describe(values, None)} as reason,
                    null as raw
                 from _ranked where _k > 1 and {_struct(values)} is distinct from _first_values"""
-        ).df())
+            ).df()
+        )
     if conflicts and not replace:
         rejects.append(
             con.execute(
                 f"""select _line as line, null as column_ref,
-                       'conflicts with the stored value: stored ' || {_describe(values, '_stored')}
+                       'conflicts with the stored value: stored ' || {_describe(values, "_stored")}
                        || ', in file ' || {_describe(values, None)}
                        || ' (use --replace to overwrite)' as reason, null as raw
                     from _incoming where _exists and not _same"""
             ).df()
         )
     if raw.malformed:
-        rejects.append(pd.DataFrame(
-            {"line": [m[0] for m in raw.malformed], "column_ref": None,
-             "reason": [m[1] for m in raw.malformed], "raw": None}
-        ))
+        rejects.append(
+            pd.DataFrame(
+                {
+                    "line": [m[0] for m in raw.malformed],
+                    "column_ref": None,
+                    "reason": [m[1] for m in raw.malformed],
+                    "raw": None,
+                }
+            )
+        )
     frame = pd.concat([r for r in rejects if len(r)], ignore_index=True) if any(len(r) for r in rejects) else None
     if frame is not None and typed:
         frame = _as_written(raw, frame, typed)
@@ -313,9 +351,10 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
         frame = frame.sort_values("line", kind="stable").reset_index(drop=True)
         frame["reason"] = frame["reason"].map(checks.mask_text)
         frame["column"] = [header_of.get(c, c) if isinstance(c, str) else None for c in frame["column_ref"]]
-        frame["value"] = [checks.mask(ref, v) for ref, v in
-                          zip(frame["column_ref"].map(lambda c: checks.field_of(mapping, c)), frame["raw"],
-                              strict=True)]
+        frame["value"] = [
+            checks.mask(ref, v)
+            for ref, v in zip(frame["column_ref"].map(lambda c: checks.field_of(mapping, c)), frame["raw"], strict=True)
+        ]
         report.rejects = _formula_safe(frame[REJECT_COLUMNS])
     report.rejected = len(report.rejects)
     report.unchanged_duplicates = within[0] + dup_in_db
@@ -335,14 +374,19 @@ def _import_rows(con, raw: RawTable, mapping: Mapping, report: FileReport, known
 def _as_written(raw: RawTable, frame: pd.DataFrame, typed: frozenset[int]) -> pd.DataFrame:
     """Rejected cells the reader typed as numbers, shown with the file's text rather than the number's."""
     refs = {f"c{j}": j for j in typed}
-    where = [(line, refs[ref]) for line, ref, value in zip(frame["line"], frame["column_ref"], frame["raw"],
-                                                         strict=True) if ref in refs and pd.notna(value)]
+    where = [
+        (line, refs[ref])
+        for line, ref, value in zip(frame["line"], frame["column_ref"], frame["raw"], strict=True)
+        if ref in refs and pd.notna(value)
+    ]
     if not where:
         return frame
     texts = cell_texts(raw, set(where))
     frame = frame.copy()
-    frame["raw"] = [texts.get((line, refs[ref]), value) if ref in refs and pd.notna(value) else value
-                    for line, ref, value in zip(frame["line"], frame["column_ref"], frame["raw"], strict=True)]
+    frame["raw"] = [
+        texts.get((line, refs[ref]), value) if ref in refs and pd.notna(value) else value
+        for line, ref, value in zip(frame["line"], frame["column_ref"], frame["raw"], strict=True)
+    ]
     return frame
 
 
@@ -366,9 +410,9 @@ def _compare(con, target: str, keys: tuple, values: list[str], replace: bool, im
     con.execute(
         f"""create temp table _incoming as
         select f.*, t.{keys[0]} is not null as _exists,
-               t.{keys[0]} is not null and {_struct(values, 'f')} is not distinct from {_struct(values, 't')}
+               t.{keys[0]} is not null and {_struct(values, "f")} is not distinct from {_struct(values, "t")}
                    as _same,
-               {_struct(values, 't')} as _stored
+               {_struct(values, "t")} as _stored
         from _firsts f left join {target} t on {join}"""
     )
     within = con.execute(
@@ -427,10 +471,18 @@ def _log(con, report: FileReport, digest: _Digest | FileScan) -> int:
         """insert into import_log values ($id, $file, $sha, $kind, $at, $rows, $records, $imported, $rejected,
            $dups, $replaced, $status, $message)""",
         {
-            "id": report.import_id, "file": _no_formula(report.file), "sha": digest.value(), "kind": report.kind,
-            "at": datetime.now(UTC).replace(tzinfo=None), "rows": report.rows_read,
-            "records": report.records_read, "imported": report.imported, "rejected": report.rejected,
-            "dups": report.unchanged_duplicates, "replaced": report.replaced, "status": report.status,
+            "id": report.import_id,
+            "file": _no_formula(report.file),
+            "sha": digest.value(),
+            "kind": report.kind,
+            "at": datetime.now(UTC).replace(tzinfo=None),
+            "rows": report.rows_read,
+            "records": report.records_read,
+            "imported": report.imported,
+            "rejected": report.rejected,
+            "dups": report.unchanged_duplicates,
+            "replaced": report.replaced,
+            "status": report.status,
             "message": _no_formula(report.message) or None,
         },
     )
@@ -443,9 +495,7 @@ def _store_rejects(con, report: FileReport) -> None:
     frame = report.rejects.assign(import_id=report.import_id)
     con.register("_rejects_frame", frame)
     try:
-        con.execute(
-            "insert into import_rejects select import_id, line, \"column\", reason, value from _rejects_frame"
-        )
+        con.execute('insert into import_rejects select import_id, line, "column", reason, value from _rejects_frame')
     finally:
         con.unregister("_rejects_frame")
 
@@ -477,8 +527,9 @@ def _formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _refuse(con, report: FileReport, digest: _Digest | FileScan, raw: RawTable, message: str, line, header, masked=None
-            ) -> None:
+def _refuse(
+    con, report: FileReport, digest: _Digest | FileScan, raw: RawTable, message: str, line, header, masked=None
+) -> None:
     """The whole file is refused: every row is rejected with the file-level reason (the offending cell's
     line, column and masked value on its own row)."""
     report.status, report.message = "refused", message
@@ -489,10 +540,15 @@ def _refuse(con, report: FileReport, digest: _Digest | FileScan, raw: RawTable, 
     else:
         lines = con.execute("select _line from _raw").fetchnumpy()["_line"].tolist()
     lines = sorted(lines + [m[0] for m in raw.malformed])
-    report.rejects = _formula_safe(pd.DataFrame({
-        "line": lines,
-        "column": [header if n == line else None for n in lines],
-        "reason": reason,
-        "value": [masked if n == line else None for n in lines],
-    }, columns=REJECT_COLUMNS))
+    report.rejects = _formula_safe(
+        pd.DataFrame(
+            {
+                "line": lines,
+                "column": [header if n == line else None for n in lines],
+                "reason": reason,
+                "value": [masked if n == line else None for n in lines],
+            },
+            columns=REJECT_COLUMNS,
+        )
+    )
     _log_only(con, report, digest)

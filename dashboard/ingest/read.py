@@ -122,15 +122,16 @@ def _read_csv(path: Path, name: str) -> RawTable:
     # the rest of it is searched in a thread while the reader reads it (FileScan), and the careful reader reads
     # the file after all when that finds a quote, a NUL or a stray carriage return.
     try:
-        first = head[start:end if end >= 0 else len(head)].decode("utf-8").rstrip("\r")
+        first = head[start : end if end >= 0 else len(head)].decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
         first = None
     if first is not None and '"' not in first:
         delimiter = ";" if first.count(";") > first.count(",") else ","
         if first.count(delimiter) < FAST_PATH_MAX_COLUMNS:
             headers = _headers(next(csv.reader([first], delimiter=delimiter)), name)
-            return RawTable(headers, None, "line", [], CsvSource(path, name, delimiter, len(first.split(delimiter)),
-                                                                 FileScan(path)))
+            return RawTable(
+                headers, None, "line", [], CsvSource(path, name, delimiter, len(first.split(delimiter)), FileScan(path))
+            )
     return _read_csv_careful(path.read_bytes(), name)
 
 
@@ -227,8 +228,9 @@ def _wide_unicode(head: bytes) -> str | None:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "UTF-16"
     even, odd = head[0:16:2], head[1:16:2]
-    if len(head) >= 16 and ((odd.count(0) == len(odd) and 0 not in even) or (even.count(0) == len(even)
-                                                                              and 0 not in odd)):
+    if len(head) >= 16 and (
+        (odd.count(0) == len(odd) and 0 not in even) or (even.count(0) == len(even) and 0 not in odd)
+    ):
         return "UTF-16"
     return None
 
@@ -306,8 +308,10 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
         # one, and only on cells that start or end with one.
         for j in range(source.width):
             if j not in numeric:
-                con.execute(f"update _raw_csv set c{j} = nullif(trim(c{j}, {WHITESPACE_SQL}), '') "
-                            f"where regexp_matches(c{j}, '^{_SPACE}|{_SPACE}$')")
+                con.execute(
+                    f"update _raw_csv set c{j} = nullif(trim(c{j}, {WHITESPACE_SQL}), '') "
+                    f"where regexp_matches(c{j}, '^{_SPACE}|{_SPACE}$')"
+                )
     # Fall back to the careful reader when the reader passed over empty lines, a cell lies beyond the named
     # columns (the careful reader names that row), or a number is not finite or could be an identifier written
     # as digits: the identifier scan reads text, and a number under a million with at most 3 decimals cannot
@@ -315,9 +319,10 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
     empty = " and ".join(f"c{j} is null" for j in range(n))
     figures = [f"max(abs(c{j})), max(abs(c{j} * 1000 - round(c{j} * 1000)))" for j in sorted(numeric)]
     figures += [f"count(c{j})" for j in range(n, source.width)]
-    found = con.execute(f"select count(*) filter (where {empty}), {', '.join(figures) or 'null'} "
-                        "from _raw_csv").fetchone()
-    blank, numbers, beyond = found[0], found[1:1 + 2 * len(numeric)], found[1 + 2 * len(numeric):]
+    found = con.execute(
+        f"select count(*) filter (where {empty}), {', '.join(figures) or 'null'} from _raw_csv"
+    ).fetchone()
+    blank, numbers, beyond = found[0], found[1 : 1 + 2 * len(numeric)], found[1 + 2 * len(numeric) :]
     large = any(v is not None and not v < 1e6 for v in numbers[0::2])  # (not <: NaN too)
     long = any(v is not None and not v <= 1e-6 for v in numbers[1::2])
     if rows != facts.records or any(beyond) or large or long:
@@ -326,8 +331,10 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
     # rowid is the record's place in the file (the table was written in file order); a row of nothing but
     # separators is layout, as in the careful reader
     named = ", ".join(f"c{j}" for j in range(n))
-    con.execute(f"create or replace temp view _raw as select rowid + 2 as _line, {named} from _raw_csv"
-                + (f" where not ({empty})" if blank else ""))
+    con.execute(
+        f"create or replace temp view _raw as select rowid + 2 as _line, {named} from _raw_csv"
+        + (f" where not ({empty})" if blank else "")
+    )
     return rows - blank
 
 

@@ -19,13 +19,15 @@ sessions = data.query("client_sessions", client_id=client)
 if scores.empty:
     st.info(f"No {state.instrument} scores for {client}. Pick another instrument in the sidebar.")
 else:
-    common.chart(charts.client_timeline(scores, sessions, list(inst.bands), state.instrument,
-                                        (inst.min_score, inst.max_score)),
-                 f"{client}: {state.instrument} over days since the first dose; severity bands shaded; doses by "
-                 "modality (hollow = maintenance) and integration sessions marked at the bottom.",
-                 "Days are counted from the client's first dosing session. Calendar dates are never shown. "
-                 "This view shows one client and is not suppressed: it is for the care team, not for export "
-                 "to an audience.", key="timeline")
+    common.chart(
+        charts.client_timeline(scores, sessions, list(inst.bands), state.instrument, (inst.min_score, inst.max_score)),
+        f"{client}: {state.instrument} over days since the first dose; severity bands shaded; doses by "
+        "modality (hollow = maintenance) and integration sessions marked at the bottom.",
+        "Days are counted from the client's first dosing session. Calendar dates are never shown. "
+        "This view shows one client and is not suppressed: it is for the care team, not for export "
+        "to an audience.",
+        key="timeline",
+    )
 st.subheader("Outcomes")
 outcomes = data.query("client_outcome_rows", client_id=client)
 if not common.empty_note(outcomes, "No baseline for this client, so no outcomes."):

@@ -16,8 +16,10 @@ def page(title: str, question: str) -> filters.State:
     state = filters.current()
     st.title(title)
     if presentation.active():
-        st.markdown(f"**{state.instrument or 'No data'}** · {state.filters.describe()} · rates over "
-                    f"{filters.RATES[state.rates].lower()}")
+        st.markdown(
+            f"**{state.instrument or 'No data'}** · {state.filters.describe()} · rates over "
+            f"{filters.RATES[state.rates].lower()}"
+        )
     else:
         st.caption(question)
     dataset_notice()
@@ -47,8 +49,10 @@ def no_data(state: filters.State) -> bool:
 def group_by_control(key: str) -> str:
     """Modality / integration therapy / all clients: the grouping of a view's charts."""
     labels = {"modality": "Modality", "integration": "Integration therapy", "none": "All clients"}
-    return st.segmented_control("Group by", list(labels), default="modality", format_func=labels.get,
-                                key=key) or "modality"
+    return (
+        st.segmented_control("Group by", list(labels), default="modality", format_func=labels.get, key=key)
+        or "modality"
+    )
 
 
 def empty_note(frame: pd.DataFrame, what: str = "No clients match these filters.") -> bool:
@@ -63,8 +67,12 @@ def chart(fig, caption: str, how: str, frame: pd.DataFrame | None = None, key: s
     a CSV download of the (already suppressed) numbers behind it."""
     if presentation.active():
         fig = presentation.style(fig)
-    st.plotly_chart(fig, width="stretch", key=f"chart_{key}",
-                    config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": key}})
+    st.plotly_chart(
+        fig,
+        width="stretch",
+        key=f"chart_{key}",
+        config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": key}},
+    )
     st.caption(caption)
     if presentation.active():  # the conference screen: the caption carries definition and n; no controls
         return
@@ -114,8 +122,9 @@ def suppressed_counts(frame: pd.DataFrame, columns: list[str], k: int | None = N
 def download_csv(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:
     if presentation.active():
         return
-    st.download_button(label, export.to_csv_bytes(frame), file_name=file_name, mime="text/csv", key=key,
-                       icon=":material/download:")
+    st.download_button(
+        label, export.to_csv_bytes(frame), file_name=file_name, mime="text/csv", key=key, icon=":material/download:"
+    )
 
 
 def report_button(state: filters.State) -> None:
@@ -124,7 +133,11 @@ def report_button(state: filters.State) -> None:
     if state.instrument is None:
         return
     st.sidebar.download_button(
-        "Download report", data=lambda: data.report_html(state.instrument, state.filters),
-        file_name=f"outcomes-report-{state.instrument}.html", mime="text/html", on_click="ignore",
-        icon=":material/description:", help="One self-contained HTML file: no client ids, dates to the month, "
-        "small cells suppressed. Opens offline.")
+        "Download report",
+        data=lambda: data.report_html(state.instrument, state.filters),
+        file_name=f"outcomes-report-{state.instrument}.html",
+        mime="text/html",
+        on_click="ignore",
+        icon=":material/description:",
+        help="One self-contained HTML file: no client ids, dates to the month, small cells suppressed. Opens offline.",
+    )

@@ -17,11 +17,17 @@ inst = data.instrument(state.instrument)
 dims = ["modality", "integration", "condition", "site", "age_band", "cohort_quarter"]
 c1, c2, c3 = st.columns([2, 2, 1])
 by = c1.selectbox("Compare by", dims, format_func=GROUP_BY.get, key="compare_by")
-day = c2.select_slider("Timepoint", [d for d, _ in s.timepoints], value=s.primary_day,
-                       format_func=lambda d: timepoint_label(f"day_{d:g}"), key="compare_day")
+day = c2.select_slider(
+    "Timepoint",
+    [d for d, _ in s.timepoints],
+    value=s.primary_day,
+    format_func=lambda d: timepoint_label(f"day_{d:g}"),
+    key="compare_day",
+)
 show_refs = c3.toggle("Published figures", key="compare_refs", help="Reference markers from DOMAIN.md §6")
-table = data.engine("outcomes_table", instrument=state.instrument, by=by, timepoints=[(day, s.window_for(day))],
-                    filters=state.filters)
+table = data.engine(
+    "outcomes_table", instrument=state.instrument, by=by, timepoints=[(day, s.window_for(day))], filters=state.filters
+)
 table = table[table.timepoint != "last"]
 if common.empty_note(table):
     st.stop()
@@ -29,27 +35,63 @@ if common.empty_note(table):
 refs = definitions.references(state.instrument, "response", day) if show_refs else None
 if show_refs and not refs:
     st.caption(f"No published {state.instrument} figures at {timepoint_label(f'day_{day:g}').lower()} to show.")
-both = [rate_rows(table, "response", "evaluable").assign(label="Evaluable"),
-        rate_rows(table, "response", "itt").assign(label="All who started")]
+both = [
+    rate_rows(table, "response", "evaluable").assign(label="Evaluable"),
+    rate_rows(table, "response", "itt").assign(label="All who started"),
+]
 rows = pd.concat(both, ignore_index=True)
-common.chart(charts.rates_with_ci(rows, "Response rate", references=refs or None),
-             "Response per group: over evaluable clients and over all who started (missing = non-response), "
-             "Wilson 95% CI.", f"{definitions.response_rule(inst)} {definitions.denominators(s)}", rows,
-             key="compare_response")
+common.chart(
+    charts.rates_with_ci(rows, "Response rate", references=refs or None),
+    "Response per group: over evaluable clients and over all who started (missing = non-response), Wilson 95% CI.",
+    f"{definitions.response_rule(inst)} {definitions.denominators(s)}",
+    rows,
+    key="compare_response",
+)
 rem = rate_rows(table, "remission").assign(label="Evaluable, not remitted at baseline")
 rem_refs = definitions.references(state.instrument, "remission", day) if show_refs else None
-common.chart(charts.rates_with_ci(rem, "Remission rate", references=rem_refs or None),
-             "Remission per group over evaluable clients not in remission at baseline, Wilson 95% CI.",
-             definitions.response_rule(inst), rem, key="compare_remission")
+common.chart(
+    charts.rates_with_ci(rem, "Remission rate", references=rem_refs or None),
+    "Remission per group over evaluable clients not in remission at baseline, Wilson 95% CI.",
+    definitions.response_rule(inst),
+    rem,
+    key="compare_remission",
+)
 
 st.subheader("Table")
-shown = table[["group", "n_started", "n_evaluable", "n_responders", "response_rate", "response_ci_low",
-               "response_ci_high", "response_rate_itt", "n_remission_eligible", "n_remitters", "remission_rate",
-               "mean_baseline", "mean_score", "mean_pct_change", "suppressed"]]
+shown = table[
+    [
+        "group",
+        "n_started",
+        "n_evaluable",
+        "n_responders",
+        "response_rate",
+        "response_ci_low",
+        "response_ci_high",
+        "response_rate_itt",
+        "n_remission_eligible",
+        "n_remitters",
+        "remission_rate",
+        "mean_baseline",
+        "mean_score",
+        "mean_pct_change",
+        "suppressed",
+    ]
+]
 percent = {"response_rate", "response_ci_low", "response_ci_high", "response_rate_itt", "remission_rate"}
-st.dataframe(shown, hide_index=True, width="stretch", column_config={
-    c: (st.column_config.NumberColumn(label, format="percent") if c in percent else
-        st.column_config.NumberColumn(label, format="%.1f") if c.startswith("mean_") else label)
-    for c, label in OUTCOME_LABELS.items()})
+st.dataframe(
+    shown,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        c: (
+            st.column_config.NumberColumn(label, format="percent")
+            if c in percent
+            else st.column_config.NumberColumn(label, format="%.1f")
+            if c.startswith("mean_")
+            else label
+        )
+        for c, label in OUTCOME_LABELS.items()
+    },
+)
 st.caption("Empty cells are suppressed (fewer than the minimum cell size, or would give a suppressed cell back).")
 common.download_csv(shown, "Download the table (CSV)", "compare_cohorts.csv", key="dl_compare_table")

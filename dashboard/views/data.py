@@ -30,17 +30,27 @@ st.caption(
 access.data_page_notice()
 into_own = data.showing_fallback_demo()
 if into_own:
-    st.info("You are looking at the demo. Files you import here go into your own database "
-            f"(`{store.DEFAULT_DB.relative_to(store.PROJECT_DIR)}`) and the app then shows it: the demo is never "
-            "mixed with real data.", icon=":material/info:")
-uploads = st.file_uploader("Files to import", type=["csv", "xlsx", "parquet"], accept_multiple_files=True,
-                           max_upload_size=load().max_upload_mb, disabled=not access.can_import())
+    st.info(
+        "You are looking at the demo. Files you import here go into your own database "
+        f"(`{store.DEFAULT_DB.relative_to(store.PROJECT_DIR)}`) and the app then shows it: the demo is never "
+        "mixed with real data.",
+        icon=":material/info:",
+    )
+uploads = st.file_uploader(
+    "Files to import",
+    type=["csv", "xlsx", "parquet"],
+    accept_multiple_files=True,
+    max_upload_size=load().max_upload_mb,
+    disabled=not access.can_import(),
+)
 replace = st.checkbox("Replace stored values that conflict", help="Without this, conflicting rows are rejected.")
 limit_mb = load().max_upload_mb
 too_big = [u.name for u in uploads or [] if u.size > limit_mb * 1024 * 1024]
 if too_big:
-    st.error(f"Too large to import here (over {limit_mb} MB): {', '.join(too_big)}. Split the file, or import it "
-             "with `python -m dashboard import`.")
+    st.error(
+        f"Too large to import here (over {limit_mb} MB): {', '.join(too_big)}. Split the file, or import it "
+        "with `python -m dashboard import`."
+    )
 if uploads and not too_big and access.can_import() and st.button("Import", type="primary", icon=":material/upload:"):
     reports = []
     progress = st.progress(0.0, text="Importing…")
@@ -51,8 +61,7 @@ if uploads and not too_big and access.can_import() and st.button("Import", type=
                 progress.progress(i / len(uploads), text=f"Importing {upload.name} ({i + 1} of {len(uploads)})…")
                 path = Path(tmp) / f"upload{i}{Path(upload.name).suffix.lower()}"
                 path.write_bytes(upload.getbuffer())
-                reports.append(import_file(con, path, name=upload.name, replace=replace,
-                                           after_import=derive.rebuild))
+                reports.append(import_file(con, path, name=upload.name, replace=replace, after_import=derive.rebuild))
     except ImportBusy as exc:
         st.error(str(exc).capitalize() + ".")
         reports = []
@@ -83,19 +92,31 @@ else:
     st.dataframe(log, hide_index=True, width="stretch")
     with_rejects = log.loc[log.rejected > 0, "import_id"].tolist()
     if with_rejects:
-        chosen = st.selectbox("Rejected rows of import", with_rejects,
-                              format_func=lambda i: f"#{i} {log.set_index('import_id').file_name[i]}")
+        chosen = st.selectbox(
+            "Rejected rows of import",
+            with_rejects,
+            format_func=lambda i: f"#{i} {log.set_index('import_id').file_name[i]}",
+        )
         rows = data.query("import_rejects_for", import_id=int(chosen))
-        download_csv(rows, f"Download rejected rows of import #{chosen} (CSV)", f"rejected_import_{chosen}.csv",
-                     key="dl_rejects_log")
+        download_csv(
+            rows,
+            f"Download rejected rows of import #{chosen} (CSV)",
+            f"rejected_import_{chosen}.csv",
+            key="dl_rejects_log",
+        )
 
 st.subheader("Data quality")
 quality = data.query("data_quality")
 if not quality.empty:
-    st.caption("Per instrument, among clients with a first dose: how many lack a baseline (no score in the "
-               "30 days up to the first dose) or have a baseline but no later score. Counts under 11 show as <11.")
-    st.dataframe(suppressed_counts(quality, ["n_first_dose", "n_without_baseline", "n_without_followup"]),
-                 hide_index=True, width="stretch")
+    st.caption(
+        "Per instrument, among clients with a first dose: how many lack a baseline (no score in the "
+        "30 days up to the first dose) or have a baseline but no later score. Counts under 11 show as <11."
+    )
+    st.dataframe(
+        suppressed_counts(quality, ["n_first_dose", "n_without_baseline", "n_without_followup"]),
+        hide_index=True,
+        width="stretch",
+    )
 coverage = data.query("instrument_coverage_by_site")
 if coverage.empty:
     st.write("No scores stored yet.")

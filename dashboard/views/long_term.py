@@ -19,11 +19,14 @@ kw = {"instrument": state.instrument, "filters": state.filters, "by": by}
 st.subheader("Trajectory by week")
 traj = data.engine("trajectory", bin_days=7, max_day=364, **kw)
 if not common.empty_note(traj):
-    common.chart(charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose",
-                                           f"Mean {state.instrument}"),
-                 f"Mean {state.instrument} by week since the first dose (baseline at 0), 95% CI; weeks with "
-                 "fewer than the minimum cell size left out.", definitions.baseline_rule(s), traj,
-                 key="long_trajectory")
+    common.chart(
+        charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),
+        f"Mean {state.instrument} by week since the first dose (baseline at 0), 95% CI; weeks with "
+        "fewer than the minimum cell size left out.",
+        definitions.baseline_rule(s),
+        traj,
+        key="long_trajectory",
+    )
 
 st.subheader("Response and remission at weeks 4, 12 and 26")
 points = [(d, w) for d, w in s.timepoints if d >= 28]
@@ -34,38 +37,63 @@ for col, measure in zip(cols, ("response", "remission"), strict=True):
     with col:
         rows = rate_rows(table, measure, state.rates)
         if not common.empty_note(rows):
-            common.chart(charts.rates_with_ci(rows, f"{measure.title()} rate"),
-                         f"{measure.title()}: clients meeting it / "
-                         f"{'all who started' if state.itt and measure == 'response' else 'evaluable clients'}"
-                         " at each timepoint, Wilson 95% CI.",
-                         f"{definitions.response_rule(inst)} {definitions.denominators(s)}", rows,
-                         key=f"long_{measure}")
+            common.chart(
+                charts.rates_with_ci(rows, f"{measure.title()} rate"),
+                f"{measure.title()}: clients meeting it / "
+                f"{'all who started' if state.itt and measure == 'response' else 'evaluable clients'}"
+                " at each timepoint, Wilson 95% CI.",
+                f"{definitions.response_rule(inst)} {definitions.denominators(s)}",
+                rows,
+                key=f"long_{measure}",
+            )
 
 st.subheader("Durability: time to relapse among responders")
 km = data.engine("kaplan_meier_table", event="relapse", **kw)
 if not common.empty_note(km, "Too few responders with follow-up for these filters."):
-    common.chart(charts.km_curve(km, "Still in response (KM)", x_title="Days since first response"),
-                 "Kaplan–Meier: share of responders not yet relapsed, censored at the last assessment.",
-                 definitions.durability_rule(s), km[KM_SHOWN], key="long_relapse")
+    common.chart(
+        charts.km_curve(km, "Still in response (KM)", x_title="Days since first response"),
+        "Kaplan–Meier: share of responders not yet relapsed, censored at the last assessment.",
+        definitions.durability_rule(s),
+        km[KM_SHOWN],
+        key="long_relapse",
+    )
 maint = data.engine("maintenance_by_week", filters=state.filters)
 if len(maint):
     st.markdown("**Maintenance doses**")
-    common.chart(charts.maintenance_bars(maint), "Maintenance doses per week since the first dose (doses after "
-                 f"the first {s.induction_days} days); weeks with doses to fewer than the minimum cell size of "
-                 "clients left out.",
-                 definitions.course_rule(s), maint, key="long_maintenance")
+    common.chart(
+        charts.maintenance_bars(maint),
+        "Maintenance doses per week since the first dose (doses after "
+        f"the first {s.induction_days} days); weeks with doses to fewer than the minimum cell size of "
+        "clients left out.",
+        definitions.course_rule(s),
+        maint,
+        key="long_maintenance",
+    )
 
 st.subheader("Severity bands: baseline to follow-up")
 if inst and inst.bands:
-    day = st.select_slider("Timepoint", [d for d, _ in s.timepoints if d >= 7], value=s.primary_day,
-                           format_func=lambda d: timepoint_label(f"day_{d:g}"), key="long_band_day")
-    bands = data.engine("band_transitions", instrument=state.instrument, target_day=day,
-                        window_days=s.window_for(day), filters=state.filters)
+    day = st.select_slider(
+        "Timepoint",
+        [d for d, _ in s.timepoints if d >= 7],
+        value=s.primary_day,
+        format_func=lambda d: timepoint_label(f"day_{d:g}"),
+        key="long_band_day",
+    )
+    bands = data.engine(
+        "band_transitions",
+        instrument=state.instrument,
+        target_day=day,
+        window_days=s.window_for(day),
+        filters=state.filters,
+    )
     if not common.empty_note(bands):
-        common.chart(charts.band_sankey(bands, to_label=timepoint_label(f"day_{day:g}")),
-                     "Clients by severity band at baseline and at the timepoint; flows under the minimum cell size "
-                     "are suppressed (with a second flow from the same band where needed).",
-                     f"Bands: {', '.join(label for _, label in inst.bands)}. {definitions.timepoint_rule(s)}",
-                     bands, key="long_bands")
+        common.chart(
+            charts.band_sankey(bands, to_label=timepoint_label(f"day_{day:g}")),
+            "Clients by severity band at baseline and at the timepoint; flows under the minimum cell size "
+            "are suppressed (with a second flow from the same band where needed).",
+            f"Bands: {', '.join(label for _, label in inst.bands)}. {definitions.timepoint_rule(s)}",
+            bands,
+            key="long_bands",
+        )
 else:
     st.info(f"{state.instrument} has no validated severity bands, so none are drawn (DOMAIN.md §2).")

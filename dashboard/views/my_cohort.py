@@ -22,27 +22,45 @@ kw = {"instrument": state.instrument, "filters": filters, "by": "clinician_vs_re
 
 traj = data.engine("trajectory", bin_days=7, max_day=182, **kw)
 if not common.empty_note(traj, "Too few clients for a trajectory with these filters."):
-    common.chart(charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose",
-                                           f"Mean {state.instrument}"),
-                 f"Mean {state.instrument} by week: this clinician's clients (by the clinician of their first "
-                 "dose) and the rest of the practice, 95% CI.", definitions.baseline_rule(s), traj,
-                 key="my_trajectory")
+    common.chart(
+        charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),
+        f"Mean {state.instrument} by week: this clinician's clients (by the clinician of their first "
+        "dose) and the rest of the practice, 95% CI.",
+        definitions.baseline_rule(s),
+        traj,
+        key="my_trajectory",
+    )
 table = data.engine("outcomes_table", timepoints=[(d, w) for d, w in s.timepoints if d >= 7], **kw)
 rows = rate_rows(table[table.timepoint != "last"], "response", state.rates)
 if not common.empty_note(rows):
-    common.chart(charts.rates_with_ci(rows, "Response rate"),
-                 "Response: this clinician's clients and the rest of the practice, Wilson 95% CI.",
-                 f"{definitions.response_rule(inst)} {definitions.denominators(s)}", rows, key="my_response")
+    common.chart(
+        charts.rates_with_ci(rows, "Response rate"),
+        "Response: this clinician's clients and the rest of the practice, Wilson 95% CI.",
+        f"{definitions.response_rule(inst)} {definitions.denominators(s)}",
+        rows,
+        key="my_response",
+    )
 
 st.subheader("Needs attention")
 attention = data.query("needs_attention", clinician=clinician, instrument=state.instrument)
-st.caption("Suicidal ideation emerging (safety item above 0 after none at baseline), reliable deterioration, or "
-           f"less than {s.early_improvement_pct:g}% improvement after dose 4. Pseudonymous ids only; open a client "
-           "on the Client timeline.")
+st.caption(
+    "Suicidal ideation emerging (safety item above 0 after none at baseline), reliable deterioration, or "
+    f"less than {s.early_improvement_pct:g}% improvement after dose 4. Pseudonymous ids only; open a client "
+    "on the Client timeline."
+)
 if attention.empty:
     st.success("No client of this clinician meets a needs-attention rule.")
 else:
-    st.dataframe(pd.DataFrame(attention), hide_index=True, width="stretch", column_config={
-        "client_id": "Client", "reason": "Reason", "day": st.column_config.NumberColumn("Day", format="%.0f"),
-        "pct_change": st.column_config.NumberColumn("Change from baseline (%)", format="%.0f",
-                                                    help="Negative is improvement")})
+    st.dataframe(
+        pd.DataFrame(attention),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "client_id": "Client",
+            "reason": "Reason",
+            "day": st.column_config.NumberColumn("Day", format="%.0f"),
+            "pct_change": st.column_config.NumberColumn(
+                "Change from baseline (%)", format="%.0f", help="Negative is improvement"
+            ),
+        },
+    )

@@ -31,15 +31,21 @@ with chart_row.container():
     left, right = st.columns(2)
 with left:
     st.subheader("Flow")
-    stages = pd.DataFrame({
-        "stage": ["First dose", "Baseline", "Completed induction", f"Score at {when.lower()}", "Included"],
-        "n": [f.n_first_dose, f.n_with_baseline, f.n_completed_induction, f.n_followup_in_window, f.n_included],
-    })
-    common.chart(charts.flow_chart(stages),
-                 f"Clients at each step, {state.filters.describe()}. The flow follows completers; the response "
-                 f"tile counts everyone with a baseline and a score at {when.lower()}, whatever their number of "
-                 "doses.",
-                 definitions.flow_rule(s), stages, key="overview_flow")
+    stages = pd.DataFrame(
+        {
+            "stage": ["First dose", "Baseline", "Completed induction", f"Score at {when.lower()}", "Included"],
+            "n": [f.n_first_dose, f.n_with_baseline, f.n_completed_induction, f.n_followup_in_window, f.n_included],
+        }
+    )
+    common.chart(
+        charts.flow_chart(stages),
+        f"Clients at each step, {state.filters.describe()}. The flow follows completers; the response "
+        f"tile counts everyone with a baseline and a score at {when.lower()}, whatever their number of "
+        "doses.",
+        definitions.flow_rule(s),
+        stages,
+        key="overview_flow",
+    )
 
 table = data.engine("outcomes_table", by="none", timepoints=[primary], **kw)
 if table.empty:
@@ -53,34 +59,75 @@ si = data.engine("suicidal_ideation", by="none", **kw)
 
 den_label = "all who started" if state.itt else "evaluable clients"
 row1, row2 = tiles.columns(3), tiles.columns(3)
-common.count_tile(row1[0], "Clients started", f.n_first_dose, "first dose of a first course (any baseline)",
-                  definitions.course_rule(s))
-common.count_tile(row1[1], "With baseline", f.n_with_baseline, f"{state.instrument} baseline at or before dose 1",
-                  definitions.baseline_rule(s))
+common.count_tile(
+    row1[0],
+    "Clients started",
+    f.n_first_dose,
+    "first dose of a first course (any baseline)",
+    definitions.course_rule(s),
+)
+common.count_tile(
+    row1[1],
+    "With baseline",
+    f.n_with_baseline,
+    f"{state.instrument} baseline at or before dose 1",
+    definitions.baseline_rule(s),
+)
 r = rate_rows(table, "response", state.rates).query("label == @when").iloc[0]
-common.rate_tile(row1[2], f"Response at {when.lower()}", r.numerator, r.denominator, r.rate, r.ci_low, r.ci_high,
-                 f"{definitions.response_rule(inst)} Denominator: {den_label}.")
+common.rate_tile(
+    row1[2],
+    f"Response at {when.lower()}",
+    r.numerator,
+    r.denominator,
+    r.rate,
+    r.ci_low,
+    r.ci_high,
+    f"{definitions.response_rule(inst)} Denominator: {den_label}.",
+)
 m = rate_rows(table, "remission").query("label == @when").iloc[0]
-common.rate_tile(row2[0], f"Remission at {when.lower()}", m.numerator, m.denominator, m.rate, m.ci_low, m.ci_high,
-                 f"{definitions.response_rule(inst)} Denominator: evaluable clients not remitted at baseline.")
+common.rate_tile(
+    row2[0],
+    f"Remission at {when.lower()}",
+    m.numerator,
+    m.denominator,
+    m.rate,
+    m.ci_low,
+    m.ci_high,
+    f"{definitions.response_rule(inst)} Denominator: evaluable clients not remitted at baseline.",
+)
 d = doses.iloc[0] if len(doses) else None
-common.value_tile(row2[1], "Median doses to response",
-                  None if d is None or d.suppressed else f"{d.median_doses:g}",
-                  None if d is None or d.suppressed else
-                  f"IQR {d.q1_doses:g}–{d.q3_doses:g} · {int(d.n_responders):,} clients who responded at any time",
-                  "Among responders: dosing sessions given before the first score with a ≥50% reduction.")
+common.value_tile(
+    row2[1],
+    "Median doses to response",
+    None if d is None or d.suppressed else f"{d.median_doses:g}",
+    None
+    if d is None or d.suppressed
+    else f"IQR {d.q1_doses:g}–{d.q3_doses:g} · {int(d.n_responders):,} clients who responded at any time",
+    "Among responders: dosing sessions given before the first score with a ≥50% reduction.",
+)
 if len(si) and not pd.isna(si.iloc[0].n_with_safety_item) and si.iloc[0].n_with_safety_item:
     x = si.iloc[0]
-    common.rate_tile(row2[2], "Suicidal ideation resolved", x.n_si_resolved, x.n_si_followed, x.resolved_rate,
-                     x.resolved_ci_low, x.resolved_ci_high, definitions.safety_rule())
+    common.rate_tile(
+        row2[2],
+        "Suicidal ideation resolved",
+        x.n_si_resolved,
+        x.n_si_followed,
+        x.resolved_rate,
+        x.resolved_ci_low,
+        x.resolved_ci_high,
+        definitions.safety_rule(),
+    )
 else:
     row2[2].info(f"{state.instrument} has no safety item: suicidal-ideation tiles need PHQ-9 with items.")
 
 with right:
     st.subheader("Trajectory")
     traj = data.engine("trajectory", by="none", bin_days=7, max_day=182, **kw)
-    common.chart(charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose",
-                                           f"Mean {state.instrument}"),
-                 f"Mean {state.instrument} by week since the first dose (baseline at 0), 95% CI; n per point in "
-                 "the hover; weeks with fewer than the minimum cell size are left out.",
-                 definitions.baseline_rule(s), traj, key="overview_trajectory")
+    common.chart(
+        charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),
+        f"Mean {state.instrument} by week since the first dose (baseline at 0), 95% CI; n per point in "
+        "the hover; weeks with fewer than the minimum cell size are left out.",
+        definitions.baseline_rule(s),
+        traj,
+        key="overview_trajectory",
+    )

@@ -22,39 +22,56 @@ if warning:
 st.subheader("First 7 days")
 traj = data.engine("trajectory", bin_days=0.5, max_day=7, **kw)
 if not common.empty_note(traj):
-    common.chart(charts.trajectory_with_ci(traj.assign(x=traj.x * 24), "Hours since first dose",
-                                           f"Mean {state.instrument}"),
-                 f"Mean {state.instrument} in 12-hour bins since the first dose (baseline at 0), 95% CI; each "
-                 "client counted once per bin; bins under the minimum cell size left out.",
-                 definitions.baseline_rule(s), traj, key="rapid_trajectory")
+    common.chart(
+        charts.trajectory_with_ci(traj.assign(x=traj.x * 24), "Hours since first dose", f"Mean {state.instrument}"),
+        f"Mean {state.instrument} in 12-hour bins since the first dose (baseline at 0), 95% CI; each "
+        "client counted once per bin; bins under the minimum cell size left out.",
+        definitions.baseline_rule(s),
+        traj,
+        key="rapid_trajectory",
+    )
 
 st.subheader("Response at 24 h, 72 h and day 7")
 table = data.engine("outcomes_table", timepoints=[(1, 1), (3, 1), (7, 3)], **kw)
 rows = rate_rows(table[table.timepoint != "last"], "response", state.rates)
 missing = [lab for lab in ("24 h", "72 h", "Day 7") if lab not in set(rows.label)]
 if missing:
-    st.caption(f"No {state.instrument} scores at {', '.join(missing)} for these clients"
-               + (" (its recall period is longer than that; see above)." if warning else "."))
+    st.caption(
+        f"No {state.instrument} scores at {', '.join(missing)} for these clients"
+        + (" (its recall period is longer than that; see above)." if warning else ".")
+    )
 if not common.empty_note(rows):
     refs = definitions.references(state.instrument, "response", 1)
-    common.chart(charts.rates_with_ci(rows, "Response rate", references=refs or None),
-                 f"Clients with ≥50% reduction / {'all who started' if state.itt else 'evaluable clients'} at "
-                 "each timepoint, Wilson 95% CI.",
-                 f"{definitions.response_rule(inst)} {definitions.timepoint_rule(s)} {definitions.denominators(s)}",
-                 rows, key="rapid_response")
+    common.chart(
+        charts.rates_with_ci(rows, "Response rate", references=refs or None),
+        f"Clients with ≥50% reduction / {'all who started' if state.itt else 'evaluable clients'} at "
+        "each timepoint, Wilson 95% CI.",
+        f"{definitions.response_rule(inst)} {definitions.timepoint_rule(s)} {definitions.denominators(s)}",
+        rows,
+        key="rapid_response",
+    )
 
 st.subheader("Early improvement by dose")
 dose = data.engine("improvement_by_dose", max_dose=6, **kw)
 if not common.empty_note(dose):
-    common.chart(charts.improvement_by_dose(dose),
-                 f"Share with ≥{s.early_improvement_pct:g}% reduction at the first score after each dose / clients "
-                 "with such a score, Wilson 95% CI.", definitions.rapid_rule(s), dose, key="rapid_by_dose")
+    common.chart(
+        charts.improvement_by_dose(dose),
+        f"Share with ≥{s.early_improvement_pct:g}% reduction at the first score after each dose / clients "
+        "with such a score, Wilson 95% CI.",
+        definitions.rapid_rule(s),
+        dose,
+        key="rapid_by_dose",
+    )
 
 st.subheader("Time to first response")
 km = data.engine("kaplan_meier_table", event="response", **kw)
 if not common.empty_note(km):
     km = km.assign(survival=1 - km.survival, ci_low=1 - km.ci_high, ci_high=1 - km.ci_low)
-    common.chart(charts.km_curve(km, "Share responded (1 − KM)"),
-                 "Kaplan–Meier: cumulative share of clients with a first response, censored at the last "
-                 "assessment; numbers at risk below.",
-                 definitions.durability_rule(s), km[KM_SHOWN], key="rapid_km")
+    common.chart(
+        charts.km_curve(km, "Share responded (1 − KM)"),
+        "Kaplan–Meier: cumulative share of clients with a first response, censored at the last "
+        "assessment; numbers at risk below.",
+        definitions.durability_rule(s),
+        km[KM_SHOWN],
+        key="rapid_km",
+    )
