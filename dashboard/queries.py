@@ -1,4 +1,12 @@
-"""The SQL loader: named queries live as files in queries/, one per file, run with bound $-parameters."""
+"""The SQL loader. Every query is a file in queries/, in a folder by its role:
+
+- queries/store/: the schema (schema.sql) and its migrations (migrate_00N.sql), run by dashboard.store;
+- queries/derive/: the derived-table builds, run in the order of their file names (NN_name.sql) by
+  dashboard.derive, each binding the settings it names as $-parameters;
+- queries/views/: the read-only queries the engine and the views run, with bound $-parameters.
+
+A query is named by its folder and stem ('views/outcomes_by_group'), or by its stem alone when only one folder
+holds it."""
 
 import re
 from functools import cache
@@ -8,15 +16,29 @@ import duckdb
 import pandas as pd
 
 QUERY_DIR = Path(__file__).resolve().parent.parent / "queries"
+ROLES = ("store", "derive", "views")
+
+
+@cache
+def path_of(name: str) -> Path:
+    """The file of a named query."""
+    folders = [""] if "/" in name else [f"{role}/" for role in ROLES]
+    candidates = [QUERY_DIR / f"{folder}{name}.sql" for folder in folders]
+    found = [p for p in candidates if p.is_file()]
+    if len(found) != 1:
+        raise KeyError(f"no query named {name!r} in {QUERY_DIR}" if not found else f"ambiguous query {name!r}")
+    return found[0]
 
 
 @cache
 def sql(name: str) -> str:
-    """The text of queries/<name>.sql."""
-    path = QUERY_DIR / f"{name}.sql"
-    if not path.is_file():
-        raise KeyError(f"no query named {name!r} in {QUERY_DIR}")
-    return path.read_text(encoding="utf-8")
+    """The text of a named query."""
+    return path_of(name).read_text(encoding="utf-8")
+
+
+def files(role: str) -> list[Path]:
+    """The SQL files of one role, in name order (the derive order for 'derive')."""
+    return sorted((QUERY_DIR / role).glob("*.sql"))
 
 
 @cache
@@ -39,6 +61,10 @@ def run(con: duckdb.DuckDBPyConnection, name: str, **params) -> pd.DataFrame:
     return con.execute(sql(name), bound or None).df()
 
 
-def run_script(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Run a multi-statement SQL file that takes no parameters (schema, derived-table builds)."""
-    con.execute(sql(name))
+def run_script(con: duckdb.DuckDBPyConnection, name: str, **params) -> None:
+    """Run a SQL file (schema, migration, derived-table build), binding the parameters it names."""
+    needed = parameters(name)
+    missing = needed - params.keys()
+    if missing:
+        raise KeyError(f"query {name!r} needs parameter(s): {', '.join(sorted(missing))}")
+    con.execute(sql(name), {k: params[k] for k in needed} or None)

@@ -11,7 +11,7 @@ import duckdb
 from dashboard import __version__, instruments
 from dashboard.queries import run_script
 
-SCHEMA_VERSION = 3  # queries/schema.sql is version 1; queries/migrate_00N.sql bring it to N
+SCHEMA_VERSION = 3  # queries/store/schema.sql is version 1; queries/store/migrate_00N.sql bring it to N
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
 DEFAULT_DB = DATA_DIR / "outcomes.duckdb"
@@ -79,7 +79,7 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
         if read_only:
             raise StoreError("the file is not an outcomes database (no schema_info table)")
         con.execute("begin")
-        run_script(con, "schema")
+        run_script(con, "store/schema")
         con.execute(
             "insert into schema_info values (1, $at, $app, 'clinic')",
             {"at": datetime.now(UTC).replace(tzinfo=None), "app": __version__},
@@ -110,12 +110,12 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
-    """Bring a schema from `version` to SCHEMA_VERSION with queries/migrate_00N.sql, then rebuild the derived
+    """Bring a schema from `version` to SCHEMA_VERSION with queries/store/migrate_00N.sql, then rebuild the derived
     tables (their shape may have changed). Runs inside the caller's transaction."""
     from dashboard import derive
 
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        run_script(con, f"migrate_{target:03d}")
+        run_script(con, f"store/migrate_{target:03d}")
     con.execute(
         "update schema_info set schema_version = $v, app_version = $app", {"v": SCHEMA_VERSION, "app": __version__}
     )

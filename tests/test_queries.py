@@ -28,23 +28,8 @@ SHARED = {
     "custom_targets": [{"target_day": 30.0, "window_days": 5.0}],
     "include_last": True,
 }
-# run by store.connect and derive.rebuild in every test
-BUILT_BY_CODE = {
-    "schema",
-    "derive_dose_events",
-    "derive_courses",
-    "derive_macros",
-    "derive_scored",
-    "derive_client_outcomes",
-    "derive_timepoint_scores",
-    "derive_cohort_outcomes",
-    "derive_trajectory_bins",
-    "derive_cohort_macro",
-    "derive_dose_improvement",
-    "derive_maintenance_weeks",
-    "migrate_002",
-    "migrate_003",
-}
+# the schema and its migrations, run by store.connect (the derived builds, queries/derive/, by derive.rebuild)
+STORE = {"schema", *(f"migrate_{v:03d}" for v in range(2, store.SCHEMA_VERSION + 1))}
 QUERIES = {
     "table_counts",
     "import_log_recent",
@@ -72,9 +57,12 @@ MAY_BE_EMPTY_ON_DEMO = {"import_rejects_for"}  # the demo imports cleanly
 
 
 def test_every_sql_file_has_a_test():
-    files = {p.stem for p in queries.QUERY_DIR.glob("*.sql")}
-    known = QUERIES | BUILT_BY_CODE
-    assert files == known, f"untested: {sorted(files - known)}; stale: {sorted(known - files)}"
+    views = {p.stem for p in queries.files("views")}
+    assert views == QUERIES, f"untested: {sorted(views - QUERIES)}; stale: {sorted(QUERIES - views)}"
+    assert {p.stem for p in queries.files("store")} == STORE
+    every = {p.relative_to(queries.QUERY_DIR).as_posix() for p in queries.QUERY_DIR.rglob("*.sql")}
+    roles = {f"{role}/{p.name}" for role in queries.ROLES for p in queries.files(role)}
+    assert every == roles, f"SQL files outside the role folders: {sorted(every - roles)}"
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
@@ -97,8 +85,8 @@ def test_query_runs_on_empty_and_demo(name, tmp_path, demo_db):
         assert len(result) > 0
 
 
-def test_derived_build_steps_are_the_derive_files():
-    assert set(derive.STEPS) == {n for n in BUILT_BY_CODE if n.startswith("derive_")}
-    assert {n for n in BUILT_BY_CODE if n.startswith("migrate_")} == {
-        f"migrate_{v:03d}" for v in range(2, store.SCHEMA_VERSION + 1)
-    }
+def test_derived_build_steps_are_the_derive_files_in_name_order():
+    names = [p.name for p in queries.files("derive")]
+    assert derive.steps() == [f"derive/{p.removesuffix('.sql')}" for p in names]
+    assert all(n[:2].isdigit() and n[2] == "_" for n in names), names
+    assert len({n[:2] for n in names}) == len(names), "two derive steps share a number"
