@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import access, filters, presentation
+from dashboard import access, data, filters, presentation
 from dashboard.views.common import report_button
 
 VIEWS = Path(__file__).resolve().parent / "dashboard" / "views"
@@ -46,6 +46,7 @@ if presenting and not presentation.clients_enabled():
 current = st.navigation(pages, position="top" if presenting else "sidebar")
 if current is start:
     current.run()  # on to the overview at once: a sidebar drawn here would be thrown away by the switch
+data.ensure_current()  # never a figure from derived tables built under other settings
 state = filters.sidebar()
 if presenting:
     presentation.apply()

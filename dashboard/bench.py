@@ -14,15 +14,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from dashboard import derive, outcomes, store
+from dashboard.cohort import Cohort, Filters
 from dashboard.demo_data import generate
 from dashboard.ingest import import_file
-from dashboard.outcomes import Filters
 from dashboard.settings import load
 
 # What each view computes for one filter change (the engine calls its page makes), instrument PHQ-9.
@@ -100,13 +101,12 @@ def _view_times(con, filters: list[Filters]) -> dict:
         times = []
         for f in filters:
             if view == "my_cohort":
-                f = Filters(**{**f.__dict__, "clinicians": None, "focus": clinician})
+                f = replace(f, clinicians=None, focus=clinician)
             started = time.perf_counter()
             for name, kwargs in calls:
-                args = dict(kwargs, filters=f)
-                if name not in NO_INSTRUMENT:
-                    args["instrument"] = "PHQ-9"
-                getattr(outcomes, name)(con, **args)
+                args = dict(kwargs)
+                cohort = Cohort(None if name in NO_INSTRUMENT else "PHQ-9", f, args.pop("by", "none"), S)
+                getattr(outcomes, name)(con, cohort, **args)
             times.append(time.perf_counter() - started)
         times.sort()
         out[view] = {
@@ -328,9 +328,9 @@ def run(n_clients: int = 100_000, seed: int = 7, n_filters: int = 20, cold_start
             ours.append(
                 _timed(
                     lambda f=f: (
-                        outcomes.flow_table(con, "PHQ-9", filters=f),
-                        outcomes.outcomes_table(con, "PHQ-9", by="none", filters=f, timepoints=[PRIMARY]),
-                        outcomes.outcomes_table(con, "PHQ-9", by="modality", filters=f, timepoints=[PRIMARY]),
+                        outcomes.flow_table(con, Cohort("PHQ-9", f, "none", S)),
+                        outcomes.outcomes_table(con, Cohort("PHQ-9", f, "none", S), timepoints=[PRIMARY]),
+                        outcomes.outcomes_table(con, Cohort("PHQ-9", f, "modality", S), timepoints=[PRIMARY]),
                     )
                 )[0]
             )

@@ -62,12 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cohort_arguments(p) -> None:
-    p.add_argument("--min-baseline", type=_nonnegative, metavar="SCORE", help="minimum baseline severity")
-    p.add_argument("--modality", nargs="+", metavar="M")
-    p.add_argument("--site", nargs="+", metavar="S")
-    p.add_argument("--condition", nargs="+", metavar="C")
-    p.add_argument("--clinician", nargs="+", metavar="ID")
-    p.add_argument("--integration", choices=["yes", "no"])
+    from dashboard import cohort
+
+    cohort.add_arguments(p, argparse.ArgumentTypeError)
 
 
 def _timepoints(text: str) -> list[tuple[float, float | None]]:
@@ -194,6 +191,7 @@ def _import(args) -> int:
 def _outcomes(args) -> int:
     import json
 
+    from dashboard.cohort import Cohort
     from dashboard.outcomes import OutcomeError, outcomes_table
     from dashboard.settings import load
 
@@ -211,17 +209,10 @@ def _outcomes(args) -> int:
     if not path.exists():
         print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
         return 2
-    con = store.connect(path, read_only=True)
-    filters = _filters(args)
+    con = _open_current(path, settings)
     try:
         table = outcomes_table(
-            con,
-            args.instrument,
-            by=args.by,
-            timepoints=points,
-            filters=filters,
-            min_cell=args.min_cell,
-            settings=settings,
+            con, Cohort(args.instrument, _filters(args), args.by, settings), timepoints=points, min_cell=args.min_cell
         )
     except OutcomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -262,16 +253,26 @@ def _csv(table) -> str:
 
 
 def _filters(args):
-    from dashboard.outcomes import Filters
+    from dashboard import cohort
 
-    return Filters(
-        modalities=_tuple(args.modality),
-        sites=_tuple(args.site),
-        conditions=_tuple(args.condition),
-        clinicians=_tuple(args.clinician),
-        integration=None if args.integration is None else args.integration == "yes",
-        min_baseline=args.min_baseline,
-    )
+    return cohort.filters_from_args(args)
+
+
+def _open_current(path: Path, settings):
+    """A read-only connection on derived tables built under `settings`: when they were built under others, they
+    are rebuilt first (saying so on stderr), so no figure is read from stale tables."""
+    from dashboard import derive
+
+    con = store.connect(path, read_only=True)
+    if derive.is_current(con, settings):
+        return con
+    con.close()
+    con = store.connect(path)
+    try:
+        derive.ensure_current(con, settings, notify=lambda m: print(m, file=sys.stderr, flush=True))
+    finally:
+        con.close()
+    return store.connect(path, read_only=True)
 
 
 def _report(args) -> int:
@@ -282,9 +283,13 @@ def _report(args) -> int:
     if not path.exists():
         print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
         return 2
-    con = store.connect(path, read_only=True)
+    from dashboard.cohort import Cohort
+    from dashboard.settings import load
+
+    settings = load()
+    con = _open_current(path, settings)
     try:
-        result = report.build(con, args.instrument, _filters(args))
+        result = report.build(con, Cohort(args.instrument, _filters(args), settings=settings))
     except OutcomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,14 +4,18 @@ The only module that knows about st.cache_*; views call these functions and neve
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
-from dashboard import queries, store
+from dashboard import derive, outcomes, queries, store
+from dashboard.cohort import Cohort
+from dashboard.settings import load
 
 
 def database_path() -> tuple[Path, bool]:
@@ -58,9 +62,35 @@ def connection() -> duckdb.DuckDBPyConnection:
         st.stop()
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
-def query(name: str, **params) -> pd.DataFrame:
-    """A named query's result, cached on the query name and its parameters until the next import."""
+_current_lock = threading.Lock()
+_current: dict[str, str] = {}  # database path -> the fingerprint its derived tables were last found built with
+
+
+def ensure_current() -> None:
+    """Before a page reads anything: when the database's derived tables were built under other settings than
+    those in force (or by other builds), rebuild them, saying so on the page, and forget cached results. Checked
+    once per change of settings, not on every run."""
+    path, _ = database_path()
+    settings = load()
+    wanted = json.dumps(derive.fingerprint(settings), sort_keys=True)
+    if _current.get(str(path)) == wanted:
+        return
+    with _current_lock:
+        if _current.get(str(path)) == wanted:
+            return
+        con = connection()
+        try:
+            if not derive.is_current(con, settings):
+                changed = ", ".join(derive.differences(con, settings))
+                with st.spinner(f"Rebuilding the derived tables for the settings in force (changed: {changed})…"):
+                    derive.ensure_current(con, settings)
+                after_import()
+        finally:
+            con.close()
+        _current[str(path)] = wanted
+
+
+def _query(name: str, **params) -> pd.DataFrame:
     con = connection()
     try:
         return queries.run(con, name, **params)
@@ -68,39 +98,176 @@ def query(name: str, **params) -> pd.DataFrame:
         con.close()
 
 
+# --- the views' queries (queries/views/<name>.sql), cached until the next import ----------------------------------
+
+
+@st.cache_data(show_spinner=False)
+def filter_options() -> pd.DataFrame:
+    """queries/views/filter_options.sql: the values each sidebar filter can take (dimension, value)."""
+    return _query("views/filter_options")
+
+
+@st.cache_data(show_spinner=False)
+def table_counts() -> pd.DataFrame:
+    """queries/views/table_counts.sql"""
+    return _query("views/table_counts")
+
+
+@st.cache_data(show_spinner=False)
+def import_log_recent(limit: int) -> pd.DataFrame:
+    """queries/views/import_log_recent.sql"""
+    return _query("views/import_log_recent", limit=limit)
+
+
+@st.cache_data(show_spinner=False)
+def import_rejects_for(import_id: int) -> pd.DataFrame:
+    """queries/views/import_rejects_for.sql"""
+    return _query("views/import_rejects_for", import_id=import_id)
+
+
+@st.cache_data(show_spinner=False)
+def data_quality() -> pd.DataFrame:
+    """queries/views/data_quality.sql"""
+    return _query("views/data_quality")
+
+
+@st.cache_data(show_spinner=False)
+def instrument_coverage_by_site() -> pd.DataFrame:
+    """queries/views/instrument_coverage_by_site.sql"""
+    return _query("views/instrument_coverage_by_site")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def client_list(clinician: str | None) -> pd.DataFrame:
+    """queries/views/client_list.sql"""
+    return _query("views/client_list", clinician=clinician)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def client_scores(client_id: str, instrument: str | None) -> pd.DataFrame:
+    """queries/views/client_scores.sql"""
+    return _query("views/client_scores", client_id=client_id, instrument=instrument)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def client_sessions(client_id: str) -> pd.DataFrame:
+    """queries/views/client_sessions.sql"""
+    return _query("views/client_sessions", client_id=client_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def client_outcome_rows(client_id: str) -> pd.DataFrame:
+    """queries/views/client_outcome_rows.sql"""
+    return _query("views/client_outcome_rows", client_id=client_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def needs_attention(clinician: str, instrument: str | None) -> pd.DataFrame:
+    """queries/views/needs_attention.sql"""
+    return _query("views/needs_attention", clinician=clinician, instrument=instrument)
+
+
+# --- the outcome engine (dashboard.outcomes), cached on the cohort and the arguments ------------------------------
+
+
+def _engine(function, cohort: Cohort, **kwargs):
+    con = connection()
+    try:
+        return function(con, cohort, **kwargs)
+    finally:
+        con.close()
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def outcomes_table(cohort: Cohort, timepoints: list | None = None, include_last: bool = True) -> pd.DataFrame:
+    """outcomes.outcomes_table: response and remission per group and timepoint."""
+    return _engine(outcomes.outcomes_table, cohort, timepoints=timepoints, include_last=include_last)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def flow_table(cohort: Cohort, target_day: float | None = None, window_days: float | None = None) -> pd.DataFrame:
+    """outcomes.flow_table: the flow from first dose to included."""
+    return _engine(outcomes.flow_table, cohort, target_day=target_day, window_days=window_days)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def kaplan_meier_table(cohort: Cohort, event: str) -> pd.DataFrame:
+    """outcomes.kaplan_meier_table: time to response or relapse."""
+    return _engine(outcomes.kaplan_meier_table, cohort, event=event)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def trajectory(cohort: Cohort, bin_days: float, max_day: float, measure: str = "score") -> pd.DataFrame:
+    """outcomes.trajectory: mean score (or % change) per time bin."""
+    return _engine(outcomes.trajectory, cohort, bin_days=bin_days, max_day=max_day, measure=measure)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def improvement_by_dose(cohort: Cohort, max_dose: int = 6) -> pd.DataFrame:
+    """outcomes.improvement_by_dose: early improvement after each dose."""
+    return _engine(outcomes.improvement_by_dose, cohort, max_dose=max_dose)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def band_transitions(cohort: Cohort, target_day: float, window_days: float) -> pd.DataFrame:
+    """outcomes.band_transitions: severity band at baseline and at a timepoint."""
+    return _engine(outcomes.band_transitions, cohort, target_day=target_day, window_days=window_days)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def maintenance_by_week(cohort: Cohort) -> pd.DataFrame:
+    """outcomes.maintenance_by_week: maintenance doses per week."""
+    return _engine(outcomes.maintenance_by_week, cohort)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def doses_to_response(cohort: Cohort) -> pd.DataFrame:
+    """outcomes.doses_to_response: dosing sessions before the first response."""
+    return _engine(outcomes.doses_to_response, cohort)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def suicidal_ideation(cohort: Cohort) -> pd.DataFrame:
+    """outcomes.suicidal_ideation: item 9 at baseline, resolved and emerged."""
+    return _engine(outcomes.suicidal_ideation, cohort)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def funnel(cohort: Cohort, target_day: float, window_days: float):
+    """outcomes.funnel: groups, limits and the overall rate for a funnel plot."""
+    return _engine(outcomes.funnel, cohort, target_day=target_day, window_days=window_days)
+
+
+CACHED = [
+    filter_options,
+    table_counts,
+    import_log_recent,
+    import_rejects_for,
+    data_quality,
+    instrument_coverage_by_site,
+    client_list,
+    client_scores,
+    client_sessions,
+    client_outcome_rows,
+    needs_attention,
+    outcomes_table,
+    flow_table,
+    kaplan_meier_table,
+    trajectory,
+    improvement_by_dose,
+    band_transitions,
+    maintenance_by_week,
+    doses_to_response,
+    suicidal_ideation,
+    funnel,
+]
+
+
 @st.cache_data(show_spinner=False)
 def dataset_info() -> dict:
     con = connection()
     try:
         return {"kind": store.dataset_kind(con), "path": str(database_path()[0])}
-    finally:
-        con.close()
-
-
-ENGINE = {
-    "outcomes_table",
-    "flow_table",
-    "kaplan_meier_table",
-    "trajectory",
-    "improvement_by_dose",
-    "band_transitions",
-    "maintenance_by_week",
-    "doses_to_response",
-    "suicidal_ideation",
-    "funnel",
-}
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def engine(function: str, **kwargs):
-    """A cached call of one of the outcome engine's functions (dashboard.outcomes), keyed on its arguments."""
-    from dashboard import outcomes
-
-    if function not in ENGINE:
-        raise KeyError(f"not an engine function: {function}")
-    con = connection()
-    try:
-        return getattr(outcomes, function)(con, **kwargs)
     finally:
         con.close()
 
@@ -118,21 +285,21 @@ def instrument(name: str):
 
 
 @st.cache_data(show_spinner="Preparing the report…", max_entries=8)
-def report_html(instrument: str, filters) -> str:
-    """The case-conference report for an instrument and cohort."""
+def report_html(cohort: Cohort) -> str:
+    """The case-conference report for a cohort."""
     from dashboard import report
 
     con = connection()
     try:
-        return report.build(con, instrument, filters).html
+        return report.build(con, cohort).html
     finally:
         con.close()
 
 
 def after_import() -> None:
     """Forget cached results: the data changed."""
-    query.clear()
+    for function in CACHED:
+        function.clear()
     dataset_info.clear()
-    engine.clear()
     instrument.clear()
     report_html.clear()

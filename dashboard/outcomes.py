@@ -3,27 +3,15 @@ and small-cell suppression applied here so every consumer (views, downloads, rep
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import duckdb
 import numpy as np
 import pandas as pd
 
 from dashboard import privacy, stats
+from dashboard.cohort import GROUP_BY, Cohort, Filters, OutcomeError
 from dashboard.queries import run
-from dashboard.settings import Settings, load
 
-GROUP_BY = {
-    "modality": "Modality",
-    "integration": "Integration therapy",
-    "condition": "Condition",
-    "site": "Site",
-    "clinician": "Clinician",
-    "age_band": "Age band",
-    "cohort_quarter": "Cohort quarter",
-    "clinician_vs_rest": "This clinician and the rest of the practice",
-    "none": "All clients",
-}
+__all__ = ["GROUP_BY", "Cohort", "Filters", "OutcomeError"]
 
 OUTCOME_COLUMNS = [
     "group",
@@ -76,79 +64,12 @@ DEPENDENTS = {
 }
 
 
-class OutcomeError(ValueError):
-    """A request the engine cannot answer (unknown instrument, bad grouping); one line."""
-
-
-@dataclass(frozen=True)
-class Filters:
-    """The shared cohort filters. None means 'no filter'; lists select any of their values."""
-
-    modalities: tuple[str, ...] | None = None
-    integration: bool | None = None
-    conditions: tuple[str, ...] | None = None
-    sites: tuple[str, ...] | None = None
-    clinicians: tuple[str, ...] | None = None
-    age_bands: tuple[str, ...] | None = None
-    cohort_from: str | None = None  # 'YYYY-MM'
-    cohort_to: str | None = None
-    min_baseline: float | None = None
-    focus: str | None = None  # the clinician compared with the rest of the practice (group 'clinician_vs_rest')
-
-    def __post_init__(self):
-        """Fail cleanly on a wrongly typed filter, before anything reaches the database."""
-        for name in ("modalities", "conditions", "sites", "clinicians", "age_bands"):
-            value = getattr(self, name)
-            if value is not None and (
-                not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value)
-            ):
-                raise OutcomeError(f"filter {name} must be a list of labels")
-        if self.integration is not None and not isinstance(self.integration, bool):
-            raise OutcomeError("filter integration must be true, false or empty")
-        if self.min_baseline is not None and (
-            isinstance(self.min_baseline, bool) or not isinstance(self.min_baseline, int | float)
-        ):
-            raise OutcomeError("filter min_baseline must be a number")
-        for name in ("cohort_from", "cohort_to", "focus"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise OutcomeError(f"filter {name} must be text")
-
-    def params(self) -> dict:
-        out = {}
-        for key, value in asdict(self).items():
-            out[key] = list(value) if isinstance(value, tuple) else value
-        return out
-
-    def describe(self) -> str:
-        """The filters as one line of text, for captions, subtitles and reports."""
-        parts = []
-        labels = {
-            "modalities": "modality",
-            "conditions": "condition",
-            "sites": "site",
-            "clinicians": "clinician",
-            "age_bands": "age band",
-        }
-        for key, label in labels.items():
-            value = getattr(self, key)
-            if value is not None:
-                parts.append(f"{label}: {', '.join(value) if value else 'none'}")
-        if self.integration is not None:
-            parts.append("with integration therapy" if self.integration else "ketamine alone")
-        if self.cohort_from or self.cohort_to:
-            parts.append(f"first dose {self.cohort_from or '…'} to {self.cohort_to or '…'}")
-        if self.min_baseline is not None:
-            parts.append(f"baseline ≥ {self.min_baseline:g}")
-        return "; ".join(parts) if parts else "all clients"
-
-
-def _check(con: duckdb.DuckDBPyConnection, instrument: str, by: str) -> None:
-    if by not in GROUP_BY:
-        raise OutcomeError(f"unknown grouping {by!r}; use one of {', '.join(GROUP_BY)}")
+def _check(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
+    if not isinstance(cohort, Cohort):
+        raise OutcomeError("the engine's functions take a Cohort (dashboard.cohort.Cohort)")
     known = [r[0] for r in con.execute("select name from instruments order by name").fetchall()]
-    if instrument not in known:
-        raise OutcomeError(f"unknown instrument {instrument!r}; known: {', '.join(known)}")
+    if cohort.instrument not in known:
+        raise OutcomeError(f"unknown instrument {cohort.instrument!r}; known: {', '.join(known)}")
 
 
 def _day_label(day: float) -> str:
@@ -157,19 +78,15 @@ def _day_label(day: float) -> str:
 
 def outcomes_table(
     con: duckdb.DuckDBPyConnection,
-    instrument: str,
-    by: str = "modality",
+    cohort: Cohort,
     timepoints: list[tuple[float, float]] | None = None,
-    filters: Filters | None = None,
     min_cell: int | None = None,
-    settings: Settings | None = None,
     include_last: bool = True,
 ) -> pd.DataFrame:
     """One row per group and timepoint (and one for the last observed score), with the columns of the
     `outcomes` command, suppressed. Rates are fractions; Wilson 95% interval of the evaluable rate."""
-    settings = settings or load()
-    _check(con, instrument, by)
-    filters = filters or Filters()
+    settings = cohort.settings
+    _check(con, cohort)
     k = settings.min_cell if min_cell is None else min_cell
     points = list(timepoints) if timepoints is not None else list(settings.timepoints)
     targets = [{"target_day": float(d), "window_days": float(w)} for d, w in points]
@@ -178,12 +95,12 @@ def outcomes_table(
     table = run(
         con,
         "outcomes_by_group",
-        instrument=instrument,
+        cohort=cohort.sql(),
+        instrument=cohort.instrument,
         standard_targets=standard or None,
         custom_targets=custom or None,
         include_last=include_last,
-        group_by=by,
-        **filters.params(),
+        response_pct=settings.response_pct,
     )
     if table.empty:
         return pd.DataFrame(columns=OUTCOME_COLUMNS)
@@ -220,31 +137,27 @@ def _rates(table: pd.DataFrame) -> pd.DataFrame:
 
 def flow_table(
     con: duckdb.DuckDBPyConnection,
-    instrument: str,
-    by: str = "none",
+    cohort: Cohort,
     target_day: float | None = None,
     window_days: float | None = None,
-    filters: Filters | None = None,
     min_cell: int | None = None,
-    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """The flow per group, suppressed: n_first_dose -> n_with_baseline -> n_completed_induction ->
     n_followup_in_window -> n_included, at the primary timepoint unless another is given."""
-    settings = settings or load()
-    _check(con, instrument, by)
-    filters = filters or Filters()
+    settings = cohort.settings
+    _check(con, cohort)
     target = settings.primary_day if target_day is None else target_day
     window = settings.window_for(target) if window_days is None else window_days
     frame = run(
         con,
         "flow_by_group",
-        instrument=instrument,
+        cohort=cohort.sql(),
+        instrument=cohort.instrument,
         target_day=target,
         window_days=window,
         standard=settings.is_standard(target, window),
         min_induction_doses=settings.min_induction_doses,
-        group_by=by,
-        **filters.params(),
+        response_pct=settings.response_pct,
     )
     stages = ["n_first_dose", "n_with_baseline", "n_completed_induction", "n_followup_in_window", "n_included"]
     k = settings.min_cell if min_cell is None else min_cell
@@ -260,23 +173,19 @@ KM_SHOWN = ["group", "time", "survival", "ci_low", "ci_high", "at_risk"]
 
 def kaplan_meier_table(
     con: duckdb.DuckDBPyConnection,
-    instrument: str,
+    cohort: Cohort,
     event: str = "response",
-    by: str = "none",
-    filters: Filters | None = None,
     min_cell: int | None = None,
-    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Kaplan–Meier per group for time to first response ('response') or, among responders, time from
     response to relapse ('relapse'). One row per group and distinct time: group, time, survival, ci_low,
     ci_high, at_risk, events, censored, n_group. The curve is cut where fewer than k clients remain at risk
     (their steps would show small cells); a group smaller than k shows no curve at all."""
-    settings = settings or load()
+    settings = cohort.settings
     if event not in KM_QUERIES:
         raise OutcomeError(f"unknown event {event!r}; use one of {', '.join(KM_QUERIES)}")
-    filters = filters or Filters()
     k = settings.min_cell if min_cell is None else min_cell
-    counts = _cohort(con, KM_QUERIES[event], instrument, by, filters)
+    counts = _rows(con, KM_QUERIES[event], cohort)
     frames = []
     for group, rows in counts.groupby("group", sort=True):
         n_group = int(rows.n_clients.sum())
@@ -292,33 +201,32 @@ def kaplan_meier_table(
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-def _cohort(con, name: str, instrument: str, by: str, filters: Filters | None, **extra) -> pd.DataFrame:
-    _check(con, instrument, by)
-    return run(con, name, instrument=instrument, group_by=by, **(filters or Filters()).params(), **extra)
+def _rows(con, name: str, cohort: Cohort, **extra) -> pd.DataFrame:
+    """A view query's rows for the cohort (bound as $cohort), after checking its instrument."""
+    _check(con, cohort)
+    params = {"cohort": cohort.sql(), "instrument": cohort.instrument, "response_pct": cohort.settings.response_pct}
+    return run(con, name, **params, **extra)
 
 
 def trajectory(
     con: duckdb.DuckDBPyConnection,
-    instrument: str,
-    by: str = "none",
+    cohort: Cohort,
     bin_days: float = 7,
     max_day: float = 364,
     measure: str = "score",
-    filters: Filters | None = None,
     min_cell: int | None = None,
-    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Mean (score or percent change) with 95% CI per group and time bin since the first dose; the baseline
     is the point at day 0. Bins with fewer than k clients are left out. Columns: group, bin_start, x, mean,
     ci_low, ci_high, n_clients."""
-    settings = settings or load()
+    settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
     if float(bin_days) not in settings.trajectory_bins:
         raise OutcomeError(
             f"trajectory bins of {bin_days:g} days are not precomputed; use one of "
             f"{', '.join(f'{b:g}' for b in settings.trajectory_bins)} (settings.trajectory_bins)"
         )
-    frame = _cohort(con, "trajectory_by_bin", instrument, by, filters, bin_days=float(bin_days), max_day=max_day)
+    frame = _rows(con, "trajectory_by_bin", cohort, bin_days=float(bin_days), max_day=max_day)
     mean, sd = ("mean", "sd") if measure == "score" else ("mean_pct_change", "sd_pct_change")
     out = frame[["group", "bin_start", "x", "n_clients"]].copy()
     out["mean"] = frame[mean]
@@ -330,26 +238,21 @@ def trajectory(
 
 def improvement_by_dose(
     con: duckdb.DuckDBPyConnection,
-    instrument: str,
-    by: str = "none",
+    cohort: Cohort,
     max_dose: int = 6,
-    filters: Filters | None = None,
     min_cell: int | None = None,
-    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Share of clients improved by at least the early-improvement threshold at their first score after
     dose k, with Wilson CI. Columns: group, dose_no, rate, ci_low, ci_high, numerator, denominator,
     suppressed."""
-    settings = settings or load()
+    settings = cohort.settings
     if not 1 <= max_dose <= 12:
         raise OutcomeError("max_dose must be from 1 to 12 (the doses precomputed in dose_improvement)")
     k = settings.min_cell if min_cell is None else min_cell
-    frame = _cohort(
+    frame = _rows(
         con,
         "improvement_by_dose",
-        instrument,
-        by,
-        filters,
+        cohort,
         max_dose=max_dose,
         improvement_pct=settings.early_improvement_pct,
     )
@@ -426,23 +329,19 @@ def timepoint_label(timepoint: str) -> str:
 
 def band_transitions(
     con: duckdb.DuckDBPyConnection,
-    instrument: str,
+    cohort: Cohort,
     target_day: float,
     window_days: float,
-    filters: Filters | None = None,
     min_cell: int | None = None,
-    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Clients by severity band at baseline and at a timepoint; small cells suppressed, with complements
     within each baseline band (its total is public). Columns: from_band, to_band, n_clients (None = hidden)."""
-    settings = settings or load()
+    settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
-    frame = _cohort(
+    frame = _rows(
         con,
         "band_transitions",
-        instrument,
-        "none",
-        filters,
+        cohort.grouped("none"),
         target_day=target_day,
         window_days=window_days,
         standard=settings.is_standard(target_day, window_days),
@@ -453,14 +352,13 @@ def band_transitions(
 
 def maintenance_by_week(
     con: duckdb.DuckDBPyConnection,
-    filters: Filters | None = None,
+    cohort: Cohort,
     min_cell: int | None = None,
-    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Maintenance doses per week since the first dose; weeks with doses to fewer than k clients hidden."""
-    settings = settings or load()
+    settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
-    frame = run(con, "maintenance_doses_by_week", group_by="none", **(filters or Filters()).params())
+    frame = run(con, "maintenance_doses_by_week", cohort=cohort.grouped("none").sql())
     if k > 0:
         frame = frame[frame.n_clients >= k]
     return frame.reset_index(drop=True)
@@ -468,17 +366,14 @@ def maintenance_by_week(
 
 def doses_to_response(
     con: duckdb.DuckDBPyConnection,
-    instrument: str,
-    by: str = "none",
-    filters: Filters | None = None,
+    cohort: Cohort,
     min_cell: int | None = None,
-    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Median (and quartiles of) dosing sessions before the first response, per group; groups with fewer
     than k responders are hidden."""
-    settings = settings or load()
+    settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
-    frame = _cohort(con, "doses_to_response", instrument, by, filters)
+    frame = _rows(con, "doses_to_response", cohort)
     shown, mask = privacy.suppress_groups(
         frame, ["n_responders"], {c: ["n_responders"] for c in ("median_doses", "q1_doses", "q3_doses")}, k=k
     )
@@ -488,16 +383,13 @@ def doses_to_response(
 
 def suicidal_ideation(
     con: duckdb.DuckDBPyConnection,
-    instrument: str,
-    by: str = "none",
-    filters: Filters | None = None,
+    cohort: Cohort,
     min_cell: int | None = None,
-    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Suicidal ideation at baseline, resolved and emerged, with Wilson intervals; suppressed."""
-    settings = settings or load()
+    settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
-    f = _cohort(con, "suicidal_ideation_summary", instrument, by, filters)
+    f = _rows(con, "suicidal_ideation_summary", cohort)
     counts = [
         "n_with_safety_item",
         "n_si_at_baseline",
@@ -522,36 +414,17 @@ def suicidal_ideation(
 
 def funnel(
     con: duckdb.DuckDBPyConnection,
-    instrument: str,
-    by: str,
+    cohort: Cohort,
     target_day: float,
     window_days: float,
-    filters: Filters | None = None,
     min_cell: int | None = None,
-    settings: Settings | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float | None]:
     """Funnel-plot inputs for comparing clinicians or sites on response at one timepoint: the groups
     (group, n, rate, suppressed), the 95% / 99.8% exact binomial limits, and the overall rate p0."""
-    settings = settings or load()
-    points = outcomes_table(
-        con,
-        instrument,
-        by=by,
-        timepoints=[(target_day, window_days)],
-        filters=filters,
-        min_cell=min_cell,
-        settings=settings,
-        include_last=False,
-    )
+    settings = cohort.settings
+    points = outcomes_table(con, cohort, timepoints=[(target_day, window_days)], min_cell=min_cell, include_last=False)
     overall = outcomes_table(
-        con,
-        instrument,
-        by="none",
-        timepoints=[(target_day, window_days)],
-        filters=filters,
-        min_cell=min_cell,
-        settings=settings,
-        include_last=False,
+        con, cohort.grouped("none"), timepoints=[(target_day, window_days)], min_cell=min_cell, include_last=False
     )
     if points.empty or overall.empty or overall.response_rate.isna().all():
         return pd.DataFrame(columns=["group", "n", "rate", "suppressed"]), pd.DataFrame(), None

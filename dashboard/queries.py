@@ -61,10 +61,17 @@ def run(con: duckdb.DuckDBPyConnection, name: str, **params) -> pd.DataFrame:
     return con.execute(sql(name), bound or None).df()
 
 
-def run_script(con: duckdb.DuckDBPyConnection, name: str, **params) -> None:
-    """Run a SQL file (schema, migration, derived-table build), binding the parameters it names."""
+def run_script(con: duckdb.DuckDBPyConnection, name: str, fragments: dict[str, str] | None = None, **params) -> None:
+    """Run a SQL file (schema, migration, derived-table build), binding the parameters it names. `fragments`
+    replace the file's {{markers}} with SQL generated from declarations in code (identifiers and constants,
+    never user input); a marker left unreplaced is an error."""
     needed = parameters(name)
     missing = needed - params.keys()
     if missing:
         raise KeyError(f"query {name!r} needs parameter(s): {', '.join(sorted(missing))}")
-    con.execute(sql(name), {k: params[k] for k in needed} or None)
+    text = sql(name)
+    for marker, fragment in (fragments or {}).items():
+        text = text.replace(marker, fragment)
+    if "{{" in re.sub(r"--[^\n]*", "", text):
+        raise KeyError(f"query {name!r} has a {{{{marker}}}} nothing replaced")
+    con.execute(text, {k: params[k] for k in needed} or None)

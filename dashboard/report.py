@@ -14,8 +14,9 @@ import pandas as pd
 import plotly.offline
 
 from dashboard import __version__, charts, definitions, instruments, outcomes, store
-from dashboard.outcomes import Filters, rate_rows, timepoint_label
-from dashboard.settings import Settings, load
+from dashboard.cohort import Cohort
+from dashboard.outcomes import rate_rows, timepoint_label
+from dashboard.settings import Settings
 
 SECTIONS = [
     "Cohort",
@@ -78,21 +79,17 @@ def _table(frame: pd.DataFrame, formats: dict) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def build(
-    con: duckdb.DuckDBPyConnection,
-    instrument: str = "PHQ-9",
-    filters: Filters | None = None,
-    settings: Settings | None = None,
-) -> Report:
-    """Build the report for one instrument and cohort."""
+def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
+    """Build the report for a cohort (its instrument, filters and settings; its grouping is not used: each
+    section groups as it says)."""
     started = datetime.now(UTC)
-    s = settings or load()
-    f = filters or Filters()
+    s = cohort.settings
+    f = cohort.filters
+    instrument = cohort.instrument
     known = instruments.load(con)
     if instrument not in known:
         raise outcomes.OutcomeError(f"unknown instrument {instrument!r}; known: {', '.join(sorted(known))}")
     inst = known[instrument]
-    kw = {"instrument": instrument, "filters": f, "settings": s}
     primary = (s.primary_day, s.window_for(s.primary_day))
     when = timepoint_label(f"day_{s.primary_day:g}")
     as_of = con.execute("select strftime(max(assessed_at), '%Y-%m') from scores").fetchone()[0] or "no data"
@@ -107,13 +104,13 @@ def build(
     if demo:
         parts.append("<p class='demo'><b>Demo data.</b> Every number in this report is synthetic.</p>")
     parts.append("<h2 id='cohort'>Cohort</h2>")
-    cohort = f.describe()
+    described = f.describe()
     parts.append(
-        f"<p>{html.escape(cohort[:1].upper() + cohort[1:])}; first course of each client. "
+        f"<p>{html.escape(described[:1].upper() + described[1:])}; first course of each client. "
         f"{html.escape(definitions.baseline_rule(s))}</p>"
     )
 
-    flow = outcomes.flow_table(con, by="none", **kw)
+    flow = outcomes.flow_table(con, cohort.grouped("none"))
     parts.append("<h2 id='flow'>Flow</h2>")
     if len(flow):
         r = flow.iloc[0]
@@ -127,13 +124,13 @@ def build(
     else:
         parts.append("<p>No clients match these filters.</p>")
 
-    table = outcomes.outcomes_table(con, by="none", timepoints=[primary], **kw)
+    table = outcomes.outcomes_table(con, cohort.grouped("none"), timepoints=[primary])
     parts.append("<h2 id='key-figures'>Key figures</h2>")
     if len(table):
         resp = rate_rows(table, "response", "evaluable").query("label == @when")
         itt = rate_rows(table, "response", "itt").query("label == @when")
         rem = rate_rows(table, "remission").query("label == @when")
-        doses = outcomes.doses_to_response(con, by="none", **kw)
+        doses = outcomes.doses_to_response(con, cohort.grouped("none"))
         tiles = []
         for label, rows in (
             (f"Response at {when.lower()} (evaluable)", resp),
@@ -171,14 +168,14 @@ def build(
     warning = definitions.recall_warning(inst, 7)
     if warning:
         parts.append(f"<p class='note'>{html.escape(warning)}</p>")
-    traj = outcomes.trajectory(con, by="modality", bin_days=0.5, max_day=7, **kw)
+    traj = outcomes.trajectory(con, cohort.grouped("modality"), bin_days=0.5, max_day=7)
     parts.append(
         _figure(
             charts.trajectory_with_ci(traj.assign(x=traj.x * 24), "Hours since first dose", f"Mean {instrument}"),
             f"Mean {instrument} in 12-hour bins since the first dose, 95% CI, by modality.",
         )
     )
-    early = outcomes.outcomes_table(con, by="modality", timepoints=[(1, 1), (3, 1), (7, 3)], **kw)
+    early = outcomes.outcomes_table(con, cohort.grouped("modality"), timepoints=[(1, 1), (3, 1), (7, 3)])
     rows = rate_rows(early[early.timepoint != "last"], "response")
     parts.append(
         _figure(
@@ -186,7 +183,7 @@ def build(
             "Response at 24 h, 72 h and day 7 over evaluable clients, Wilson 95% CI.",
         )
     )
-    km = outcomes.kaplan_meier_table(con, event="response", by="modality", **kw)
+    km = outcomes.kaplan_meier_table(con, cohort.grouped("modality"), event="response")
     if len(km):
         km = km.assign(survival=1 - km.survival, ci_low=1 - km.ci_high, ci_high=1 - km.ci_low)
         parts.append(
@@ -197,14 +194,16 @@ def build(
         )
 
     parts.append("<h2 id='long-term'>Long-term</h2>")
-    traj = outcomes.trajectory(con, by="modality", bin_days=7, max_day=364, **kw)
+    traj = outcomes.trajectory(con, cohort.grouped("modality"), bin_days=7, max_day=364)
     parts.append(
         _figure(
             charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {instrument}"),
             f"Mean {instrument} by week since the first dose, 95% CI, by modality.",
         )
     )
-    later = outcomes.outcomes_table(con, by="modality", timepoints=[(d, w) for d, w in s.timepoints if d >= 28], **kw)
+    later = outcomes.outcomes_table(
+        con, cohort.grouped("modality"), timepoints=[(d, w) for d, w in s.timepoints if d >= 28]
+    )
     later = later[later.timepoint != "last"]
     for measure in ("response", "remission"):
         parts.append(
@@ -213,7 +212,7 @@ def build(
                 f"{measure.title()} at weeks 4, 12 and 26 over evaluable clients, Wilson 95% CI.",
             )
         )
-    km = outcomes.kaplan_meier_table(con, event="relapse", by="modality", **kw)
+    km = outcomes.kaplan_meier_table(con, cohort.grouped("modality"), event="relapse")
     if len(km):
         parts.append(
             _figure(
@@ -228,7 +227,7 @@ def build(
     }
     cnt_fmt = {c: _count for c in ("n_started", "n_evaluable", "n_responders", "n_remission_eligible", "n_remitters")}
     for by in ("modality", "integration"):
-        comp = outcomes.outcomes_table(con, by=by, timepoints=[primary], **kw)
+        comp = outcomes.outcomes_table(con, cohort.grouped(by), timepoints=[primary])
         comp = comp[comp.timepoint != "last"][
             [
                 "group",
@@ -251,7 +250,7 @@ def build(
 
     parts.append("<h2 id='clinicians-and-sites'>Clinicians and sites</h2>")
     for by in ("clinician", "site"):
-        points, limits, p0 = outcomes.funnel(con, by=by, target_day=primary[0], window_days=primary[1], **kw)
+        points, limits, p0 = outcomes.funnel(con, cohort.grouped(by), target_day=primary[0], window_days=primary[1])
         if p0 is not None and len(points):
             parts.append(
                 _figure(

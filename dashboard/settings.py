@@ -8,6 +8,8 @@ Set OUTCOMES_SETTINGS to a TOML file with a [settings] table to change any of th
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -27,6 +29,8 @@ class Settings:
     primary_day: int = 28  # the primary timepoint (week 4)
     rapid_day: float = 1.0  # rapid response: ~24 h after the first dose ...
     rapid_window_days: float = 1.0  # ... within ± this
+    response_pct: float = 50.0  # response: a reduction from baseline of at least this many percent
+    partial_response_pct: float = 25.0  # partial response: a reduction of at least this, short of a response
     early_improvement_pct: float = 20.0  # early improvement / non-improvement signal threshold (% reduction)
     relapse_gap_min_days: float = 5.0  # relapse: two consecutive non-response assessments this far apart ...
     relapse_gap_max_days: float = 15.0  # ... and no further
@@ -51,12 +55,17 @@ class Settings:
             "primary_day": self.primary_day,
             "primary_window_days": self.window_for(self.primary_day),
             "early_pct": self.early_improvement_pct,
+            "response_pct": self.response_pct,
             "relapse_gap_min": self.relapse_gap_min_days,
             "relapse_gap_max": self.relapse_gap_max_days,
             "timepoints": [{"target_day": float(d), "window_days": float(w)} for d, w in self.precomputed()],
             "bin_widths": [float(b) for b in self.trajectory_bins],
             "max_day": self.trajectory_max_day,
         }
+
+    def as_json(self) -> dict:
+        """The settings as JSON values (tuples as lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def precomputed(self) -> tuple[tuple[float, float], ...]:
         """The timepoints whose per-client scores the derived tables hold."""

@@ -78,48 +78,49 @@ def _filter_sets(con) -> dict:
 def collect(con) -> dict:
     """The figures of one database."""
     from dashboard import outcomes as o
+    from dashboard.cohort import Cohort
 
     out: dict = {}
     instruments = [r[0] for r in con.execute("select distinct instrument from client_outcomes order by 1").fetchall()]
     sets = _filter_sets(con)
+    everyone = sets["all"]
     for inst in instruments:
         for by in o.GROUP_BY:
-            f = sets["focus"] if by == "clinician_vs_rest" and "focus" in sets else sets["all"]
-            out[f"outcomes|{inst}|{by}"] = _frame(o.outcomes_table(con, inst, by=by, filters=f))
-            out[f"outcomes_k0|{inst}|{by}"] = _frame(o.outcomes_table(con, inst, by=by, filters=f, min_cell=0))
+            f = sets["focus"] if by == "clinician_vs_rest" and "focus" in sets else everyone
+            out[f"outcomes|{inst}|{by}"] = _frame(o.outcomes_table(con, Cohort(inst, f, by)))
+            out[f"outcomes_k0|{inst}|{by}"] = _frame(o.outcomes_table(con, Cohort(inst, f, by), min_cell=0))
         out[f"outcomes_custom|{inst}"] = _frame(
-            o.outcomes_table(con, inst, by="modality", timepoints=[(14, 4), (56, 7), (28, 3)], min_cell=0)
+            o.outcomes_table(
+                con, Cohort(inst, everyone, "modality"), timepoints=[(14, 4), (56, 7), (28, 3)], min_cell=0
+            )
         )
         for name, f in sets.items():
             key = f"{inst}|{name}"
-            out[f"outcomes_f|{key}"] = _frame(o.outcomes_table(con, inst, by="modality", filters=f, min_cell=0))
-            out[f"flow|{key}"] = _frame(o.flow_table(con, inst, by="modality", filters=f, min_cell=0))
+            c = Cohort(inst, f, "modality")
+            out[f"outcomes_f|{key}"] = _frame(o.outcomes_table(con, c, min_cell=0))
+            out[f"flow|{key}"] = _frame(o.flow_table(con, c, min_cell=0))
             out[f"flow_custom|{key}"] = _frame(
-                o.flow_table(con, inst, target_day=56, window_days=7, filters=f, min_cell=0)
+                o.flow_table(con, c.grouped("none"), target_day=56, window_days=7, min_cell=0)
             )
             for event in ("response", "relapse"):
-                out[f"km_{event}|{key}"] = _frame(
-                    o.kaplan_meier_table(con, inst, event=event, by="modality", filters=f, min_cell=0)
-                )
+                out[f"km_{event}|{key}"] = _frame(o.kaplan_meier_table(con, c, event=event, min_cell=0))
             for bins in (0.5, 7.0):
                 for measure in ("score", "pct_change"):
                     out[f"traj_{bins}_{measure}|{key}"] = _frame(
-                        o.trajectory(con, inst, by="modality", bin_days=bins, measure=measure, filters=f, min_cell=0)
+                        o.trajectory(con, c, bin_days=bins, measure=measure, min_cell=0)
                     )
-            out[f"dose|{key}"] = _frame(o.improvement_by_dose(con, inst, by="modality", filters=f, min_cell=0))
-            out[f"bands|{key}"] = _frame(o.band_transitions(con, inst, 28, 7, filters=f, min_cell=0))
-            out[f"bands_custom|{key}"] = _frame(o.band_transitions(con, inst, 56, 7, filters=f, min_cell=0))
-            out[f"doses_to_response|{key}"] = _frame(
-                o.doses_to_response(con, inst, by="modality", filters=f, min_cell=0)
-            )
-            out[f"si|{key}"] = _frame(o.suicidal_ideation(con, inst, by="modality", filters=f, min_cell=0))
+            out[f"dose|{key}"] = _frame(o.improvement_by_dose(con, c, min_cell=0))
+            out[f"bands|{key}"] = _frame(o.band_transitions(con, c, 28, 7, min_cell=0))
+            out[f"bands_custom|{key}"] = _frame(o.band_transitions(con, c, 56, 7, min_cell=0))
+            out[f"doses_to_response|{key}"] = _frame(o.doses_to_response(con, c, min_cell=0))
+            out[f"si|{key}"] = _frame(o.suicidal_ideation(con, c, min_cell=0))
         for by in ("clinician", "site"):
-            out[f"funnel|{inst}|{by}"] = _frame(o.funnel(con, inst, by, 28, 7))
-        out[f"dose_k|{inst}"] = _frame(o.improvement_by_dose(con, inst, by="none"))
-        out[f"km_k|{inst}"] = _frame(o.kaplan_meier_table(con, inst, by="modality"))
-        out[f"traj_k|{inst}"] = _frame(o.trajectory(con, inst, by="modality"))
+            out[f"funnel|{inst}|{by}"] = _frame(o.funnel(con, Cohort(inst, everyone, by), 28, 7))
+        out[f"dose_k|{inst}"] = _frame(o.improvement_by_dose(con, Cohort(inst)))
+        out[f"km_k|{inst}"] = _frame(o.kaplan_meier_table(con, Cohort(inst, everyone, "modality")))
+        out[f"traj_k|{inst}"] = _frame(o.trajectory(con, Cohort(inst, everyone, "modality")))
     for name, f in sets.items():
-        out[f"maintenance|{name}"] = _frame(o.maintenance_by_week(con, filters=f, min_cell=0))
+        out[f"maintenance|{name}"] = _frame(o.maintenance_by_week(con, Cohort(None, f), min_cell=0))
     return out
 
 
@@ -156,8 +157,9 @@ def _cli(db: Path) -> dict:
 def _report(con) -> dict:
     """The report's text (numbers and words, without markup, embedded images or the time it was made)."""
     from dashboard import report
+    from dashboard.cohort import Cohort
 
-    html = report.build(con, "PHQ-9", None).html
+    html = report.build(con, Cohort("PHQ-9")).html
     html = re.sub(r"<script.*?</script>|<style.*?</style>|data:[^\"')]+", "", html, flags=re.S)
     text = re.sub(r"<[^>]+>", " ", html)
     text = re.sub(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?\b", "<time>", text)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from dashboard import bench
-from dashboard.outcomes import Filters
+from dashboard.outcomes import Cohort, Filters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,7 @@ def test_pandas_baseline_agrees_with_the_engine(demo_db, tmp_path):
     try:
         tables = bench._pandas_frames(con)
         plain = bench.pandas_outcomes(tables, Filters(), None)
-        ours = outcomes.outcomes_table(con, "PHQ-9", by="none", timepoints=[(28, 7)], include_last=False, min_cell=0)
+        ours = outcomes.outcomes_table(con, Cohort("PHQ-9"), timepoints=[(28, 7)], include_last=False, min_cell=0)
     finally:
         con.close()
     # the plain version ignores second courses; the demo has few, so the figures agree closely

@@ -720,12 +720,13 @@ def test_the_report_opens_offline_and_draws_its_charts(browser, demo_db, tmp_pat
     import shutil as _shutil
 
     from dashboard import report, store
+    from dashboard.cohort import Cohort
 
     copy = tmp_path / "copy.duckdb"
     _shutil.copy(demo_db, copy)
     con = store.connect(copy)
     try:
-        html = report.build(con, "PHQ-9").html
+        html = report.build(con, Cohort("PHQ-9")).html
     finally:
         con.close()
     path = tmp_path / "report.html"

@@ -11,7 +11,7 @@ import pytest
 
 from dashboard import derive, store
 from dashboard.ingest import import_files
-from dashboard.outcomes import Filters, OutcomeError, flow_table, kaplan_meier_table, outcomes_table
+from dashboard.outcomes import Cohort, Filters, OutcomeError, flow_table, kaplan_meier_table, outcomes_table
 from dashboard.settings import Settings
 
 T0 = datetime(2025, 1, 6, 9, 0)  # every client's first dose, day 0
@@ -174,7 +174,7 @@ def test_person_level_flags(con):
 
 
 def test_outcomes_at_week_4_by_modality(con):
-    t = outcomes_table(con, "PHQ-9", by="modality", timepoints=[(28, 7)], min_cell=0)
+    t = outcomes_table(con, Cohort("PHQ-9", Filters(), "modality"), timepoints=[(28, 7)], min_cell=0)
     iv = _row(t, IV, "day_28")
     assert (iv.n_started, iv.n_evaluable, iv.n_responders, iv.n_remission_eligible, iv.n_remitters) == (3, 3, 2, 2, 0)
     assert iv.response_rate == pytest.approx(2 / 3) and iv.response_rate_itt == pytest.approx(2 / 3)
@@ -200,7 +200,7 @@ def test_outcomes_at_week_4_by_modality(con):
 
 
 def test_last_observed_and_24h(con):
-    t = outcomes_table(con, "PHQ-9", by="modality", timepoints=[(1, 1), (182, 28)], min_cell=0)
+    t = outcomes_table(con, Cohort("PHQ-9", Filters(), "modality"), timepoints=[(1, 1), (182, 28)], min_cell=0)
     last_iv = _row(t, IV, "last")
     assert (last_iv.n_evaluable, last_iv.n_responders) == (3, 2)  # A 6, B 11, D 2
     assert pd.isna(last_iv.target_day) or last_iv.target_day is None
@@ -214,7 +214,7 @@ def test_last_observed_and_24h(con):
 
 
 def test_custom_window(con):
-    t = outcomes_table(con, "PHQ-9", by="none", timepoints=[(28, 3)], min_cell=0)
+    t = outcomes_table(con, Cohort("PHQ-9"), timepoints=[(28, 3)], min_cell=0)
     row = _row(t, "all", "day_28")
     # [25, 31]: A 28, B 30, D 28, K 28; C has baseline 0 and is not in the cohort
     assert (row.n_started, row.n_evaluable, row.n_responders) == (10, 4, 3)
@@ -222,21 +222,21 @@ def test_custom_window(con):
 
 def test_filters_and_min_baseline(con):
     t = outcomes_table(
-        con, "PHQ-9", by="none", timepoints=[(28, 7)], min_cell=0, filters=Filters(modalities=(IV, IM), min_baseline=10)
+        con, Cohort("PHQ-9", Filters(modalities=(IV, IM), min_baseline=10)), timepoints=[(28, 7)], min_cell=0
     )
     row = _row(t, "all", "day_28")
     # A 20, B 18, E 15, F 16, G 22 (D's baseline 4 is under 10)
     assert (row.n_started, row.n_evaluable, row.n_responders) == (5, 4, 2)
-    t = outcomes_table(con, "PHQ-9", by="integration", timepoints=[(28, 7)], min_cell=0)
+    t = outcomes_table(con, Cohort("PHQ-9", Filters(), "integration"), timepoints=[(28, 7)], min_cell=0)
     assert _row(t, "with integration therapy", "day_28").n_started == 2  # A and H
     t = outcomes_table(
-        con, "PHQ-9", by="clinician", timepoints=[(28, 7)], min_cell=0, filters=Filters(clinicians=("CL1",))
+        con, Cohort("PHQ-9", Filters(clinicians=("CL1",)), "clinician"), timepoints=[(28, 7)], min_cell=0
     )
     assert t.group.unique().tolist() == ["CL1"] and _row(t, "CL1", "day_28").n_started == 5  # A B D E F
 
 
 def test_flow(con):
-    f = flow_table(con, "PHQ-9", by="none", min_cell=0).iloc[0]
+    f = flow_table(con, Cohort("PHQ-9"), min_cell=0).iloc[0]
     assert (f.n_first_dose, f.n_with_baseline, f.n_completed_induction, f.n_followup_in_window, f.n_included) == (
         12,
         11,
@@ -247,7 +247,7 @@ def test_flow(con):
 
 
 def test_time_to_response_kaplan_meier(con):
-    km = kaplan_meier_table(con, "PHQ-9", event="response", by="none", min_cell=0)
+    km = kaplan_meier_table(con, Cohort("PHQ-9"), event="response", min_cell=0)
     km = km.set_index("time")
     # durations: G 0 (censored), B 1, J 7 (c), L 21 (c), F 24, A D K 28, E 35, H 36
     assert km.loc[0, "at_risk"] == 10 and km.loc[0, "survival"] == 1
@@ -260,7 +260,7 @@ def test_time_to_response_kaplan_meier(con):
 
 
 def test_time_to_relapse_kaplan_meier(con):
-    km = kaplan_meier_table(con, "PHQ-9", event="relapse", by="none", min_cell=0).set_index("time")
+    km = kaplan_meier_table(con, Cohort("PHQ-9"), event="relapse", min_cell=0).set_index("time")
     # responders: D, E, H, K censored at 0 (no score after their first response), F at 8 (24 -> 32),
     # A at 28 (28 -> 56), B relapses 29 days after responding (day 1 -> day 30)
     assert km.loc[0, "at_risk"] == 7 and km.loc[0, "censored"] == 4
@@ -269,7 +269,7 @@ def test_time_to_relapse_kaplan_meier(con):
 
 
 def test_suppression_and_complement(con):
-    t = outcomes_table(con, "PHQ-9", by="modality", timepoints=[(28, 7)], min_cell=3)
+    t = outcomes_table(con, Cohort("PHQ-9", Filters(), "modality"), timepoints=[(28, 7)], min_cell=3)
     im, iv, esk, sl = (_row(t, g, "day_28") for g in (IM, IV, ESK, SL))
     assert im.n_started == 3 and im.n_evaluable is None and im.n_responders is None and im.response_rate is None
     assert sl.n_started is None and sl.n_evaluable == 0
@@ -283,10 +283,10 @@ def test_suppression_and_complement(con):
 
 def test_errors(con):
     with pytest.raises(OutcomeError, match="unknown instrument"):
-        outcomes_table(con, "NOPE")
+        outcomes_table(con, Cohort("NOPE", Filters(), "modality"))
     with pytest.raises(OutcomeError, match="unknown grouping"):
-        outcomes_table(con, "PHQ-9", by="client_id; drop table scores")
-    empty = outcomes_table(con, "PHQ-9", filters=Filters(sites=("Nowhere",)))
+        outcomes_table(con, Cohort("PHQ-9", Filters(), "client_id; drop table scores"))
+    empty = outcomes_table(con, Cohort("PHQ-9", Filters(sites=("Nowhere",)), "modality"))
     assert empty.empty and empty.columns[0] == "group"
 
 
@@ -306,7 +306,7 @@ def test_settings_change_the_course_gap(tmp_path, con):
 def test_band_transitions_at_week_4(con):
     from dashboard.outcomes import band_transitions
 
-    t = band_transitions(con, "PHQ-9", 28, 7, min_cell=0)
+    t = band_transitions(con, Cohort("PHQ-9"), 28, 7, min_cell=0)
     got = {(r.from_band, r.to_band): r.n_clients for r in t.itertuples()}
     # baselines: A 20, G 22, K 24 severe; B 18, E 15, F 16, L 19 moderately severe; H 12, J 14 moderate; D 4
     # minimal. Week 4: A 8, B 10, D 2, E 4, F 9 (the later tie), K 12, L 10; G, H, J have none.
@@ -325,7 +325,7 @@ def test_band_transitions_at_week_4(con):
 def test_improvement_by_dose(con):
     from dashboard.outcomes import improvement_by_dose
 
-    t = improvement_by_dose(con, "PHQ-9", min_cell=0).set_index("dose_no")
+    t = improvement_by_dose(con, Cohort("PHQ-9"), min_cell=0).set_index("dose_no")
     # the first score after each dose (doses before it = k), against baseline; C (baseline 0) and I (none) are out
     # dose 1: B -50%, K -20.8% -> 2 of 2 improved >= 20%
     # dose 2: A -30% (day 3), J -14.3% (day 7, after its 2 doses) -> 1 of 2
@@ -361,14 +361,14 @@ def maintenance_con(tmp_path_factory):
 def test_maintenance_by_week(maintenance_con):
     from dashboard.outcomes import maintenance_by_week
 
-    t = maintenance_by_week(maintenance_con, min_cell=0)
+    t = maintenance_by_week(maintenance_con, Cohort(None), min_cell=0)
     # week 4: X twice (days 30, 31) and Z once (day 29) -> 3 doses, 2 clients; week 5: Y; week 6: X
     assert [tuple(r) for r in t[["week", "n_doses", "n_clients"]].itertuples(index=False)] == [
         (4, 3, 2),
         (5, 1, 1),
         (6, 1, 1),
     ]
-    iv = maintenance_by_week(maintenance_con, filters=Filters(modalities=(IV,)), min_cell=0)
+    iv = maintenance_by_week(maintenance_con, Cohort(None, Filters(modalities=(IV,))), min_cell=0)
     assert [tuple(r) for r in iv[["week", "n_doses", "n_clients"]].itertuples(index=False)] == [(4, 3, 2), (6, 1, 1)]
     # weeks with doses to fewer than k clients are hidden
-    assert maintenance_by_week(maintenance_con, min_cell=3).empty
+    assert maintenance_by_week(maintenance_con, Cohort(None), min_cell=3).empty

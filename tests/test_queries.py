@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from dashboard import derive, queries, store
-from dashboard.outcomes import Filters
+from dashboard.cohort import Cohort
 
 # One set of parameters serves every query: the loader binds only the ones a query uses.
 SHARED = {
-    **Filters().params(),
+    "cohort": Cohort("PHQ-9", by="modality").sql(),
+    "response_pct": 50.0,
     "group_by": "modality",
     "instrument": "PHQ-9",
     "target_day": 28,

@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import derive, outcomes, store
 from dashboard.demo_data import generate
 from dashboard.ingest import ImportBusy, import_file
-from dashboard.outcomes import Filters
+from dashboard.outcomes import Cohort, Filters
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -67,8 +67,8 @@ def test_readers_during_imports_see_old_or_new_data_never_an_error(demo_copy, tm
         cur = root.cursor()
         try:
             while not stop.is_set():
-                table = outcomes.outcomes_table(cur, "PHQ-9", by="modality", timepoints=[(28, 7)])
-                flow = outcomes.flow_table(cur, "PHQ-9")
+                table = outcomes.outcomes_table(cur, Cohort("PHQ-9", Filters(), "modality"), timepoints=[(28, 7)])
+                flow = outcomes.flow_table(cur, Cohort("PHQ-9"))
                 results.append((int(flow.n_first_dose.iloc[0]), len(table)))
         except Exception as exc:
             errors.append(repr(exc))
@@ -295,8 +295,7 @@ def test_filters_never_change_data(demo_copy):
     evil = ("'; drop table scores; --",)
     outcomes.outcomes_table(
         con,
-        "PHQ-9",
-        filters=Filters(modalities=evil, sites=evil, conditions=evil, clinicians=evil, cohort_from=evil[0]),
+        Cohort("PHQ-9", Filters(modalities=evil, sites=evil, conditions=evil, clinicians=evil, cohort_from=evil[0])),
     )
     assert _counts(con) == before
     con.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import report, store
-from dashboard.outcomes import Filters
+from dashboard.cohort import Cohort
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ def built(demo_db):
     con = store.connect(demo_db)  # the same configuration as the app under test in this process
     try:
         clients = [r[0] for r in con.execute("select client_id from clients").fetchall()]
-        return report.build(con, "PHQ-9"), clients
+        return report.build(con, Cohort("PHQ-9")), clients
     finally:
         con.close()
 
@@ -59,7 +59,7 @@ def test_report_shows_no_suppressed_count(demo_db):
 
     con = store.connect(demo_db)  # the same configuration as the app under test in this process
     try:
-        rep = report.build(con, "PHQ-9", Filters(), settings=Settings(min_cell=60))
+        rep = report.build(con, Cohort("PHQ-9", settings=Settings(min_cell=60)))
     finally:
         con.close()
     cells = re.findall(r"<td>([^<]*)</td>", rep.html)

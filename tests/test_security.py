@@ -35,7 +35,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import derive, outcomes, store
 from dashboard.export import rejects_frame, to_csv_bytes, write_rejects_csv
 from dashboard.ingest import FileReport, import_file, import_files
-from dashboard.outcomes import OUTCOME_COLUMNS, Filters, OutcomeError
+from dashboard.outcomes import OUTCOME_COLUMNS, Cohort, Filters, OutcomeError
 
 PROJECT = Path(__file__).resolve().parent.parent
 APP = str(PROJECT / "streamlit_app.py")
@@ -188,9 +188,10 @@ ENGINE = [  # (function, extra arguments, takes `by`)
 ]
 
 
-def call(con, name: str, extra: dict, **kwargs):
-    args = {"instrument": "PHQ-9", **extra, **kwargs}
-    return getattr(outcomes, name)(con, **args)
+def call(con, name: str, extra: dict, instrument: str = "PHQ-9", filters=None, by: str | None = None):
+    args = dict(extra)
+    by = by or args.pop("by", "none")
+    return getattr(outcomes, name)(con, Cohort(instrument, filters or Filters(), by), **args)
 
 
 @pytest.mark.parametrize("payload", INJECTIONS_WITH_NUL, ids=lambda p: repr(p[:24]))
@@ -205,14 +206,14 @@ def test_injection_through_every_engine_filter_is_only_data(demo_copy, payload):
             for kw in groupings:  # clinician_vs_rest: the one grouping that reads the focus filter
                 result = call(con, name, extra, filters=everything, **kw)
                 assert all(f.empty for f in frames(result)), (name, kw)
-        assert outcomes.maintenance_by_week(con, filters=everything).empty
+        assert outcomes.maintenance_by_week(con, Cohort(None, everything)).empty
         for field in TUPLE_FIELDS:
             for by in ("modality", "clinician_vs_rest"):
-                table = outcomes.outcomes_table(con, "PHQ-9", by=by, filters=Filters(**{field: (payload, "x")}))
+                table = outcomes.outcomes_table(con, Cohort("PHQ-9", Filters(**{field: (payload, "x")}), by))
                 assert table.empty, (field, by)
         for field in STRING_FIELDS:  # compared as text: a filtered (or whole) cohort, never an error
             for by in ("modality", "clinician_vs_rest"):
-                table = outcomes.outcomes_table(con, "PHQ-9", by=by, filters=Filters(**{field: payload}))
+                table = outcomes.outcomes_table(con, Cohort("PHQ-9", Filters(**{field: payload}), by))
                 assert set(table.columns) == set(OUTCOME_COLUMNS)
         # the instrument, the grouping and the event are checked against what exists: a clean OutcomeError
         for name, extra, takes_by in ENGINE:
@@ -221,10 +222,10 @@ def test_injection_through_every_engine_filter_is_only_data(demo_copy, payload):
             assert_clean_message(str(bad_instrument.value), payload, strict=True)
             if takes_by:
                 with pytest.raises(OutcomeError) as bad_by:
-                    call(con, name, {**extra, "by": payload})
+                    call(con, name, extra, by=payload)
                 assert_clean_message(str(bad_by.value), payload, strict=True)
         with pytest.raises(OutcomeError) as bad_event:
-            outcomes.kaplan_meier_table(con, "PHQ-9", event=payload)
+            outcomes.kaplan_meier_table(con, Cohort("PHQ-9"), event=payload)
         assert_clean_message(str(bad_event.value), payload, strict=True)
         assert fingerprint(con) == before
     finally:
@@ -239,7 +240,7 @@ def test_wrongly_typed_filters_fail_with_a_clean_error(demo_copy, field):
     try:
         before = fingerprint(con)
         try:
-            outcomes.outcomes_table(con, "PHQ-9", filters=Filters(**{field: payload}))
+            outcomes.outcomes_table(con, Cohort("PHQ-9", Filters(**{field: payload}), "modality"))
         except OutcomeError as exc:
             assert_clean_message(str(exc), payload, strict=True)
         except Exception as exc:  # the point: which exception escapes, and does it carry SQL
@@ -292,8 +293,8 @@ def test_command_line_filters_carry_injection_as_data(demo_copy, tmp_path):
         (["--instrument", "x' or '1'='1"], "error: unknown instrument"),
         (["--instrument", LONG], "error: unknown instrument"),
         (["--instrument", "PHQ-9", "--by", "modality; drop table scores"], "invalid choice"),
-        (["--instrument", "PHQ-9", "--min-baseline", "1; delete from clients"], "not a number"),
-        (["--instrument", "PHQ-9", "--integration", "yes' or '1'='1"], "invalid choice"),
+        (["--instrument", "PHQ-9", "--min-baseline", "1; delete from clients"], "use a number"),
+        (["--instrument", "PHQ-9", "--integration", "yes' or '1'='1"], "use yes or no"),
         (["--instrument", "PHQ-9", "--at-days", "28:7); drop table scores; --"], "not DAY[:WINDOW]"),
     ],
     ids=["instrument", "tautology", "long", "by", "min-baseline", "integration", "at-days"],

@@ -9,13 +9,13 @@ from dashboard.views import common
 state = common.page("Client timeline", "One client's course, by pseudonymous id: scores, doses and sessions.")
 if common.no_data(state):
     st.stop()
-clients = data.query("client_list", clinician=None)
+clients = data.client_list(clinician=None)
 if common.empty_note(clients, "No clients with a first dose yet."):
     st.stop()
 client = st.selectbox("Client (pseudonymous id)", clients.client_id.tolist(), key="timeline_client")
 inst = data.instrument(state.instrument)
-scores = data.query("client_scores", client_id=client, instrument=state.instrument)
-sessions = data.query("client_sessions", client_id=client)
+scores = data.client_scores(client_id=client, instrument=state.instrument)
+sessions = data.client_sessions(client_id=client)
 if scores.empty:
     st.info(f"No {state.instrument} scores for {client}. Pick another instrument in the sidebar.")
 else:
@@ -29,6 +29,6 @@ else:
         key="timeline",
     )
 st.subheader("Outcomes")
-outcomes = data.query("client_outcome_rows", client_id=client)
+outcomes = data.client_outcome_rows(client_id=client)
 if not common.empty_note(outcomes, "No baseline for this client, so no outcomes."):
     st.dataframe(outcomes, hide_index=True, width="stretch")

@@ -30,9 +30,7 @@ day = c2.select_slider(
     format_func=lambda d: timepoint_label(f"day_{d:g}"),
     key="funnel_day",
 )
-points, limits, p0 = data.engine(
-    "funnel", instrument=state.instrument, by=by, target_day=day, window_days=s.window_for(day), filters=state.filters
-)
+points, limits, p0 = data.funnel(state.cohort(by), target_day=day, window_days=s.window_for(day))
 if p0 is None or common.empty_note(points):
     st.stop()
 common.chart(

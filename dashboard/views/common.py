@@ -134,7 +134,7 @@ def report_button(state: filters.State) -> None:
         return
     st.sidebar.download_button(
         "Download report",
-        data=lambda: data.report_html(state.instrument, state.filters),
+        data=lambda: data.report_html(state.cohort()),
         file_name=f"outcomes-report-{state.instrument}.html",
         mime="text/html",
         on_click="ignore",

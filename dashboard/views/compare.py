@@ -25,9 +25,7 @@ day = c2.select_slider(
     key="compare_day",
 )
 show_refs = c3.toggle("Published figures", key="compare_refs", help="Reference markers from DOMAIN.md §6")
-table = data.engine(
-    "outcomes_table", instrument=state.instrument, by=by, timepoints=[(day, s.window_for(day))], filters=state.filters
-)
+table = data.outcomes_table(state.cohort(by), timepoints=[(day, s.window_for(day))])
 table = table[table.timepoint != "last"]
 if common.empty_note(table):
     st.stop()

@@ -15,7 +15,7 @@ from dashboard.views.common import dataset_notice, download_csv, suppressed_coun
 st.title("Data")
 dataset_notice()
 
-counts = data.query("table_counts").iloc[0]
+counts = data.table_counts().iloc[0]
 cols = st.columns(4)
 cols[0].metric("Clients", f"{counts.n_clients:,}")
 cols[1].metric("Dosing sessions", f"{counts.n_dosing_sessions:,}", help=f"{counts.n_sessions:,} sessions of all types")
@@ -85,7 +85,7 @@ if st.session_state.get("last_import"):
         download_csv(rejected, "Download rejected rows (CSV)", "rejected_rows.csv", key="dl_rejects_now")
 
 st.subheader("Import log")
-log = data.query("import_log_recent", limit=200)
+log = data.import_log_recent(limit=200)
 if log.empty:
     st.write("Nothing has been imported yet.")
 else:
@@ -97,7 +97,7 @@ else:
             with_rejects,
             format_func=lambda i: f"#{i} {log.set_index('import_id').file_name[i]}",
         )
-        rows = data.query("import_rejects_for", import_id=int(chosen))
+        rows = data.import_rejects_for(import_id=int(chosen))
         download_csv(
             rows,
             f"Download rejected rows of import #{chosen} (CSV)",
@@ -106,7 +106,7 @@ else:
         )
 
 st.subheader("Data quality")
-quality = data.query("data_quality")
+quality = data.data_quality()
 if not quality.empty:
     st.caption(
         "Per instrument, among clients with a first dose: how many lack a baseline (no score in the "
@@ -117,7 +117,7 @@ if not quality.empty:
         hide_index=True,
         width="stretch",
     )
-coverage = data.query("instrument_coverage_by_site")
+coverage = data.instrument_coverage_by_site()
 if coverage.empty:
     st.write("No scores stored yet.")
 else:

@@ -14,10 +14,10 @@ if common.no_data(state):
 s = load()
 inst = data.instrument(state.instrument)
 by = common.group_by_control(key="long_by")
-kw = {"instrument": state.instrument, "filters": state.filters, "by": by}
+cohort = state.cohort(by)
 
 st.subheader("Trajectory by week")
-traj = data.engine("trajectory", bin_days=7, max_day=364, **kw)
+traj = data.trajectory(cohort, bin_days=7, max_day=364)
 if not common.empty_note(traj):
     common.chart(
         charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),
@@ -30,7 +30,7 @@ if not common.empty_note(traj):
 
 st.subheader("Response and remission at weeks 4, 12 and 26")
 points = [(d, w) for d, w in s.timepoints if d >= 28]
-table = data.engine("outcomes_table", timepoints=points, **kw)
+table = data.outcomes_table(cohort, timepoints=points)
 table = table[table.timepoint != "last"]
 cols = st.columns(2)
 for col, measure in zip(cols, ("response", "remission"), strict=True):
@@ -48,7 +48,7 @@ for col, measure in zip(cols, ("response", "remission"), strict=True):
             )
 
 st.subheader("Durability: time to relapse among responders")
-km = data.engine("kaplan_meier_table", event="relapse", **kw)
+km = data.kaplan_meier_table(cohort, event="relapse")
 if not common.empty_note(km, "Too few responders with follow-up for these filters."):
     common.chart(
         charts.km_curve(km, "Still in response (KM)", x_title="Days since first response"),
@@ -57,7 +57,7 @@ if not common.empty_note(km, "Too few responders with follow-up for these filter
         km[KM_SHOWN],
         key="long_relapse",
     )
-maint = data.engine("maintenance_by_week", filters=state.filters)
+maint = data.maintenance_by_week(state.cohort())
 if len(maint):
     st.markdown("**Maintenance doses**")
     common.chart(
@@ -79,13 +79,7 @@ if inst and inst.bands:
         format_func=lambda d: timepoint_label(f"day_{d:g}"),
         key="long_band_day",
     )
-    bands = data.engine(
-        "band_transitions",
-        instrument=state.instrument,
-        target_day=day,
-        window_days=s.window_for(day),
-        filters=state.filters,
-    )
+    bands = data.band_transitions(state.cohort(), target_day=day, window_days=s.window_for(day))
     if not common.empty_note(bands):
         common.chart(
             charts.band_sankey(bands, to_label=timepoint_label(f"day_{day:g}")),

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, definitions
+from dashboard.cohort import Cohort
 from dashboard.outcomes import rate_rows
 from dashboard.settings import load
 from dashboard.views import common
@@ -15,12 +16,12 @@ if common.no_data(state):
     st.stop()
 s = load()
 inst = data.instrument(state.instrument)
-clinicians = data.query("filter_options").query("dimension == 'clinician'").value.tolist()
+clinicians = data.filter_options().query("dimension == 'clinician_id'").value.tolist()
 clinician = st.selectbox("Clinician", clinicians, key="my_clinician")
 filters = replace(state.filters, clinicians=None, focus=clinician)
-kw = {"instrument": state.instrument, "filters": filters, "by": "clinician_vs_rest"}
+cohort = Cohort(state.instrument, filters, "clinician_vs_rest", s)
 
-traj = data.engine("trajectory", bin_days=7, max_day=182, **kw)
+traj = data.trajectory(cohort, bin_days=7, max_day=182)
 if not common.empty_note(traj, "Too few clients for a trajectory with these filters."):
     common.chart(
         charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),
@@ -30,7 +31,7 @@ if not common.empty_note(traj, "Too few clients for a trajectory with these filt
         traj,
         key="my_trajectory",
     )
-table = data.engine("outcomes_table", timepoints=[(d, w) for d, w in s.timepoints if d >= 7], **kw)
+table = data.outcomes_table(cohort, timepoints=[(d, w) for d, w in s.timepoints if d >= 7])
 rows = rate_rows(table[table.timepoint != "last"], "response", state.rates)
 if not common.empty_note(rows):
     common.chart(
@@ -42,7 +43,7 @@ if not common.empty_note(rows):
     )
 
 st.subheader("Needs attention")
-attention = data.query("needs_attention", clinician=clinician, instrument=state.instrument)
+attention = data.needs_attention(clinician=clinician, instrument=state.instrument)
 st.caption(
     "Suicidal ideation emerging (safety item above 0 after none at baseline), reliable deterioration, or "
     f"less than {s.early_improvement_pct:g}% improvement after dose 4. Pseudonymous ids only; open a client "

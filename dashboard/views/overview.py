@@ -15,9 +15,9 @@ s = load()
 inst = data.instrument(state.instrument)
 primary = (s.primary_day, s.window_for(s.primary_day))
 when = timepoint_label(f"day_{s.primary_day:g}")
-kw = {"instrument": state.instrument, "filters": state.filters}
+cohort = state.cohort()
 
-flow = data.engine("flow_table", by="none", **kw)
+flow = data.flow_table(cohort.grouped("none"))
 if common.empty_note(flow):
     st.stop()
 f = flow.iloc[0]
@@ -47,15 +47,15 @@ with left:
         key="overview_flow",
     )
 
-table = data.engine("outcomes_table", by="none", timepoints=[primary], **kw)
+table = data.outcomes_table(cohort.grouped("none"), timepoints=[primary])
 if table.empty:
     chart_row.empty()
     with tiles:
         common.empty_note(table)
     st.stop()
 at = table[table.timepoint != "last"].iloc[0]
-doses = data.engine("doses_to_response", by="none", **kw)
-si = data.engine("suicidal_ideation", by="none", **kw)
+doses = data.doses_to_response(cohort.grouped("none"))
+si = data.suicidal_ideation(cohort.grouped("none"))
 
 den_label = "all who started" if state.itt else "evaluable clients"
 row1, row2 = tiles.columns(3), tiles.columns(3)
@@ -122,7 +122,7 @@ else:
 
 with right:
     st.subheader("Trajectory")
-    traj = data.engine("trajectory", by="none", bin_days=7, max_day=182, **kw)
+    traj = data.trajectory(cohort.grouped("none"), bin_days=7, max_day=182)
     common.chart(
         charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),
         f"Mean {state.instrument} by week since the first dose (baseline at 0), 95% CI; n per point in "

@@ -14,13 +14,13 @@ if common.no_data(state):
 s = load()
 inst = data.instrument(state.instrument)
 by = common.group_by_control(key="rapid_by")
-kw = {"instrument": state.instrument, "filters": state.filters, "by": by}
+cohort = state.cohort(by)
 warning = definitions.recall_warning(inst, 7)
 if warning:
     st.warning(warning, icon=":material/schedule:")
 
 st.subheader("First 7 days")
-traj = data.engine("trajectory", bin_days=0.5, max_day=7, **kw)
+traj = data.trajectory(cohort, bin_days=0.5, max_day=7)
 if not common.empty_note(traj):
     common.chart(
         charts.trajectory_with_ci(traj.assign(x=traj.x * 24), "Hours since first dose", f"Mean {state.instrument}"),
@@ -32,7 +32,7 @@ if not common.empty_note(traj):
     )
 
 st.subheader("Response at 24 h, 72 h and day 7")
-table = data.engine("outcomes_table", timepoints=[(1, 1), (3, 1), (7, 3)], **kw)
+table = data.outcomes_table(cohort, timepoints=[(1, 1), (3, 1), (7, 3)])
 rows = rate_rows(table[table.timepoint != "last"], "response", state.rates)
 missing = [lab for lab in ("24 h", "72 h", "Day 7") if lab not in set(rows.label)]
 if missing:
@@ -52,7 +52,7 @@ if not common.empty_note(rows):
     )
 
 st.subheader("Early improvement by dose")
-dose = data.engine("improvement_by_dose", max_dose=6, **kw)
+dose = data.improvement_by_dose(cohort, max_dose=6)
 if not common.empty_note(dose):
     common.chart(
         charts.improvement_by_dose(dose),
@@ -64,7 +64,7 @@ if not common.empty_note(dose):
     )
 
 st.subheader("Time to first response")
-km = data.engine("kaplan_meier_table", event="response", **kw)
+km = data.kaplan_meier_table(cohort, event="response")
 if not common.empty_note(km):
     km = km.assign(survival=1 - km.survival, ci_low=1 - km.ci_high, ci_high=1 - km.ci_low)
     common.chart(

@@ -1,12 +1,23 @@
--- The cohort filters: group_of labels a row with the chosen group (a whitelisted dimension); course_rows filters
--- any table that carries a first course's cohort columns (modality, has_integration, integration, condition, site,
--- clinician_id, age_band, cohort_month, cohort_quarter): courses, and the per-client derived tables that copy
--- them so views need no joins; cohort_courses is the clients' first courses.
--- Params: (macro arguments) p_table, a table's name (a constant in the query, never user input); instrument-free
---         filters; p_group_by is one of modality, integration, condition, site, clinician, age_band,
---         cohort_quarter, clinician_vs_rest (p_focus against everyone else), none. Lists that are NULL do not filter.
--- Grain: one row per row of p_table kept; cohort_courses one row per client's first course (later courses are
---        re-treatments, shown on client timelines).
+-- The cohort macros. A cohort is one STRUCT (dashboard/cohort.py, Cohort.sql()), bound as $cohort by the queries:
+-- its fields are the instrument, the grouping (group_by, and focus for clinician_vs_rest) and one field per filter
+-- of dashboard.cohort.FILTERS (NULL = no filter; a list selects any of its values). The filter conditions and the
+-- column lists marked {{...}} are generated from that table when the derived tables are built (derive.rebuild),
+-- so that a filter is declared once.
+-- cohort_columns(): the first course's attributes every per-client derived table copies (so views filter them
+--   without a join); option_columns(): the ones the sidebar offers the values of.
+-- group_of: the group label of a row for the chosen grouping (a whitelisted dimension).
+-- course_rows(p_table, p_cohort): the rows of a table carrying the cohort columns (courses, cohort_outcomes and the
+--   per-client derived tables) that pass the filters, labelled with their group (group_label). p_table is a table's
+--   name (a constant in the query, never user input).
+-- cohort_courses(p_cohort): the clients' first courses that pass the filters (later courses are re-treatments).
+-- cohort_rows(p_table, p_cohort): course_rows of a per-client table for the cohort's instrument, with a baseline
+--   above 0 (and at least the minimum baseline, if one is set). cohort(p_cohort), the cohort_rows of
+--   cohort_outcomes, is created once that table exists (11_cohort_macro.sql).
+-- Params: none (the macros take the cohort as their argument)
+create or replace macro cohort_columns() as {{cohort_columns}};
+
+create or replace macro option_columns() as {{option_columns}};
+
 create or replace macro group_of(
     p_group_by, p_focus, modality, integration, condition, site, clinician_id, age_band, cohort_quarter
 ) as case p_group_by
@@ -22,31 +33,22 @@ create or replace macro group_of(
     else 'all'
 end;
 
-create or replace macro course_rows(
-    p_table, p_modalities, p_integration, p_conditions, p_sites, p_clinicians, p_age_bands,
-    p_cohort_from, p_cohort_to, p_group_by, p_focus
-) as table
+create or replace macro course_rows(p_table, p_cohort) as table
 select
     c.*,
-    group_of(p_group_by, p_focus, c.modality, c.integration, c.condition, c.site, c.clinician_id, c.age_band,
-             c.cohort_quarter) as group_label,
+    group_of(
+        p_cohort['group_by'], p_cohort['focus'], c.modality, c.integration, c.condition, c.site, c.clinician_id,
+        c.age_band, c.cohort_quarter
+    ) as group_label,
 from query_table(p_table) c
-where (p_modalities is null or list_contains(p_modalities, c.modality))
-    and (p_integration is null or c.has_integration = p_integration)
-    and (p_conditions is null or list_contains(p_conditions, c.condition))
-    and (p_sites is null or list_contains(p_sites, c.site))
-    and (p_clinicians is null or list_contains(p_clinicians, c.clinician_id))
-    and (p_age_bands is null or list_contains(p_age_bands, c.age_band))
-    and (p_cohort_from is null or c.cohort_month >= p_cohort_from)
-    and (p_cohort_to is null or c.cohort_month <= p_cohort_to);
+where {{cohort_where}};
 
-create or replace macro cohort_courses(
-    p_modalities, p_integration, p_conditions, p_sites, p_clinicians, p_age_bands,
-    p_cohort_from, p_cohort_to, p_group_by, p_focus
-) as table
+create or replace macro cohort_courses(p_cohort) as table
+select * from course_rows('courses', p_cohort) where course_no = 1;
+
+create or replace macro cohort_rows(p_table, p_cohort) as table
 select *
-from course_rows(
-    'courses', p_modalities, p_integration, p_conditions, p_sites, p_clinicians, p_age_bands,
-    p_cohort_from, p_cohort_to, p_group_by, p_focus
-)
-where course_no = 1
+from course_rows(p_table, p_cohort) o
+where o.instrument = p_cohort['instrument']
+    and o.baseline > 0
+    and {{baseline_where}};

@@ -1,5 +1,5 @@
 -- Person-level outcomes (DOMAIN.md §4) for every client, course and instrument with a baseline.
--- Params: $rapid_day DOUBLE, $rapid_window_days DOUBLE, $primary_day DOUBLE, $primary_window_days DOUBLE,
+-- Params: $response_pct DOUBLE (response: a reduction of at least this many percent), $rapid_day DOUBLE, $rapid_window_days DOUBLE, $primary_day DOUBLE, $primary_window_days DOUBLE,
 --         $induction_days INTEGER, $early_pct DOUBLE, $relapse_gap_min DOUBLE, $relapse_gap_max DOUBLE
 -- Grain: one row per client, course and instrument that has a baseline score.
 create or replace table client_outcomes as
@@ -42,8 +42,8 @@ summary as (
         count(*)::integer as n_followups,
         max(day) as last_day,
         arg_max(score, day) as last_score,
-        min(day) filter (where pct_change <= -50) as first_response_day,
-        arg_min(doses_before, day) filter (where pct_change <= -50) as n_doses_before_response,
+        min(day) filter (where pct_change <= -$response_pct) as first_response_day,
+        arg_min(doses_before, day) filter (where pct_change <= -$response_pct) as n_doses_before_response,
         -- the first score after dose k (before dose k + 1)
         arg_min(pct_change, day) filter (where doses_before = 1) as pct_change_after_dose1,
         arg_min(pct_change, day) filter (where doses_before = 2) as pct_change_after_dose2,
@@ -67,7 +67,7 @@ lapses as (
     select f.client_id, f.course_no, f.instrument, count(*)::integer as n_lapses,
     from followups f
     join summary s using (client_id, course_no, instrument)
-    where f.day > s.first_response_day and f.day < s.primary_day_observed and f.pct_change > -50
+    where f.day > s.first_response_day and f.day < s.primary_day_observed and f.pct_change > -$response_pct
     group by f.client_id, f.course_no, f.instrument
 ),
 
@@ -86,8 +86,8 @@ relapses as (
     -- two consecutive assessments under a 50% reduction, 5 to 15 days apart; relapse dates from the first
     select client_id, course_no, instrument, min(day) as relapse_day,
     from after_response
-    where pct_change > -50
-        and next_pct_change > -50
+    where pct_change > -$response_pct
+        and next_pct_change > -$response_pct
         and next_day - day between $relapse_gap_min and $relapse_gap_max
     group by client_id, course_no, instrument
 ),
@@ -149,12 +149,12 @@ final as (
         end as is_early_improvement,
         pct_change_after_dose4 > -$early_pct as has_non_improvement_signal,
         pct_change_24h,
-        pct_change_24h <= -50 as is_rapid_response,
+        pct_change_24h <= -$response_pct as is_rapid_response,
         pct_change_primary,
         case
             -- eligible: responded at 24 h or during induction; missing primary score = not met
-            when coalesce(pct_change_24h <= -50, false) or first_response_day < $induction_days
-                then coalesce(pct_change_primary <= -50, false) and n_lapses <= 1
+            when coalesce(pct_change_24h <= -$response_pct, false) or first_response_day < $induction_days
+                then coalesce(pct_change_primary <= -$response_pct, false) and n_lapses <= 1
         end as is_sustained_response,
         case when n_followups > 0 and reliable_change is not null
             then baseline - last_score >= reliable_change end as is_reliable_improvement,

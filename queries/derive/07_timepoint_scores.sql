@@ -24,10 +24,9 @@ at_target as (
 final as (
     select
         a.*,
-        o.modality, o.has_integration, o.integration, o.condition, o.site, o.clinician_id, o.age_band,
-        o.cohort_month, o.cohort_quarter, o.baseline, o.is_remitted_at_baseline,
+        o.* exclude (client_id, instrument),
     from at_target a
-    join cohort_outcomes o using (client_id, instrument)
+    join (select client_id, instrument, baseline, is_remitted_at_baseline, columns(lambda c: list_contains(cohort_columns(), c)) from cohort_outcomes) o using (client_id, instrument)
 )
 
 select * from final order by instrument, target_day, window_days, client_id

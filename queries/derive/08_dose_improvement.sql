@@ -18,10 +18,9 @@ with first_after as (
 final as (
     select
         f.client_id, f.instrument, f.dose_no, 100.0 * (f.score - o.baseline) / o.baseline as pct_change,
-        o.modality, o.has_integration, o.integration, o.condition, o.site, o.clinician_id, o.age_band,
-        o.cohort_month, o.cohort_quarter, o.baseline,
+        o.* exclude (client_id, instrument),
     from first_after f
-    join cohort_outcomes o using (client_id, instrument)
+    join (select client_id, instrument, baseline, columns(lambda c: list_contains(cohort_columns(), c)) from cohort_outcomes) o using (client_id, instrument)
     where o.baseline > 0
 )
 

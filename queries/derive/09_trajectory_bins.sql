@@ -18,7 +18,7 @@ binned as (
         s.score,
         100.0 * (s.score - o.baseline) / o.baseline as pct_change,
     from scored s
-    join cohort_outcomes o using (client_id, instrument)
+    join (select client_id, instrument, baseline, columns(lambda c: list_contains(cohort_columns(), c)) from cohort_outcomes) o using (client_id, instrument)
     cross join widths w
     where s.course_no = 1
         and o.baseline > 0
@@ -37,10 +37,9 @@ per_bin as (
 final as (
     select
         b.*,
-        o.modality, o.has_integration, o.integration, o.condition, o.site, o.clinician_id, o.age_band,
-        o.cohort_month, o.cohort_quarter, o.baseline,
+        o.* exclude (client_id, instrument),
     from per_bin b
-    join cohort_outcomes o using (client_id, instrument)
+    join (select client_id, instrument, baseline, columns(lambda c: list_contains(cohort_columns(), c)) from cohort_outcomes) o using (client_id, instrument)
 )
 
 select * from final order by instrument, bin_days, client_id

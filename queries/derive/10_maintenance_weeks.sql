@@ -17,10 +17,9 @@ with per_week as (
 final as (
     select
         w.*,
-        c.modality, c.has_integration, c.integration, c.condition, c.site, c.clinician_id, c.age_band,
-        c.cohort_month, c.cohort_quarter,
+        c.* exclude (client_id),
     from per_week w
-    join courses c on c.client_id = w.client_id and c.course_no = 1
+    join (select client_id, columns(lambda c: list_contains(cohort_columns(), c)) from courses where course_no = 1) c using (client_id)
 )
 
 select * from final order by client_id, week

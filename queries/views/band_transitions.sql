@@ -1,23 +1,17 @@
 -- Severity band at baseline and at a timepoint (nearest score within the window, ties to the later).
--- Params: $instrument VARCHAR, $target_day DOUBLE, $window_days DOUBLE, $standard BOOLEAN, $min_baseline DOUBLE,
---         $group_by VARCHAR, $focus VARCHAR,
---         and the cohort filters of cohort_courses
+-- Params: $cohort STRUCT (the cohort: instrument, grouping and filters; dashboard/cohort.py, Cohort.sql()),
+--         $instrument VARCHAR (the cohort's instrument), $target_day DOUBLE, $window_days DOUBLE,
+--         $standard BOOLEAN (a precomputed timepoint)
 -- Grain: one row per (baseline band, timepoint band); clients without a score in the window are 'no score'.
 with cohort as (
     select c.client_id, c.baseline,
-    from cohort(
-        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
-    ) c
+    from cohort($cohort) c
 ),
 
 at_target as (
     -- standard timepoints are precomputed in timepoint_scores with the cohort's columns: filtered, not joined
     select t.baseline, t.score,
-    from cohort_rows(
-        'timepoint_scores', $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
-    ) t
+    from cohort_rows('timepoint_scores', $cohort) t
     where $standard and t.target_day = $target_day and t.window_days = $window_days
     union all
     select c.baseline, s.score,

@@ -1,12 +1,9 @@
 -- Dosing sessions given before the first response, for responders (median shown on the overview).
--- Params: $instrument VARCHAR, $min_baseline DOUBLE, $group_by VARCHAR, $focus VARCHAR, the cohort filters
+-- Params: $cohort STRUCT (the cohort: instrument, grouping and filters; dashboard/cohort.py, Cohort.sql())
 -- Grain: one row per group: responders, and the median and quartiles of doses before the first response.
 with doses as (
     select c.group_label, c.n_doses_before_response,
-    from cohort(
-        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
-    ) c
+    from cohort($cohort) c
     where c.first_response_day is not null
 ),
 

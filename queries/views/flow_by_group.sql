@@ -1,6 +1,7 @@
 -- The flow per group: first dose -> baseline -> completed induction -> score in the window -> included.
--- Params: $instrument VARCHAR, $target_day DOUBLE, $window_days DOUBLE, $standard BOOLEAN, $min_induction_doses INTEGER,
---         $min_baseline DOUBLE, $group_by VARCHAR, and the cohort filters of cohort_courses
+-- Params: $cohort STRUCT (the cohort: instrument, grouping and filters; dashboard/cohort.py, Cohort.sql()),
+--         $instrument VARCHAR (the cohort's instrument), $target_day DOUBLE, $window_days DOUBLE,
+--         $standard BOOLEAN (a precomputed timepoint), $min_induction_doses INTEGER
 -- Grain: one row per group; each stage is a subset of the one before. Included = the last stage with a baseline
 --        above 0 (and >= $min_baseline when given): the completers' analysis set.
 with cohort as (
@@ -9,11 +10,8 @@ with cohort as (
         c.client_id,
         c.n_induction_doses >= $min_induction_doses as completed_induction,
         o.baseline,
-        o.baseline > 0 and ($min_baseline is null or o.baseline >= $min_baseline) as has_eligible_baseline,
-    from cohort_courses(
-        $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus
-    ) c
+        o.baseline > 0 and ($cohort['min_baseline'] is null or o.baseline >= $cohort['min_baseline']::double) as has_eligible_baseline,
+    from cohort_courses($cohort) c
     left join client_outcomes o on o.client_id = c.client_id and o.course_no = c.course_no
         and o.instrument = $instrument
 ),

@@ -1,14 +1,11 @@
 -- Maintenance doses (after the induction period) per week since the first dose (precomputed per client and week
 -- in maintenance_weeks).
--- Params: $group_by VARCHAR, $focus VARCHAR and the cohort filters of cohort_courses
+-- Params: $cohort STRUCT (the cohort: instrument, grouping and filters; dashboard/cohort.py, Cohort.sql())
 -- Grain: one row per week with maintenance doses.
 with per_client as (
     -- maintenance_weeks carries the first course's cohort columns: filtered directly, no join
     select m.week, m.n_doses,
-    from course_rows(
-        'maintenance_weeks', $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus
-    ) m
+    from course_rows('maintenance_weeks', $cohort) m
 ),
 
 final as (

@@ -1,17 +1,14 @@
 -- Response and remission per cohort group and timepoint: the score nearest each target day within its window
 -- (ties to the later score) and the last observed score (the target with day NULL).
--- Params: $instrument VARCHAR, $standard_targets STRUCT(target_day DOUBLE, window_days DOUBLE)[] (precomputed timepoints),
+-- Params: $cohort STRUCT (the cohort: instrument, grouping and filters; dashboard/cohort.py, Cohort.sql()),
+--         $instrument VARCHAR (the cohort's instrument), $response_pct DOUBLE (the response threshold, %),
+--         $standard_targets STRUCT(target_day DOUBLE, window_days DOUBLE)[] (precomputed timepoints),
 --         $custom_targets STRUCT(target_day DOUBLE, window_days DOUBLE)[] (any others, found among all the scores),
---         $include_last BOOLEAN, $min_baseline DOUBLE, $group_by VARCHAR, $focus VARCHAR,
---         $modalities VARCHAR[], $integration BOOLEAN, $conditions VARCHAR[], $sites VARCHAR[],
---         $clinicians VARCHAR[], $age_bands VARCHAR[], $cohort_from VARCHAR, $cohort_to VARCHAR
+--         $include_last BOOLEAN
 -- Grain: one row per group and timepoint. Started = first dose and a baseline > 0 (>= $min_baseline if given).
 with cohort as (
     select c.client_id, c.group_label, c.baseline, c.is_remitted_at_baseline, c.last_score,
-    from cohort(
-        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
-    ) c
+    from cohort($cohort) c
 ),
 
 standard as (
@@ -49,10 +46,7 @@ evaluated as (
     -- only clients with a score at the target (and, for the last observed, any follow-up); standard timepoints
     -- are precomputed in timepoint_scores with the cohort's columns, so they are filtered there, not joined
     select t.group_label, t.target_day, t.window_days, t.baseline, t.is_remitted_at_baseline, t.score,
-    from cohort_rows(
-        'timepoint_scores', $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
-    ) t
+    from cohort_rows('timepoint_scores', $cohort) t
     join standard x on t.target_day = x.target_day and t.window_days = x.window_days
     union all
     select c.group_label, a.target_day, a.window_days, c.baseline, c.is_remitted_at_baseline, a.score,
@@ -70,7 +64,7 @@ scored_groups as (
         e.target_day,
         e.window_days,
         count(*) as n_evaluable,
-        count(*) filter (where 100.0 * (e.score - e.baseline) / e.baseline <= -50) as n_responders,
+        count(*) filter (where 100.0 * (e.score - e.baseline) / e.baseline <= -$response_pct) as n_responders,
         count(*) filter (where not e.is_remitted_at_baseline) as n_remission_eligible,
         count(*) filter (where not e.is_remitted_at_baseline and e.score <= i.remission_max) as n_remitters,
         avg(e.baseline) as mean_baseline,

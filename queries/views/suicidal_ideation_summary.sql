@@ -1,12 +1,9 @@
 -- Suicidal ideation (the instrument's safety item > 0, PHQ-9 item 9): at baseline, resolved, emerged.
--- Params: $instrument VARCHAR, $min_baseline DOUBLE, $group_by VARCHAR, $focus VARCHAR, the cohort filters
+-- Params: $cohort STRUCT (the cohort: instrument, grouping and filters; dashboard/cohort.py, Cohort.sql())
 -- Grain: one row per group.
 with cohort as (
     select c.*,
-    from cohort(
-        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
-    ) c
+    from cohort($cohort) c
 ),
 
 final as (

@@ -1,15 +1,12 @@
 -- Time from first dose to first response (event) or to the last assessment (censored), for Kaplan–Meier.
--- Params: $instrument VARCHAR, $min_baseline DOUBLE, $group_by VARCHAR, and the cohort filters of cohort_courses
+-- Params: $cohort STRUCT (the cohort: instrument, grouping and filters; dashboard/cohort.py, Cohort.sql())
 -- Grain: one row per group, day and event flag, with the number of clients (aggregated: never one row a client).
 with cohort as (
     select
         c.group_label,
         ceil(c.days_to_response_or_censor) as days,  -- whole days: steps no finer than a day
         c.first_response_day is not null as is_event,
-    from cohort(
-        $instrument, $modalities, $integration, $conditions, $sites, $clinicians, $age_bands,
-        $cohort_from, $cohort_to, $group_by, $focus, $min_baseline
-    ) c
+    from cohort($cohort) c
 ),
 
 final as (
