@@ -120,7 +120,17 @@ FILTERS: tuple[Filter, ...] = (
     Filter(
         "clinician", "values", "Clinicians", "The first dose's clinician.", "clinician_id", "clinicians", "clinician"
     ),
-    Filter("age_band", "values", "Age bands", "The client's age band.", "age_band", "age_bands", "age band", url=False),
+    Filter("age_band", "values", "Age bands", "The client's age band.", "age_band", "age_bands", "age band"),
+    Filter("sex", "values", "Sex", "The client's recorded sex.", "sex", "sexes", "sex"),
+    Filter(
+        "prior_treatments",
+        "values",
+        "Prior treatments",
+        "Treatments that failed before ketamine, in bands: 0, 1, 2, 3-4, 5+.",
+        "prior_treatments_band",
+        "prior_treatments_bands",
+        "prior treatments",
+    ),
     Filter(
         "integration",
         "yesno",

@@ -61,6 +61,12 @@ final as (
         coalesce(c.age_band, '(not recorded)') as age_band,
         coalesce(c.sex, '(not recorded)') as sex,
         c.prior_treatments,
+        case
+            when c.prior_treatments is null then '(not recorded)'
+            when c.prior_treatments <= 2 then c.prior_treatments::varchar
+            when c.prior_treatments <= 4 then '3-4'
+            else '5+'
+        end as prior_treatments_band,
         strftime(w.first_dose_at, '%Y-%m') as cohort_month,
         strftime(w.first_dose_at, '%Y') || '-Q' || quarter(w.first_dose_at) as cohort_quarter,
     from windows w
