@@ -33,16 +33,17 @@ def course_rule(s: Settings) -> str:
     )
 
 
-def response_rule(inst: Instrument | None = None) -> str:
+def response_rule(inst: Instrument | None, s: Settings) -> str:
     remission = (
         f"Remission: {inst.remission_label}"
         if inst and inst.remission_label
         else "Remission: at or under the instrument's remission threshold"
     )
     return (
-        "Response: a reduction of at least 50% from baseline (percent change ≤ −50; partial response −25 "
-        f"to −50). Only clients with a baseline above 0 can respond. {remission}; clients already in "
-        "remission at baseline are left out of remission rates."
+        f"Response: a reduction of at least {s.response_pct:g}% from baseline (percent change ≤ "
+        f"−{s.response_pct:g}; partial response −{s.partial_response_pct:g} to −{s.response_pct:g}). Only "
+        f"clients with a baseline above 0 can respond. {remission}; clients already in remission at baseline "
+        "are left out of remission rates."
     )
 
 
@@ -76,7 +77,8 @@ def rapid_rule(s: Settings) -> str:
 
 def durability_rule(s: Settings) -> str:
     return (
-        f"Relapse: after a response, the reduction falls back under 50% on two consecutive assessments "
+        f"Relapse: after a response, the reduction falls back under {s.response_pct:g}% on two consecutive "
+        "assessments "
         f"{s.relapse_gap_min_days:g}–{s.relapse_gap_max_days:g} days apart; dated from the first of the two. "
         "Time to relapse runs from the first response and is censored at the last assessment "
         "(Kaplan–Meier, with numbers at risk). Sustained response: a response at 24 h or during induction "
@@ -125,3 +127,21 @@ def references(instrument: str, measure: str, timepoint_day: float | None = None
         and r["measure"] == measure
         and (timepoint_day is None or r["timepoint_day"] == timepoint_day)
     ]
+
+
+def settings_in_force(s: Settings) -> str:
+    """Every threshold the engine applies, with its setting's name (OUTCOMES_SETTINGS changes them)."""
+    points = ", ".join(f"{d:g} ± {w:g}" for d, w in s.timepoints)
+    return (
+        f"Settings in force: response ≥ {s.response_pct:g}% reduction (`response_pct`); partial response ≥ "
+        f"{s.partial_response_pct:g}% (`partial_response_pct`); early improvement ≥ {s.early_improvement_pct:g}% "
+        f"(`early_improvement_pct`); remission at or under each instrument's threshold (instruments.toml); "
+        f"a new course after {s.course_gap_days} days without dosing (`course_gap_days`); induction "
+        f"{s.induction_days} days (`induction_days`), completed with {s.min_induction_doses} doses "
+        f"(`min_induction_doses`); baseline up to {s.baseline_lookback_days} days before the first dose "
+        f"(`baseline_lookback_days`); integration therapy from {s.integration_min_sessions} session(s) "
+        f"(`integration_min_sessions`); rapid response at day {s.rapid_day:g} ± {s.rapid_window_days:g} "
+        f"(`rapid_day`, `rapid_window_days`); relapse gap {s.relapse_gap_min_days:g}–{s.relapse_gap_max_days:g} "
+        f"days (`relapse_gap_min_days`, `relapse_gap_max_days`); timepoints (day ± window) {points} "
+        f"(`timepoints`); cells under {s.min_cell} suppressed (`min_cell`)."
+    )

@@ -162,7 +162,7 @@ def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
             )
             + "</div>"
         )
-        parts.append(f"<p class='note'>{html.escape(definitions.response_rule(inst))}</p>")
+        parts.append(f"<p class='note'>{html.escape(definitions.response_rule(inst, s))}</p>")
 
     parts.append("<h2 id='rapid-onset'>Rapid onset</h2>")
     warning = definitions.recall_warning(inst, 7)
@@ -277,7 +277,7 @@ def _methods(s: Settings, known: dict) -> str:
         definitions.course_rule(s),
         definitions.baseline_rule(s),
         definitions.timepoint_rule(s),
-        definitions.response_rule(),
+        definitions.response_rule(None, s),
         definitions.denominators(s),
         definitions.flow_rule(s),
         definitions.rapid_rule(s),

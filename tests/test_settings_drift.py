@@ -144,6 +144,10 @@ def test_app_rebuilds_before_answering(defaults_copy, other_settings, monkeypatc
     at = AppTest.from_file(str(PROJECT / "streamlit_app.py"), default_timeout=180)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    # every threshold in force is shown under "How is this calculated?"
+    shown = " ".join(c.value for c in at.caption)
+    assert "response ≥ 40% reduction (`response_pct`)" in shown and "56 ± 7" in shown
+    assert "new course after 45 days" in shown
     st.cache_resource.clear()  # let go of the app's connection
     con = store.connect(defaults_copy, read_only=True)
     try:

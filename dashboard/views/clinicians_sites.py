@@ -40,7 +40,7 @@ common.chart(
     "Funnel plot (Spiegelhalter 2005): exact binomial limits around the overall rate for each n. A point "
     "outside the 99.8% limits is unlikely to differ by chance alone; inside them, differences are "
     "compatible with chance. Response is the fairest comparison (it depends least on baseline severity; "
-    f"Coley 2020). Groups are not ranked. {definitions.response_rule(inst)} {definitions.denominators(s)}",
+    f"Coley 2020). Groups are not ranked. {definitions.response_rule(inst, s)} {definitions.denominators(s)}",
     points,
     key=f"funnel_{by}",
 )

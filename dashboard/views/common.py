@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, export, filters, presentation, privacy
+from dashboard import data, definitions, export, filters, presentation, privacy
 from dashboard.settings import load
 
 
@@ -78,6 +78,7 @@ def chart(fig, caption: str, how: str, frame: pd.DataFrame | None = None, key: s
         return
     with st.expander("How is this calculated?"):
         st.markdown(how)
+        st.caption(definitions.settings_in_force(load()))
     if frame is not None and len(frame):
         download_csv(frame, "Download the numbers (CSV)", f"{key}.csv", key=f"dl_{key}")
 

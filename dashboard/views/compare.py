@@ -41,7 +41,7 @@ rows = pd.concat(both, ignore_index=True)
 common.chart(
     charts.rates_with_ci(rows, "Response rate", references=refs or None),
     "Response per group: over evaluable clients and over all who started (missing = non-response), Wilson 95% CI.",
-    f"{definitions.response_rule(inst)} {definitions.denominators(s)}",
+    f"{definitions.response_rule(inst, s)} {definitions.denominators(s)}",
     rows,
     key="compare_response",
 )
@@ -50,7 +50,7 @@ rem_refs = definitions.references(state.instrument, "remission", day) if show_re
 common.chart(
     charts.rates_with_ci(rem, "Remission rate", references=rem_refs or None),
     "Remission per group over evaluable clients not in remission at baseline, Wilson 95% CI.",
-    definitions.response_rule(inst),
+    definitions.response_rule(inst, s),
     rem,
     key="compare_remission",
 )

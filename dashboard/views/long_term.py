@@ -42,7 +42,7 @@ for col, measure in zip(cols, ("response", "remission"), strict=True):
                 f"{measure.title()}: clients meeting it / "
                 f"{'all who started' if state.itt and measure == 'response' else 'evaluable clients'}"
                 " at each timepoint, Wilson 95% CI.",
-                f"{definitions.response_rule(inst)} {definitions.denominators(s)}",
+                f"{definitions.response_rule(inst, s)} {definitions.denominators(s)}",
                 rows,
                 key=f"long_{measure}",
             )

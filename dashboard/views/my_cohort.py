@@ -37,7 +37,7 @@ if not common.empty_note(rows):
     common.chart(
         charts.rates_with_ci(rows, "Response rate"),
         "Response: this clinician's clients and the rest of the practice, Wilson 95% CI.",
-        f"{definitions.response_rule(inst)} {definitions.denominators(s)}",
+        f"{definitions.response_rule(inst, s)} {definitions.denominators(s)}",
         rows,
         key="my_response",
     )

@@ -82,7 +82,7 @@ common.rate_tile(
     r.rate,
     r.ci_low,
     r.ci_high,
-    f"{definitions.response_rule(inst)} Denominator: {den_label}.",
+    f"{definitions.response_rule(inst, s)} Denominator: {den_label}.",
 )
 m = rate_rows(table, "remission").query("label == @when").iloc[0]
 common.rate_tile(
@@ -93,7 +93,7 @@ common.rate_tile(
     m.rate,
     m.ci_low,
     m.ci_high,
-    f"{definitions.response_rule(inst)} Denominator: evaluable clients not remitted at baseline.",
+    f"{definitions.response_rule(inst, s)} Denominator: evaluable clients not remitted at baseline.",
 )
 d = doses.iloc[0] if len(doses) else None
 common.value_tile(

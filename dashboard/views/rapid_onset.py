@@ -46,7 +46,7 @@ if not common.empty_note(rows):
         charts.rates_with_ci(rows, "Response rate", references=refs or None),
         f"Clients with ≥50% reduction / {'all who started' if state.itt else 'evaluable clients'} at "
         "each timepoint, Wilson 95% CI.",
-        f"{definitions.response_rule(inst)} {definitions.timepoint_rule(s)} {definitions.denominators(s)}",
+        f"{definitions.response_rule(inst, s)} {definitions.timepoint_rule(s)} {definitions.denominators(s)}",
         rows,
         key="rapid_response",
     )
