@@ -1,5 +1,6 @@
-"""The outcome engine's Python face: cohort filters, the outcomes table with Wilson intervals, the flow,
-and small-cell suppression applied here so every consumer (views, downloads, reports, CLI) gets it."""
+"""The outcome engine's Python face: each function takes a Cohort (dashboard/cohort.py), runs one named query of
+queries/views/ (the name in the call is the file) with the cohort bound as $cohort, adds rates with Wilson
+intervals, and applies small-cell suppression here so every consumer (views, downloads, reports, CLI) gets it."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def outcomes_table(
     custom = [t for t in targets if t not in standard]
     table = run(
         con,
-        "outcomes_by_group",
+        "views/outcomes_by_group",
         cohort=cohort.sql(),
         instrument=cohort.instrument,
         standard_targets=standard or None,
@@ -150,7 +151,7 @@ def flow_table(
     window = settings.window_for(target) if window_days is None else window_days
     frame = run(
         con,
-        "flow_by_group",
+        "views/flow_by_group",
         cohort=cohort.sql(),
         instrument=cohort.instrument,
         target_day=target,
@@ -166,7 +167,7 @@ def flow_table(
     return shown
 
 
-KM_QUERIES = {"response": "time_to_response", "relapse": "time_to_relapse"}
+KM_QUERIES = {"response": "views/time_to_response", "relapse": "views/time_to_relapse"}
 # what a KM download carries: the curve and the numbers at risk (>= k), not the per-day event counts
 KM_SHOWN = ["group", "time", "survival", "ci_low", "ci_high", "at_risk"]
 
@@ -226,7 +227,7 @@ def trajectory(
             f"trajectory bins of {bin_days:g} days are not precomputed; use one of "
             f"{', '.join(f'{b:g}' for b in settings.trajectory_bins)} (settings.trajectory_bins)"
         )
-    frame = _rows(con, "trajectory_by_bin", cohort, bin_days=float(bin_days), max_day=max_day)
+    frame = _rows(con, "views/trajectory_by_bin", cohort, bin_days=float(bin_days), max_day=max_day)
     mean, sd = ("mean", "sd") if measure == "score" else ("mean_pct_change", "sd_pct_change")
     out = frame[["group", "bin_start", "x", "n_clients"]].copy()
     out["mean"] = frame[mean]
@@ -251,7 +252,7 @@ def improvement_by_dose(
     k = settings.min_cell if min_cell is None else min_cell
     frame = _rows(
         con,
-        "improvement_by_dose",
+        "views/improvement_by_dose",
         cohort,
         max_dose=max_dose,
         improvement_pct=settings.early_improvement_pct,
@@ -340,7 +341,7 @@ def band_transitions(
     k = settings.min_cell if min_cell is None else min_cell
     frame = _rows(
         con,
-        "band_transitions",
+        "views/band_transitions",
         cohort.grouped("none"),
         target_day=target_day,
         window_days=window_days,
@@ -358,7 +359,7 @@ def maintenance_by_week(
     """Maintenance doses per week since the first dose; weeks with doses to fewer than k clients hidden."""
     settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
-    frame = run(con, "maintenance_doses_by_week", cohort=cohort.grouped("none").sql())
+    frame = run(con, "views/maintenance_doses_by_week", cohort=cohort.grouped("none").sql())
     if k > 0:
         frame = frame[frame.n_clients >= k]
     return frame.reset_index(drop=True)
@@ -373,7 +374,7 @@ def doses_to_response(
     than k responders are hidden."""
     settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
-    frame = _rows(con, "doses_to_response", cohort)
+    frame = _rows(con, "views/doses_to_response", cohort)
     shown, mask = privacy.suppress_groups(
         frame, ["n_responders"], {c: ["n_responders"] for c in ("median_doses", "q1_doses", "q3_doses")}, k=k
     )
@@ -389,7 +390,7 @@ def suicidal_ideation(
     """Suicidal ideation at baseline, resolved and emerged, with Wilson intervals; suppressed."""
     settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
-    f = _rows(con, "suicidal_ideation_summary", cohort)
+    f = _rows(con, "views/suicidal_ideation_summary", cohort)
     counts = [
         "n_with_safety_item",
         "n_si_at_baseline",
