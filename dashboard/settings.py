@@ -56,6 +56,7 @@ class Settings:
             "primary_window_days": self.window_for(self.primary_day),
             "early_pct": self.early_improvement_pct,
             "response_pct": self.response_pct,
+            "partial_pct": self.partial_response_pct,
             "relapse_gap_min": self.relapse_gap_min_days,
             "relapse_gap_max": self.relapse_gap_max_days,
             "timepoints": [{"target_day": float(d), "window_days": float(w)} for d, w in self.precomputed()],

@@ -372,3 +372,12 @@ def test_maintenance_by_week(maintenance_con):
     assert [tuple(r) for r in iv[["week", "n_doses", "n_clients"]].itertuples(index=False)] == [(4, 3, 2), (6, 1, 1)]
     # weeks with doses to fewer than k clients are hidden
     assert maintenance_by_week(maintenance_con, Cohort(None), min_cell=3).empty
+
+
+def test_partial_response_at_week_4(con):
+    # the week-4 score (28 +- 7, nearest, ties later) against the baseline: partial = at least 25%, under 50%
+    # F: 9 vs 16 at day 32 = -43.75%; L: 10 vs 19 at day 21 = -47.4%; K: 12 vs 24 = -50% (a response);
+    # A: 8 vs 20 = -60%; H: no score in the window (day 36) -> unknown; E: 4 vs 15 at day 35 = -73.3%
+    got = {c: _client(con, c).is_partial_response_primary for c in "FLKAHE"}
+    got = {c: None if pd.isna(v) else bool(v) for c, v in got.items()}
+    assert got == {"F": True, "L": True, "K": False, "A": False, "H": None, "E": False}

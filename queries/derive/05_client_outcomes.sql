@@ -1,5 +1,7 @@
 -- Person-level outcomes (DOMAIN.md §4) for every client, course and instrument with a baseline.
--- Params: $response_pct DOUBLE (response: a reduction of at least this many percent), $rapid_day DOUBLE, $rapid_window_days DOUBLE, $primary_day DOUBLE, $primary_window_days DOUBLE,
+-- Params: $response_pct DOUBLE (response: a reduction of at least this many percent), $partial_pct DOUBLE
+--         (partial response: at least this, short of a response), $rapid_day DOUBLE, $rapid_window_days DOUBLE,
+--         $primary_day DOUBLE, $primary_window_days DOUBLE,
 --         $induction_days INTEGER, $early_pct DOUBLE, $relapse_gap_min DOUBLE, $relapse_gap_max DOUBLE
 -- Grain: one row per client, course and instrument that has a baseline score.
 create or replace table client_outcomes as
@@ -151,6 +153,9 @@ final as (
         pct_change_24h,
         pct_change_24h <= -$response_pct as is_rapid_response,
         pct_change_primary,
+        case when pct_change_primary is not null
+            then pct_change_primary <= -$partial_pct and pct_change_primary > -$response_pct
+        end as is_partial_response_primary,
         case
             -- eligible: responded at 24 h or during induction; missing primary score = not met
             when coalesce(pct_change_24h <= -$response_pct, false) or first_response_day < $induction_days

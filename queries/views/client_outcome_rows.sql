@@ -11,6 +11,7 @@ with final as (
         round(o.last_pct_change, 1) as last_pct_change,
         round(o.first_response_day, 1) as first_response_day,
         o.is_rapid_response,
+        o.is_partial_response_primary,
         o.is_early_improvement,
         o.has_non_improvement_signal,
         o.is_sustained_response,
