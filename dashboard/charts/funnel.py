@@ -1,0 +1,130 @@
+"""Funnel plot (Spiegelhalter 2005): each clinician's or site's rate against its n, within control limits."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.charts.common import is_empty, require, shown_mask, unique
+from dashboard.charts.layout import no_data, percent_axis, style, suppression_note
+from dashboard.charts.palette import ALL_COLOUR, colour_for
+from dashboard.charts.values import count, num, pct, whole
+from dashboard.privacy import DEFAULT_MIN_CELL
+
+LIMIT_COLUMNS = ["n", "lower_0.95", "upper_0.95", "lower_0.998", "upper_0.998"]
+
+
+def funnel_plot(
+    points: pd.DataFrame,
+    limits: pd.DataFrame,
+    p0: float | None,
+    metric: str = "Response rate",
+    *,
+    x_title: str = "Clients evaluable (n)",
+    k: int = DEFAULT_MIN_CELL,
+) -> go.Figure:
+    """Funnel plot (Spiegelhalter 2005): each group's rate against its n, within limits around the overall rate.
+
+    points columns: group, n, rate (+ optional suppressed); rate a proportion 0–1.
+    limits columns: n, lower_0.95, upper_0.95, lower_0.998, upper_0.998 (as from `stats.funnel_limits`).
+    p0: the overall rate (a proportion). Traces: the groups (one markers+text trace, coloured per group,
+    not in the legend), the overall rate, 95% limits (dashed, lower and upper), 99.8% limits (dotted).
+    Groups are never ranked; hover says where a point falls against the limits at its n.
+    """
+    if is_empty(points):
+        return no_data(x_title, metric)
+    require(points, ["group", "n", "rate"], "funnel_plot")
+    if not is_empty(limits):
+        require(limits, LIMIT_COLUMNS, "funnel_plot limits")
+    shown_rows = shown_mask(points, ["n", "rate"])
+    shown = points.loc[shown_rows]
+    fig = go.Figure()
+    lim = pd.DataFrame(columns=LIMIT_COLUMNS) if is_empty(limits) else limits.sort_values("n", kind="stable")
+    if not shown.empty:
+        fig.add_trace(_points_trace(shown, unique(points["group"]), lim, metric))
+    ns = [whole(v) for v in lim["n"]]
+    p = num(p0)
+    span = ns or [whole(v) for v in shown["n"]]
+    if p is not None and span:
+        fig.add_trace(
+            go.Scatter(
+                x=[min(span), max(span)],
+                y=[p, p],
+                mode="lines",
+                line={"color": ALL_COLOUR, "width": 1.5},
+                name=f"Overall ({pct(p, 1)})",
+                hoverinfo="skip",
+            )
+        )
+    if ns:
+        _add_limits(fig, ns, lim)
+    style(fig, x_title=x_title, y_title=metric, bottom=70)
+    fig.update_xaxes(rangemode="tozero")
+    percent_axis(fig)
+    suppression_note(fig, int((~shown_rows).sum()), k, "group")
+    return fig
+
+
+def _points_trace(shown: pd.DataFrame, groups: list, lim: pd.DataFrame, metric: str) -> go.Scatter:
+    """The shown groups as one markers+text trace, in input order, each point in its group's colour."""
+    by_n = {num(row["n"]): row for _, row in lim.iterrows()}
+    hover = []
+    for group, n, rate in zip(shown["group"], shown["n"], shown["rate"], strict=True):
+        where = _funnel_position(num(rate), by_n.get(num(n)))
+        hover.append(
+            f"<b>{group}</b><br>{metric}: {pct(num(rate), 1)}<br>n = {count(n)}" + (f"<br>{where}" if where else "")
+        )
+    return go.Scatter(
+        x=[whole(v) for v in shown["n"]],
+        y=[num(v) for v in shown["rate"]],
+        mode="markers+text",
+        text=[str(g) for g in shown["group"]],
+        textposition="top center",
+        textfont={"size": 10},
+        marker={
+            "color": [colour_for(g, groups) for g in shown["group"]],
+            "size": 10,
+            "line": {"width": 1, "color": "white"},
+        },
+        name="Groups",
+        showlegend=False,
+        hovertext=hover,
+        hoverinfo="text",
+        cliponaxis=False,
+    )
+
+
+def _add_limits(fig: go.Figure, ns: list, lim: pd.DataFrame) -> None:
+    """95% limits dashed, 99.8% limits dotted: lower then upper, one legend entry per level."""
+    for level, dash, name in (("0.95", "dash", "95% limits"), ("0.998", "dot", "99.8% limits")):
+        for side in ("lower", "upper"):
+            fig.add_trace(
+                go.Scatter(
+                    x=ns,
+                    y=[num(v) for v in lim[f"{side}_{level}"]],
+                    mode="lines",
+                    line={"color": "#888888", "width": 1, "dash": dash},
+                    name=name,
+                    legendgroup=name,
+                    showlegend=side == "lower",
+                    hoverinfo="skip",
+                )
+            )
+
+
+def _funnel_position(rate: float | None, limit_row) -> str:
+    if rate is None or limit_row is None:
+        return ""
+    lo95, hi95 = num(limit_row["lower_0.95"]), num(limit_row["upper_0.95"])
+    lo998, hi998 = num(limit_row["lower_0.998"]), num(limit_row["upper_0.998"])
+    if None in (lo95, hi95, lo998, hi998):
+        return ""
+    if rate > hi998:
+        return "above the 99.8% limit"
+    if rate < lo998:
+        return "below the 99.8% limit"
+    if rate > hi95:
+        return "above the 95% limit"
+    if rate < lo95:
+        return "below the 95% limit"
+    return "within the 95% limits"

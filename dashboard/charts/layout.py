@@ -1,0 +1,87 @@
+"""Shared layout: the compact white style, the 'No data for this selection' figure, notes under the plot
+(suppression counts, reference definitions) and the 0–100% axis."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+NO_DATA_TEXT = "No data for this selection"
+NOTE_FONT = {"size": 11, "color": "#666666"}
+
+
+def style(
+    fig: go.Figure,
+    *,
+    x_title: str | None,
+    y_title: str | None,
+    title: str | None = None,
+    bottom: int = 50,
+    right: int = 20,
+    **layout,
+) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white",
+        title={"text": title, "x": 0, "xanchor": "left"} if title else None,
+        margin={"l": 60, "r": right, "t": 80 if title else 40, "b": bottom},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        hoverlabel={"align": "left"},
+        **layout,
+    )
+    if x_title is not None:
+        fig.update_layout(xaxis_title_text=x_title)
+    if y_title is not None:
+        fig.update_layout(yaxis_title_text=y_title)
+    return fig
+
+
+def no_data(x_title: str | None = None, y_title: str | None = None, title: str | None = None) -> go.Figure:
+    """An empty figure with the centred note NO_DATA_TEXT and no axes."""
+    fig = go.Figure()
+    style(fig, x_title=x_title, y_title=y_title, title=title)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.add_annotation(
+        text=NO_DATA_TEXT,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        xanchor="center",
+        yanchor="middle",
+        showarrow=False,
+        font={"size": 14, "color": "#666666"},
+        name="no_data",
+    )
+    return fig
+
+
+def note_below(fig: go.Figure, text: str, *, name: str, left: bool = False, yshift: int = -36) -> None:
+    """A small grey note under the plot area, at its right edge (or its left edge when `left`)."""
+    fig.add_annotation(
+        text=text,
+        xref="paper",
+        yref="paper",
+        x=0 if left else 1,
+        y=0,
+        xanchor="left" if left else "right",
+        yanchor="top",
+        yshift=yshift,
+        showarrow=False,
+        font=NOTE_FONT,
+        name=name,
+    )
+
+
+def suppression_note(fig: go.Figure, dropped: int, k: int, noun: str = "group") -> None:
+    """A note under the plot, right-aligned, when anything was dropped: 'N groups suppressed (...)'."""
+    if dropped <= 0:
+        return
+    plural = noun if dropped == 1 else f"{noun}s"
+    # a cell may also be hidden as the complement of a small one, so the note does not say every one was small
+    note_below(
+        fig, f"{dropped} {plural} suppressed (counts under {k}, or hidden alongside one)", name="suppression_note"
+    )
+
+
+def percent_axis(fig: go.Figure, **kwargs) -> None:
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], **kwargs)

@@ -1,0 +1,98 @@
+"""Response / remission rates with Wilson 95% error bars, groups side by side at each label, and optional
+published reference lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.charts.common import error_bars, intervals, is_empty, per_group, require, shown_mask, unique
+from dashboard.charts.layout import NOTE_FONT, no_data, note_below, percent_axis, style, suppression_note
+from dashboard.charts.values import num, pct, rate_hover
+from dashboard.privacy import DEFAULT_MIN_CELL
+
+
+def rates_with_ci(
+    frame: pd.DataFrame,
+    y_title: str = "Rate",
+    references: Sequence[dict] | None = None,
+    *,
+    x_title: str = "Outcome",
+    k: int = DEFAULT_MIN_CELL,
+) -> go.Figure:
+    """Rates (as proportions) with Wilson 95% intervals, groups side by side at each label.
+
+    frame columns: group, label, rate, ci_low, ci_high, numerator, denominator (+ optional suppressed).
+    rate and CI limits are proportions 0–1. Labels keep the order they first appear in (suppressed rows
+    included, so the axis does not change when a cell is hidden). One marker trace per group.
+    references: optional list of {label, value, definition} (value a proportion): a dashed line with the
+    label beside it (the definition on hover), and the definitions listed under the chart.
+    """
+    if is_empty(frame):
+        return no_data(x_title, y_title)
+    require(frame, ["group", "label", "rate", "ci_low", "ci_high", "numerator", "denominator"], "rates_with_ci")
+    labels = [str(v) for v in unique(frame["label"])]
+    shown = shown_mask(frame, ["rate"])
+    fig = go.Figure()
+    for group in per_group(frame, shown):
+        rows = group.rows
+        rates, lows, highs = intervals(rows, "rate")
+        hover = [
+            f"<b>{group.name}</b><br>{label}: {rate_hover(n, d, r, lo, hi)}"
+            for label, n, d, r, lo, hi in zip(
+                rows["label"], rows["numerator"], rows["denominator"], rates, lows, highs, strict=True
+            )
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=[str(v) for v in rows["label"]],
+                y=rates,
+                mode="markers",
+                name=group.label,
+                legendgroup=group.label,
+                offsetgroup=group.label,
+                marker={"color": group.colour, "size": 10},
+                error_y=error_bars(rates, lows, highs, group.colour, width=4),
+                hovertext=hover,
+                hoverinfo="text",
+                cliponaxis=False,
+            )
+        )
+    refs = [r for r in (references or []) if num(r.get("value")) is not None]
+    style(fig, x_title=x_title, y_title=y_title, bottom=70 + 18 * len(refs), scattermode="group", scattergap=0.4)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
+    percent_axis(fig)
+    _reference_lines(fig, refs)
+    suppression_note(fig, int((~shown).sum()), k, "group")
+    return fig
+
+
+def _reference_lines(fig: go.Figure, refs: list[dict]) -> None:
+    """Each reference as a dashed line labelled at the right, then all their definitions under the chart."""
+    for ref in refs:
+        label, definition = str(ref.get("label", "")), str(ref.get("definition", "") or "")
+        fig.add_hline(
+            y=num(ref["value"]),
+            line={"dash": "dash", "color": "#777777", "width": 1},
+            annotation={
+                "text": label,
+                "hovertext": definition or label,
+                "font": NOTE_FONT,
+                "xanchor": "right",
+                "x": 1,
+                "yanchor": "bottom",
+                "showarrow": False,
+            },
+        )
+    for i, ref in enumerate(refs):
+        definition = str(ref.get("definition", "") or "")
+        note_below(
+            fig,
+            f"Reference line “{ref.get('label', '')}” ({pct(num(ref['value']), 1)})"
+            + (f": {definition}" if definition else ""),
+            name="reference_definition",
+            left=True,
+            yshift=-54 - 18 * i,
+        )
