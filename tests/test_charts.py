@@ -13,6 +13,7 @@ import pytest
 
 from dashboard import charts
 from dashboard.charts import MODALITY_COLOURS, NO_DATA_TEXT, colour_for
+from dashboard.charts.common import error_bars, per_group, shown_mask
 
 IV, IM, SL = "IV infusion", "IM injection", "Sublingual / troche"
 PHQ9_BANDS = [(4, "Minimal"), (9, "Mild"), (14, "Moderate"), (19, "Moderately severe"), (27, "Severe")]
@@ -221,6 +222,61 @@ def test_same_modality_same_colour_on_different_charts():
     km_line = next(t for t in km.data if t.name == IV).line.color
     dose = next(t for t in timeline.data if t.name == f"Dose: {IV}").marker.color
     assert line == marker == km_line == dose == MODALITY_COLOURS[IV]
+
+
+# ---------------------------------------------------------------------------------------- shared helpers
+
+
+def test_per_group_order_colours_rows_and_the_groups_left_empty():
+    frame = pd.DataFrame(
+        {
+            "group": ["Site B", IV, "Site A", "Site B", "Site C", None, "Site A"],
+            "x": [7, 0, 0, 0, 0, 0, 7],
+            "rate": [0.2, 0.5, None, 0.1, 0.9, 0.4, 0.3],
+            "suppressed": [False, False, False, False, True, False, False],
+        }
+    )
+    groups = per_group(frame, shown_mask(frame, ["rate"]), sort_by="x")
+    # first appearance, missing left out; Site C is named though nothing of it is drawn (suppressed)
+    assert groups.names == ["Site B", IV, "Site A", "Site C"]
+    assert [g.name for g in groups] == ["Site B", IV, "Site A"]
+    assert groups.empty == ["Site C"]
+    # IV keeps its modality colour; the sites take Okabe–Ito by sorted position over all four names
+    # (IV infusion, Site A, Site B, Site C -> 0, 1, 2, 3), suppressed Site C included
+    assert [g.colour for g in groups] == ["#009E73", "#0072B2", "#56B4E9"]
+    site_b, iv, site_a = groups.drawn
+    assert site_b.rows["x"].tolist() == [0, 7] and site_b.rows["rate"].tolist() == [0.1, 0.2]  # sorted by x
+    assert site_a.rows["x"].tolist() == [7]  # its day-0 row has no rate
+    assert (site_b.label, iv.label) == ("Site B", IV)
+    # given names: only those groups, in that order; one without rows is named as empty
+    given = per_group(frame, names=[IV, "Site D"])
+    assert [g.name for g in given] == [IV] and given.empty == ["Site D"]
+    assert given.drawn[0].colour == MODALITY_COLOURS[IV]
+    assert per_group(frame.iloc[0:0]).names == [] and not per_group(frame.iloc[0:0]).drawn
+
+
+def test_error_bars_are_distances_to_the_limits_floored_at_zero():
+    bars = error_bars([0.5, 0.3, None, 0.9], [0.35, None, 0.1, 0.95], [0.65, 0.42, 0.2, 0.97], "#0072B2", width=3)
+    assert bars["array"] == pytest.approx([0.15, 0.12, None, 0.07])
+    assert bars["arrayminus"][0] == pytest.approx(0.15)
+    assert bars["arrayminus"][1:] == [None, None, 0.0]  # no low limit; no value; a low limit above its value
+    assert {k: v for k, v in bars.items() if "array" not in k} == {
+        "type": "data",
+        "symmetric": False,
+        "color": "#0072B2",
+        "thickness": 1.5,
+        "width": 3,
+    }
+    assert error_bars([], [], [], "#000000")["width"] == 4
+
+
+def test_rate_charts_draw_their_intervals_through_error_bars():
+    rates = charts.rates_with_ci(rates_frame())
+    iv = rates.data[0]
+    assert iv.error_y.to_plotly_json() == error_bars([0.5, 0.55], [0.35, 0.4], [0.65, 0.7], iv.marker.color)
+    dose = charts.improvement_by_dose(dose_frame())
+    iv = dose.data[1]  # the dose-2 row is suppressed
+    assert iv.error_y.to_plotly_json() == error_bars([0.35, 0.6], [0.25, 0.5], [0.45, 0.7], iv.line.color, width=3)
 
 
 # --------------------------------------------------------------------------------------------- trajectory
