@@ -228,7 +228,7 @@ class Mapping:
     ignored: list[str]
 
 
-def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str], kind: str | None = None) -> Mapping:
+def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str], kind: str | None = None) -> Mapping:  # noqa: C901 (to be split with the validation rules, #12 part 3)
     """Detect the kind of file (or check the one given) and map its columns.
 
     `instrument_labels` maps normalised instrument names and aliases to canonical names."""
