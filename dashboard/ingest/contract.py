@@ -228,7 +228,7 @@ class Mapping:
     ignored: list[str]
 
 
-def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str], kind: str | None = None) -> Mapping:  # noqa: C901 (to be split with the validation rules, #12 part 3)
+def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str], kind: str | None = None) -> Mapping:
     """Detect the kind of file (or check the one given) and map its columns.
 
     `instrument_labels` maps normalised instrument names and aliases to canonical names."""
@@ -238,33 +238,8 @@ def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str]
                 f"{name}: column '{h}' carries direct identifiers; remove it (and any other identifying "
                 "column) before import. Nothing was imported."
             )
-    found: dict[str, str] = {}
-    items: dict[int, str] = {}
-    wide: dict[str, str] = {}
-    ignored: list[str] = []
-    for j, h in enumerate(headers):
-        col, n = f"c{j}", normalise(h)
-        canon = _LOOKUP.get(n)
-        item = _ITEM.match(n)
-        target = None
-        if canon is not None:
-            target = ("field", canon)
-        elif item and int(item.group(1)) >= 1:  # item_0 numbers nothing: ignored like any unknown column
-            target = ("item", int(item.group(1)))
-        elif n in instrument_labels:
-            target = ("wide", instrument_labels[n])
-        if target is None:
-            ignored.append(h)
-            continue
-        where, key = target
-        store = {"field": found, "item": items, "wide": wide}[where]
-        if key in store:
-            other = headers[int(store[key][1:])]
-            raise ContractError(f"{name}: columns '{other}' and '{h}' both mean {key}; keep one of them")
-        store[key] = col
-
-    detected = _detect(found, items, wide)
-    kind = kind or detected
+    found, items, wide, ignored = _assign(name, headers, instrument_labels)
+    kind = kind or _detect(found, items, wide)
     if kind is None:
         raise ContractError(
             f"{name}: cannot tell what kind of file this is from its columns ({', '.join(headers[:12])}). "
@@ -273,30 +248,63 @@ def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str]
         )
     if kind not in KINDS:
         raise ContractError(f"{name}: unknown kind '{kind}'; use one of {', '.join(KINDS)}")
+    mapping = _narrow(kind, headers, found, items, wide, ignored)
+    _require(name, mapping)
+    return mapping
+
+
+def _assign(name: str, headers: list[str], instrument_labels: dict[str, str]):
+    """Each header as a contract field, an item number or a wide-form instrument (or ignored); two headers
+    meaning the same thing refuse the file."""
+    found: dict[str, str] = {}
+    items: dict[int, str] = {}
+    wide: dict[str, str] = {}
+    ignored: list[str] = []
+    for j, h in enumerate(headers):
+        n = normalise(h)
+        item = _ITEM.match(n)
+        if (canon := _LOOKUP.get(n)) is not None:
+            store, key = found, canon
+        elif item and int(item.group(1)) >= 1:  # item_0 numbers nothing: ignored like any unknown column
+            store, key = items, int(item.group(1))
+        elif n in instrument_labels:
+            store, key = wide, instrument_labels[n]
+        else:
+            ignored.append(h)
+            continue
+        if key in store:
+            other = headers[int(store[key][1:])]
+            raise ContractError(f"{name}: columns '{other}' and '{h}' both mean {key}; keep one of them")
+        store[key] = f"c{j}"
+    return found, items, wide, ignored
+
+
+def _narrow(kind: str, headers: list[str], found: dict, items: dict, wide: dict, ignored: list[str]) -> Mapping:
+    """Keep the columns the kind uses; the rest are ignored. A generic time column is the kind's time field."""
     if "time" in found and kind in TIME_FIELD and TIME_FIELD[kind] not in found:
         found[TIME_FIELD[kind]] = found.pop("time")
-    fields = {}
-    for f, col in found.items():
-        if f in FIELDS[kind]:
-            fields[f] = col
-        else:
-            ignored.append(headers[int(col[1:])])
+    fields = {f: c for f, c in found.items() if f in FIELDS[kind]}
+    ignored = ignored + [headers[int(c[1:])] for f, c in found.items() if f not in FIELDS[kind]]
     if kind != "scores":
         ignored.extend(headers[int(c[1:])] for c in items.values())
         items = {}
     if kind != "scores_wide":
         ignored.extend(headers[int(c[1:])] for c in wide.values())
         wide = {}
-    missing = [f for f in REQUIRED[kind] if f not in fields]
-    if kind == "scores" and "score" not in fields and not items:
+    return Mapping(kind, fields, dict(sorted(items.items())), wide, ignored)
+
+
+def _require(name: str, m: Mapping) -> None:
+    """Refuse a file that lacks a column its kind needs."""
+    missing = [f for f in REQUIRED[m.kind] if f not in m.fields]
+    if m.kind == "scores" and "score" not in m.fields and not m.items:
         missing.append("score")
-    if kind == "scores_wide" and not wide:
+    if m.kind == "scores_wide" and not m.wide:
         missing.append("an instrument column (e.g. phq9)")
     if missing:
         hints = {f: ", ".join(ALIASES.get(f, ())[:4]) for f in missing}
         text = "; ".join(f"{f}" + (f" (or {hints[f]})" if hints.get(f) else "") for f in missing)
-        raise ContractError(f"{name}: a {kind} file needs the column(s) {text}")
-    return Mapping(kind, fields, dict(sorted(items.items())), wide, ignored)
+        raise ContractError(f"{name}: a {m.kind} file needs the column(s) {text}")
 
 
 def _detect(found: dict, items: dict, wide: dict) -> str | None:

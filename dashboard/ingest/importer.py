@@ -18,7 +18,7 @@ import pandas as pd
 from dashboard import instruments as registry
 from dashboard import store
 from dashboard.export import neutralise
-from dashboard.ingest import checks
+from dashboard.ingest import validation
 from dashboard.ingest.contract import ContractError, Mapping, map_columns
 from dashboard.ingest.read import FileError, FileScan, RawTable, attach, cell_texts, detach, read_file
 
@@ -216,7 +216,7 @@ def _import_file(
         mapping, refusal = map_columns(name, raw.headers, registry.resolver(known), kind), None
     except ContractError as exc:
         mapping, refusal = None, str(exc)
-    typed = checks.numeric_columns(mapping) if mapping is not None else frozenset()
+    typed = validation.numeric_columns(mapping) if mapping is not None else frozenset()
     try:
         raw = attach(con, raw, typed)
         if raw.table is not None:
@@ -226,7 +226,7 @@ def _import_file(
             _refuse(con, report, digest, raw, refusal, None, None)
             return report
         report.kind, report.ignored_columns = mapping.kind, mapping.ignored
-        hit = checks.find_identifier_value(con, mapping, raw.headers, typed)
+        hit = validation.find_identifier_value(con, mapping, raw.headers, typed)
         if hit is not None:
             line, header, what, masked = hit
             message = (
@@ -269,7 +269,7 @@ def _import_rows(
     kind = mapping.kind
     target = "scores" if kind.startswith("scores") else kind
     # -> temp table _checked(_line, typed fields, _column, _reason, _raw)
-    checks.build_checked(con, mapping, known, typed)
+    validation.build_checked(con, mapping, known, typed)
     n_records, n_rejected = con.execute("select count(*), count(_reason) from _checked").fetchone()
     report.records_read = n_records + len(raw.malformed)
     if report.records_read == 0:
@@ -349,11 +349,13 @@ def _import_rows(
         frame = _as_written(raw, frame, typed)
     if frame is not None:
         frame = frame.sort_values("line", kind="stable").reset_index(drop=True)
-        frame["reason"] = frame["reason"].map(checks.mask_text)
+        frame["reason"] = frame["reason"].map(validation.mask_text)
         frame["column"] = [header_of.get(c, c) if isinstance(c, str) else None for c in frame["column_ref"]]
         frame["value"] = [
-            checks.mask(ref, v)
-            for ref, v in zip(frame["column_ref"].map(lambda c: checks.field_of(mapping, c)), frame["raw"], strict=True)
+            validation.mask(ref, v)
+            for ref, v in zip(
+                frame["column_ref"].map(lambda c: validation.field_of(mapping, c)), frame["raw"], strict=True
+            )
         ]
         report.rejects = _formula_safe(frame[REJECT_COLUMNS])
     report.rejected = len(report.rejects)

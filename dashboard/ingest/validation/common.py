@@ -1,0 +1,123 @@
+"""Rules every kind of file checks first: the client id, the time column, and formula-looking free text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dashboard.ingest.contract import Mapping
+from dashboard.ingest.validation.rules import Rule, RuleSet, col, lit, ref
+
+NORMALISE_SQL = "lower(regexp_replace({x}, '[\\s\\-_/]+', '', 'g'))"
+FUTURE_SLACK = "interval 1 day"  # naive local times of clinics east of UTC may read as slightly ahead
+MAX_ID_LENGTH = 64
+# fields stored as the file gives them (no vocabulary, not numbers or times): a value starting with = would be run
+# as a formula by a spreadsheet that opens any export of them, so the row is rejected
+FREE_TEXT = ("client_id", "site", "condition", "age_band", "sex", "modality", "clinician_id", "session_id")
+FORMULA_REASON = "starts with =, which a spreadsheet would run as a formula; remove the ="
+# A time in one of these shapes has no UTC offset or zone, so DuckDB's cheap TIMESTAMP cast reads it exactly as the
+# TIMESTAMPTZ cast (in UTC) does; any other text takes the ISO check and the zone-aware cast
+PLAIN_TIMES = ("____-__-__", "____-__-__T__:__", "____-__-__ __:__", "____-__-__T__:__:__", "____-__-__ __:__:__")
+
+
+@dataclass(frozen=True)
+class Common:
+    """What the common rules read: the file's columns and its kind's time field (none for clients). The rules
+    use two columns computed once beneath them (see columns): _cid, the trimmed client id, and _t, the time."""
+
+    mapping: Mapping
+    time_field: str | None
+
+    @property
+    def tcol(self) -> str:
+        return col(self.mapping, self.time_field)
+
+    def columns(self) -> tuple[list[str], list[str]]:
+        """(the select list, the columns computed once beneath the rules)."""
+        pre = [f"nullif(trim({col(self.mapping, 'client_id')}), '') as _cid"]
+        select = ["_cid as client_id"]
+        if self.time_field:
+            tcol = self.tcol
+            plain = " or ".join(f"{tcol} like '{shape}'" for shape in PLAIN_TIMES)
+            # ISO 8601 only: DuckDB would also read words such as 'epoch' or 'infinity' as times
+            iso = f"regexp_full_match(trim({tcol}), '\\d{{4}}-\\d{{2}}-\\d{{2}}([T ].*)?')"
+            pre.append(
+                f"case when {plain} then try_cast({tcol} as timestamp) "
+                f"when {iso} then try_cast(trim({tcol}) as timestamptz)::timestamp end as _t"
+            )
+            select.append(f"_t as {self.time_field}")
+        return select, pre
+
+
+RULES = RuleSet("common")
+
+
+@RULES.rule("client_id_missing")
+def _client_id_missing(c: Common) -> Rule:
+    return Rule(ref(c.mapping, "client_id"), "_cid is null", "'missing client_id'")
+
+
+@RULES.rule("client_id_too_long")
+def _client_id_too_long(c: Common) -> Rule:
+    return Rule(
+        ref(c.mapping, "client_id"),
+        f"length(_cid) > {MAX_ID_LENGTH}",
+        f"'client_id longer than {MAX_ID_LENGTH} characters'",
+        col(c.mapping, "client_id"),
+    )
+
+
+@RULES.rule("time_missing")
+def _time_missing(c: Common) -> Rule | None:
+    if c.time_field:
+        return Rule(ref(c.mapping, c.time_field), f"{c.tcol} is null", f"'missing {c.time_field}'")
+    return None
+
+
+@RULES.rule("time_unparseable")
+def _time_unparseable(c: Common) -> Rule | None:
+    if c.time_field:
+        reason = "'unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30'"
+        return Rule(ref(c.mapping, c.time_field), "_t is null", reason, c.tcol)
+    return None
+
+
+@RULES.rule("time_in_future")
+def _time_in_future(c: Common) -> Rule | None:
+    if c.time_field:
+        fails = f"_t > now()::timestamp + {FUTURE_SLACK}"
+        return Rule(ref(c.mapping, c.time_field), fails, "'date is in the future'", c.tcol)
+    return None
+
+
+@RULES.rule("time_before_1970")
+def _time_before_1970(c: Common) -> Rule | None:
+    if c.time_field:
+        return Rule(ref(c.mapping, c.time_field), "_t < timestamp '1970-01-01'", "'date before 1970'", c.tcol)
+    return None
+
+
+@RULES.rule("formula")
+def _formula(c: Common) -> list[Rule]:
+    """One per free-text field the file has; the gate looks for an = at all, not for a leading one."""
+    return [
+        Rule(
+            ref(c.mapping, f),
+            f"contains({x}, '=') and regexp_matches({x}, '^\\s*=')",
+            lit(FORMULA_REASON),
+            x,
+            passes=f"{x} is null or not contains({x}, '=')",
+        )
+        for f in FREE_TEXT
+        if (x := c.mapping.fields.get(f)) is not None
+    ]
+
+
+def vocabulary(con, lookup: str, value: str, raw: str, source: str, alias: str) -> str:
+    """A left join giving `alias.value`, the vocabulary term for the text in `raw`. The text is normalised once
+    per distinct value (a file has a handful of them), not once per row."""
+    con.execute(
+        f"""create or replace temp table {lookup}_map as
+            select d.raw, t.{value} from (select distinct {raw} as raw from {source}) d
+            left join {lookup} t on t.label = {NORMALISE_SQL.format(x="d.raw")}"""
+    )
+    return f" left join {lookup}_map {alias} on {alias}.raw = {raw}"
