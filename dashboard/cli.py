@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--pdf", metavar="FILE.pdf", help="also print the report to PDF (needs Chromium)")
     _cohort_arguments(rep)
 
+    enc = sub.add_parser("encrypt", help="encrypt an existing database in place with the configured key")
+    enc.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
+
     bench = sub.add_parser("bench", help="benchmark import, derived tables and every view at scale")
     bench.add_argument("--clients", type=_positive, default=100_000, help="synthetic clients (default 100,000)")
     bench.add_argument("--out", metavar="FILE.json", help="also write the figures as JSON")
@@ -124,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             return _outcomes(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "encrypt":
+            return _encrypt(args)
         if args.command == "bench":
             from dashboard import bench
 
@@ -132,6 +137,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _encrypt(args) -> int:
+    from dashboard import writer
+
+    key = store.configured_key()
+    if key is None:
+        print(
+            f"error: no key: set {store.KEY_VAR} (or key in the [store] table of .streamlit/secrets.toml) to the "
+            "key to encrypt with; see the README on keys",
+            file=sys.stderr,
+        )
+        return 2
+    writer.encrypt(store.resolve_path(args.db), key, notify=print)
+    return 0
 
 
 def _demo(args) -> int:
@@ -157,24 +177,26 @@ def _import(args) -> int:
     if missing:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    con = store.connect(store.resolve_path(args.db))
+    from dashboard import writer
+
+    path = store.resolve_path(args.db)
     try:
-        reports = import_files(
-            con,
-            args.files,
-            kind=args.kind,
-            replace=args.replace,
-            instrument_file=args.instruments,
-            after_import=derive.rebuild,
-        )
+        # in a copy that replaces the store when the import is done: the app reads on meanwhile (dashboard/writer.py)
+        with writer.writing(path, wait=writer.WAIT_SECONDS, notify=_to_stderr) as con:
+            reports = import_files(
+                con,
+                args.files,
+                kind=args.kind,
+                replace=args.replace,
+                instrument_file=args.instruments,
+                after_import=derive.rebuild,
+            )
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ImportBusy as exc:
+    except (ImportBusy, writer.WriterBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        con.close()
     for r in reports:
         print(r.summary())
         for row in r.rejects.head(10).itertuples():
@@ -261,18 +283,19 @@ def _filters(args):
 def _open_current(path: Path, settings):
     """A read-only connection on derived tables built under `settings`: when they were built under others, they
     are rebuilt first (saying so on stderr), so no figure is read from stale tables."""
-    from dashboard import derive
+    from dashboard import derive, writer
 
-    con = store.connect(path, read_only=True)
+    con = writer.reading(path, notify=_to_stderr, create=False)
     if derive.is_current(con, settings):
         return con
     con.close()
-    con = store.connect(path)
-    try:
-        derive.ensure_current(con, settings, notify=lambda m: print(m, file=sys.stderr, flush=True))
-    finally:
-        con.close()
+    with writer.writing(path, wait=writer.WAIT_SECONDS, notify=_to_stderr) as con:
+        derive.ensure_current(con, settings, notify=_to_stderr)
     return store.connect(path, read_only=True)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _report(args) -> int:

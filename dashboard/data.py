@@ -9,11 +9,10 @@ import os
 import threading
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import streamlit as st
 
-from dashboard import derive, outcomes, queries, store
+from dashboard import derive, outcomes, queries, store, writer
 from dashboard.cohort import Cohort
 from dashboard.settings import load
 
@@ -30,14 +29,24 @@ def database_path() -> tuple[Path, bool]:
 
 
 @st.cache_resource(show_spinner=False)
-def _root(path: str) -> duckdb.DuckDBPyConnection:
+def _root(path: str, inode: int | None) -> store.Connection:
+    """The app's read-only connection on the store file now at `path` (`inode` tells a replaced file from the one
+    it replaced). Writers work in a copy that replaces the file (dashboard/writer.py), so the app never holds the
+    store for writing and a command-line import runs while it serves."""
     path_obj = Path(path)
     if path_obj == store.DEMO_DB and not path_obj.exists():
         from dashboard.demo import build_demo
 
         with st.spinner("First start: building the demo database (synthetic clients)…"):
             build_demo(path_obj)
-    return store.connect(path_obj)
+    return writer.reading(path_obj)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
 
 
 def showing_fallback_demo() -> bool:
@@ -51,12 +60,12 @@ def switch_database() -> None:
     _root.clear()
 
 
-def connection() -> duckdb.DuckDBPyConnection:
+def connection() -> store.Connection:
     """A fresh cursor on the cached root connection (one per query, safe across Streamlit's threads).
     A database that cannot be opened stops the page with the reason and what to do, not a traceback."""
     path, _ = database_path()
     try:
-        return _root(str(path)).cursor()
+        return _root(str(path), _seen.get(str(path), _inode(path))).cursor()
     except store.StoreError as exc:
         st.error(f"**The database cannot be opened.** {exc}", icon=":material/error:")
         st.stop()
@@ -64,12 +73,28 @@ def connection() -> duckdb.DuckDBPyConnection:
 
 _current_lock = threading.Lock()
 _current: dict[str, str] = {}  # database path -> the fingerprint its derived tables were last found built with
+_seen: dict[str, int | None] = {}  # database path -> the file (inode) the app's cached results come from
+
+
+def follow_replacements() -> None:
+    """At the start of every run: when the store file was replaced since the app last read it (an import from the
+    command line, or by another session), forget the cached connection and results so this run reads the new one.
+    Sessions in the middle of a query finish it on the snapshot they started with."""
+    path, _ = database_path()
+    now = _inode(path)
+    with _current_lock:
+        if str(path) in _seen and _seen[str(path)] != now:
+            _root.clear()
+            after_import()
+            _current.pop(str(path), None)
+        _seen[str(path)] = now
 
 
 def ensure_current() -> None:
     """Before a page reads anything: when the database's derived tables were built under other settings than
     those in force (or by other builds), rebuild them, saying so on the page, and forget cached results. Checked
     once per change of settings, not on every run."""
+    follow_replacements()
     path, _ = database_path()
     settings = load()
     wanted = json.dumps(derive.fingerprint(settings), sort_keys=True)
@@ -80,13 +105,17 @@ def ensure_current() -> None:
             return
         con = connection()
         try:
-            if not derive.is_current(con, settings):
-                changed = ", ".join(derive.differences(con, settings))
-                with st.spinner(f"Rebuilding the derived tables for the settings in force (changed: {changed})…"):
-                    derive.ensure_current(con, settings)
-                after_import()
+            current = derive.is_current(con, settings)
+            changed = "" if current else ", ".join(derive.differences(con, settings))
         finally:
             con.close()
+        if not current:
+            note = f"Rebuilding the derived tables for the settings in force (changed: {changed})…"
+            with st.spinner(note), writer.writing(path, wait=writer.WAIT_SECONDS) as con:
+                derive.ensure_current(con, settings)
+            _root.clear()
+            after_import()
+            _seen[str(path)] = _inode(path)
         _current[str(path)] = wanted
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import threading
+import tomllib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from dashboard import __version__, instruments
+from dashboard import __version__, extensions, instruments
 from dashboard.queries import run_script
 
 SCHEMA_VERSION = 3  # queries/store/schema.sql is version 1; queries/store/migrate_00N.sql bring it to N
@@ -23,6 +26,10 @@ class StoreError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
+class NeedsWriting(StoreError):
+    """A read-only open found no database, or one that must be migrated first (see writer.reading)."""
+
+
 def resolve_path(path: str | os.PathLike | None = None) -> Path:
     """The database file: the --db argument, else $OUTCOMES_DB, else data/outcomes.duckdb."""
     if path:
@@ -32,26 +39,112 @@ def resolve_path(path: str | os.PathLike | None = None) -> Path:
     return DEFAULT_DB
 
 
-def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the database at `path`, with its schema in place and its version checked."""
+KEY_VAR = "OUTCOMES_DB_KEY"
+MIN_KEY_LENGTH = 16
+ALIAS = "outcomes"  # the store's name as DuckDB attaches it
+
+
+class Connection:
+    """A connection on the store. The store is attached (not DuckDB's default database) so that it can be encrypted;
+    this connection and its cursors read it. Everything else is the DuckDB connection's own.
+
+    One process opens a file once (DuckDB refuses a second attachment of the same file): `connect` hands out
+    cursors of one root connection per file, closed when the last of them is."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, root: _Root | None = None, parent: Connection | None = None):
+        self._con = con
+        self._root = root
+        self._parent = parent  # a cursor keeps its connection (and so the file it reads) open
+
+    def cursor(self) -> Connection:
+        cur = self._con.cursor()
+        cur.execute(f"use {ALIAS}")
+        return Connection(cur, parent=self)
+
+    def close(self) -> None:
+        self._con.close()
+        if self._root is not None:
+            self._root.release()
+            self._root = None
+
+    def __del__(self):  # dropped without close (e.g. a cleared cache): let go of the file all the same
+        if self.__dict__.get("_root") is not None:
+            self.close()
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@dataclass
+class _Root:
+    """The process's one DuckDB connection on a file, and how many Connections use it."""
+
+    key: str
+    con: duckdb.DuckDBPyConnection
+    read_only: bool
+    secret: str | None  # the key it was opened with
+    inode: int | None  # the file it has open
+    users: int = 0
+
+    def release(self) -> None:
+        with _OPEN_LOCK:
+            self.users -= 1
+            if self.users == 0:
+                if _OPEN.get(self.key) is self:
+                    del _OPEN[self.key]
+                self.con.close()
+
+
+_OPEN: dict[str, _Root] = {}
+_OPEN_LOCK = threading.RLock()
+
+
+def secrets_files() -> list[Path]:
+    """Where Streamlit looks for secrets: the user's and the working folder's .streamlit/secrets.toml."""
+    return [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml"]
+
+
+def configured_key() -> str | None:
+    """The store's encryption key: $OUTCOMES_DB_KEY, else `key` in the [store] table of secrets.toml, else None
+    (a plaintext store). A key shorter than MIN_KEY_LENGTH characters is refused."""
+    key = os.environ.get(KEY_VAR)
+    where = KEY_VAR
+    if not key:
+        for file in secrets_files():
+            try:
+                table = tomllib.loads(file.read_text(encoding="utf-8")).get("store", {})
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            if table.get("key"):
+                key, where = str(table["key"]), f"[store] key in {file}"
+    if not key:
+        return None
+    if len(key) < MIN_KEY_LENGTH:
+        raise StoreError(
+            f"the database key ({where}) is too short: use at least {MIN_KEY_LENGTH} characters, e.g. the output "
+            'of python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return key
+
+
+_DEFAULT_KEY = object()
+
+
+def connect(path: str | os.PathLike, read_only: bool = False, key=_DEFAULT_KEY) -> Connection:
+    """Open (creating if needed) the database at `path`, with its schema in place and its version checked. With a
+    key (by default the configured one, see configured_key) the file is created and opened encrypted."""
     path = Path(path)
+    key = configured_key() if key is _DEFAULT_KEY else key
     if read_only and not path.exists():
-        raise StoreError(f"{path}: no database here. Import data or run `python -m dashboard demo` first.")
+        raise NeedsWriting(f"{path}: no database here. Import data or run `python -m dashboard demo` first.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    try:
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise StoreError(
-                f"{path}: the database is in use by another program (an import or the app). "
-                "Wait for it to finish, or stop it, and try again."
-            ) from None
-        raise StoreError(_unreadable(path, exc)) from None
-    except duckdb.Error as exc:
-        raise StoreError(_unreadable(path, exc)) from None
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
+    con = _open(path, read_only, key)
     try:
         _ensure_schema(con, read_only)
     except duckdb.Error as exc:
@@ -61,6 +154,88 @@ def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPy
         con.close()
         raise
     return con
+
+
+def _open(path: Path, read_only: bool, key: str | None) -> Connection:
+    """A cursor of the process's root connection on the file now at `path`, attaching it first when it is not
+    open. A file replaced since (a new snapshot, see dashboard/writer.py) gets a root of its own; the old one lives
+    on for the connections that still read it."""
+    name = str(path.resolve())
+    with _OPEN_LOCK:
+        root = _OPEN.get(name)
+        if root is not None and root.inode != _inode(path):
+            root = None  # the file was replaced: its readers keep the old root, new ones get the new file
+        if root is not None and root.secret != key:
+            raise StoreError(f"{path}: the database is already open in this program with another key")
+        if root is not None and root.read_only != read_only:
+            raise StoreError(
+                f"{path}: the database is already open in this program "
+                f"({'read-only' if root.read_only else 'for writing'}); close it first"
+            )
+        if root is None:
+            con = _attach(path, read_only, key)
+            root = _OPEN[name] = _Root(name, con, read_only, key, _inode(path))
+        root.users += 1
+        cur = root.con.cursor()
+        cur.execute(f"use {ALIAS}")
+        return Connection(cur, root)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _attach(path: Path, read_only: bool, key: str | None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:", config=extensions.CONFIG)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
+        con.execute(f"set temp_directory = {_lit(str(path) + '.tmp')}")
+        options = ["read_only"] if read_only else []
+        if key is not None:
+            extensions.load(con, "httpfs")  # DuckDB writes encrypted files only with OpenSSL, which httpfs brings
+            con.execute("set temp_file_encryption = true")  # what spills to disk is encrypted too
+            options.append(f"encryption_key {_lit(key)}")
+        con.execute(f"attach {_lit(str(path))} as {ALIAS}" + (f" ({', '.join(options)})" if options else ""))
+    except extensions.ExtensionError as exc:
+        con.close()
+        raise StoreError(str(exc)) from None
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreError(_attach_error(path, exc)) from None
+    return con
+
+
+def _attach_error(path: Path, exc: duckdb.Error) -> str:
+    text = str(exc)
+    if "lock" in text.lower():
+        return (
+            f"{path}: the database is in use by another program (an import or the app). "
+            "Wait for it to finish, or stop it, and try again."
+        )
+    if "without a key" in text:
+        return (
+            f"{path}: the database is encrypted; set {KEY_VAR} (or key in the [store] table of "
+            ".streamlit/secrets.toml) to its key"
+        )
+    if "Wrong encryption key" in text or "AES tag" in text:
+        return (
+            f"{path}: the database cannot be decrypted with the key given ({KEY_VAR} or [store] key): the key is "
+            "wrong or the file is damaged"
+        )
+    if "is not encrypted" in text:
+        return (
+            f"{path}: a database key is set but this database is not encrypted; encrypt it with "
+            f"`python -m dashboard encrypt --db {path}`, or unset {KEY_VAR}"
+        )
+    return _unreadable(path, exc)
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _unreadable(path: Path, exc: Exception) -> str:
@@ -96,7 +271,7 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
         )
     if version < SCHEMA_VERSION:
         if read_only:
-            raise StoreError(
+            raise NeedsWriting(
                 f"the database has schema {version} and needs migrating to {SCHEMA_VERSION}: open "
                 "it once for writing (e.g. run any import or the app) to migrate it"
             )

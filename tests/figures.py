@@ -164,6 +164,8 @@ def _report(con) -> dict:
     text = re.sub(r"<[^>]+>", " ", html)
     text = re.sub(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?\b", "<time>", text)
     text = re.sub(r"\(\d+(\.\d+)? s\)|\d+(\.\d+)? s to build", "<seconds>", text)
+    # the software's versions are not figures (an upgrade of a library must not read as a change of results)
+    text = re.sub(r"Software: .*?\d\.(?=\s|$)", "Software: <versions>.", text)
     return {"report|PHQ-9": re.sub(r"\s+", " ", text).strip()}
 
 

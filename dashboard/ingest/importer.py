@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import re
@@ -250,7 +251,8 @@ def _import_file(
                 after_import(con)
             con.execute("commit")
         except BaseException:
-            con.execute("rollback")
+            with contextlib.suppress(duckdb.TransactionException):  # DuckDB may have ended it (e.g. a disk error)
+                con.execute("rollback")
             raise
     except FileError as exc:  # the careful reader's verdict on a file the fast one refused
         report.status, report.message = "unreadable", str(exc)
@@ -351,12 +353,9 @@ def _import_rows(
         frame = frame.sort_values("line", kind="stable").reset_index(drop=True)
         frame["reason"] = frame["reason"].map(validation.mask_text)
         frame["column"] = [header_of.get(c, c) if isinstance(c, str) else None for c in frame["column_ref"]]
-        frame["value"] = [
-            validation.mask(ref, v)
-            for ref, v in zip(
-                frame["column_ref"].map(lambda c: validation.field_of(mapping, c)), frame["raw"], strict=True
-            )
-        ]
+        # plain lists: a Series of fields would turn None into pandas' missing value
+        fields = [validation.field_of(mapping, c) for c in frame["column_ref"].tolist()]
+        frame["value"] = [validation.mask(f, v) for f, v in zip(fields, frame["raw"].tolist(), strict=True)]
         report.rejects = _formula_safe(frame[REJECT_COLUMNS])
     report.rejected = len(report.rejects)
     report.unchanged_duplicates = within[0] + dup_in_db

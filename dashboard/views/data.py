@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import access, data, derive, export, store
+from dashboard import access, data, derive, export, store, writer
 from dashboard.ingest import ImportBusy, import_file
 from dashboard.settings import load
 from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
@@ -54,19 +54,21 @@ if too_big:
 if uploads and not too_big and access.can_import() and st.button("Import", type="primary", icon=":material/upload:"):
     reports = []
     progress = st.progress(0.0, text="Importing…")
-    con = store.connect(store.DEFAULT_DB) if into_own else data.connection()
+    target = store.DEFAULT_DB if into_own else data.database_path()[0]
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        # into a copy that replaces the store at the end (dashboard/writer.py): other sessions read on meanwhile
+        with tempfile.TemporaryDirectory() as tmp, writer.writing(target) as con:
             for i, upload in enumerate(uploads):
                 progress.progress(i / len(uploads), text=f"Importing {upload.name} ({i + 1} of {len(uploads)})…")
                 path = Path(tmp) / f"upload{i}{Path(upload.name).suffix.lower()}"
                 path.write_bytes(upload.getbuffer())
                 reports.append(import_file(con, path, name=upload.name, replace=replace, after_import=derive.rebuild))
-    except ImportBusy as exc:
+    except (ImportBusy, writer.WriterBusy) as exc:
         st.error(str(exc).capitalize() + ".")
         reports = []
-    finally:
-        con.close()
+    except store.StoreError as exc:
+        st.error(f"**Nothing was imported.** {exc}")
+        reports = []
     progress.progress(1.0, text="Done")
     if reports:
         if into_own:

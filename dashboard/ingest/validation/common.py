@@ -16,6 +16,9 @@ FREE_TEXT = ("client_id", "site", "condition", "age_band", "sex", "modality", "c
 FORMULA_REASON = "starts with =, which a spreadsheet would run as a formula; remove the ="
 # A time in one of these shapes has no UTC offset or zone, so DuckDB's cheap TIMESTAMP cast reads it exactly as the
 # TIMESTAMPTZ cast (in UTC) does; any other text takes the ISO check and the zone-aware cast
+# A time of hours and minutes with an offset or Z (2025-03-04T09:30+02:00) gets its seconds: DuckDB's TIMESTAMPTZ cast
+# reads an offset only after seconds
+NO_SECONDS = "regexp_replace({x}, '^(\\d{{4}}-\\d{{2}}-\\d{{2}}[T ]\\d{{2}}:\\d{{2}})([Zz+-])', '\\1:00\\2')"
 PLAIN_TIMES = ("____-__-__", "____-__-__T__:__", "____-__-__ __:__", "____-__-__T__:__:__", "____-__-__ __:__:__")
 
 
@@ -42,7 +45,7 @@ class Common:
             iso = f"regexp_full_match(trim({tcol}), '\\d{{4}}-\\d{{2}}-\\d{{2}}([T ].*)?')"
             pre.append(
                 f"case when {plain} then try_cast({tcol} as timestamp) "
-                f"when {iso} then try_cast(trim({tcol}) as timestamptz)::timestamp end as _t"
+                f"when {iso} then try_cast({NO_SECONDS.format(x=f'trim({tcol})')} as timestamptz)::timestamp end as _t"
             )
             select.append(f"_t as {self.time_field}")
         return select, pre

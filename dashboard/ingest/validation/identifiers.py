@@ -115,7 +115,7 @@ def mask_text(text: str) -> str:
 def mask(field: str | None, value) -> str | None:
     """A rejected raw value as it may be shown: numbers and vocabularies as given, identifiers and dates
     partly hidden (only the year of a date is kept), anything identifier-shaped hidden whole."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     text = str(value)
     if re.search(r"@|\d{7,}", text) or re.fullmatch(PHONE, text.strip()) or re.fullmatch(SSN, text.strip()):
