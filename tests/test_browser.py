@@ -11,6 +11,7 @@ when the app raised, the traceback from the server's log (the page itself hides 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -196,22 +197,11 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory) -> Iterator[AppServer]:
-    """`streamlit run streamlit_app.py` on a free port, OUTCOMES_DB pointing at a demo database built for this run."""
-    folder = tmp_path_factory.mktemp("browser-app")
-    db_path = folder / "demo.duckdb"
-    build = subprocess.run(
-        [sys.executable, "-m", "dashboard", "demo", "--db", str(db_path)],
-        cwd=APP_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert build.returncode == 0, f"building the demo database failed:\n{build.stdout}\n{build.stderr}"
-
+@contextlib.contextmanager
+def serve(db_path: Path, folder: Path) -> Iterator[AppServer]:
+    """`streamlit run streamlit_app.py` on a free port with OUTCOMES_DB=db_path, until the block ends."""
     port = _free_port()
-    log_path = folder / "streamlit.log"
+    log_path = folder / f"streamlit-{port}.log"
     env = {**os.environ, "OUTCOMES_DB": str(db_path)}
     command = [
         sys.executable,
@@ -249,6 +239,23 @@ def app_server(tmp_path_factory) -> Iterator[AppServer]:
         with open(log_path, "a") as log:
             log.write(f"\n[test_browser.py] stopping the server (it was {server.status()})\n")
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory) -> Iterator[AppServer]:
+    """The app on a demo database built for this run."""
+    folder = tmp_path_factory.mktemp("browser-app")
+    db_path = folder / "demo.duckdb"
+    build = subprocess.run(
+        [sys.executable, "-m", "dashboard", "demo", "--db", str(db_path)],
+        cwd=APP_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, f"building the demo database failed:\n{build.stdout}\n{build.stderr}"
+    with serve(db_path, folder) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -747,3 +754,48 @@ def test_the_report_opens_offline_and_draws_its_charts(browser, demo_db, tmp_pat
     assert not errors, errors
     assert not outside, outside
     assert n_figures >= 8 and n_drawn == n_figures
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Importing from the command line while the app serves
+
+
+def test_a_command_line_import_while_the_app_serves_shows_after_a_reload(browser, app_server, shot_dir, tmp_path):
+    """A scheduled import runs while a browser is on the app: the import succeeds (no "in use" refusal), the open
+    page keeps working on what it had, and a reload shows the new data (no restart)."""
+    db = tmp_path / "served.duckdb"
+    shutil.copyfile(app_server.db_path, db)
+    with serve(db, tmp_path) as server:
+        ui, context = _open_ui(browser, server, shot_dir, "cli-import-while-serving")
+        try:
+            page = ui.page
+            open_view(ui, "data")
+            clients_before, scores_before = number(metric(page, "Clients")), number(metric(page, "Scores"))
+            clients = tmp_path / "nightly_clients.csv"
+            clients.write_text("client_id,site\n" + "".join(f"NIGHT{i},North\n" for i in range(7)))
+            scores = tmp_path / "nightly_scores.csv"
+            scores.write_text(
+                "client_id,assessed_at,instrument,score\n"
+                + "".join(f"NIGHT{i},2025-03-03,PHQ-9,15\n" for i in range(7))
+            )
+            env = {k: v for k, v in os.environ.items() if k != "OUTCOMES_DB_KEY"}
+            done = subprocess.run(
+                [sys.executable, "-m", "dashboard", "import", str(clients), str(scores), "--db", str(db)],
+                cwd=APP_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, ui.failure_details(f"the import failed: {done.stdout}\n{done.stderr}")
+            assert "in use" not in done.stderr
+            page.reload()
+            wait_idle(page)
+            assert_no_exception(ui)
+            assert number(metric(page, "Clients")) == clients_before + 7, ui.failure_details("clients after reload")
+            assert number(metric(page, "Scores")) == scores_before + 7, ui.failure_details("scores after reload")
+            open_view(ui, "overview")
+            assert_no_exception(ui)
+            assert not ui.console_errors, ui.console_errors
+        finally:
+            context.close()
