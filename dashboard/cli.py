@@ -189,7 +189,7 @@ def _import(args) -> int:
                 kind=args.kind,
                 replace=args.replace,
                 instrument_file=args.instruments,
-                after_import=derive.rebuild,
+                after_import=derive.refresh,
             )
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 
 import duckdb
@@ -18,6 +19,7 @@ import duckdb
 from dashboard import cohort
 from dashboard.queries import files, run_script, sql
 from dashboard.settings import Settings, load
+from dashboard.store import ALIAS
 
 
 def steps() -> list[str]:
@@ -71,8 +73,73 @@ def rebuild(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) ->
     for name in steps():
         run_script(con, name, fragments=fragments, **params)
     con.execute("delete from derived_info")
-    record = {"settings": settings.as_json(), "fingerprint": fingerprint(settings)}
+    record = {"settings": settings.as_json(), "fingerprint": fingerprint(settings), "instruments": _instruments(con)}
     con.execute("insert into derived_info values (now()::timestamp, $s)", {"s": json.dumps(record)})
+
+
+CREATES = re.compile(r"^create or replace table (\w+) as", re.M | re.I)
+
+
+def tables() -> list[str]:
+    """The derived tables, in the order the builds make them."""
+    return [t for name in steps() for t in CREATES.findall(sql(name))]
+
+
+def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> None:
+    """After an import: recompute the derived rows of the clients in temp table _touched(client_id) only (every
+    derived row belongs to one client, and depends only on that client's stored rows). The builds run unchanged
+    over temp views that show the stored tables' rows of those clients, into temp tables of the derived tables'
+    names; each derived table then has those clients' rows replaced. Falls back to a full rebuild when the derived
+    tables were built under other settings or builds, or the instruments changed. Call inside the caller's
+    transaction; the result equals a full rebuild (tests/test_incremental.py)."""
+    settings = settings or load()
+    record = _record(con)
+    if (
+        record is None
+        or record.get("fingerprint") != fingerprint(settings)
+        or record.get("instruments") != _instruments(con)
+    ):
+        rebuild(con, settings)
+        return
+    params = settings.derive_params()
+    fragments = cohort.sql_fragments()
+    touched = "(select client_id from temp._touched)"
+    derived = tables()
+    try:
+        for t in STORED_PER_CLIENT:
+            con.execute(
+                f"create or replace temp view {t} as select * from {ALIAS}.main.{t} where client_id in {touched}"
+            )
+        for name in steps():
+            text = CREATES.sub(lambda m: f"create or replace temp table {m.group(1)} as", sql(name))
+            if CREATES.search(sql(name)):
+                run_script(con, name, text=text, fragments=fragments, **params)
+        for t in derived:
+            con.execute(f"delete from {ALIAS}.main.{t} where client_id in {touched}")
+            con.execute(f"insert into {ALIAS}.main.{t} by name select * from temp.{t}")
+    finally:
+        for t in derived:
+            con.execute(f"drop table if exists temp.{t}")
+        for t in STORED_PER_CLIENT:
+            con.execute(f"drop view if exists temp.{t}")
+
+
+STORED_PER_CLIENT = ("clients", "sessions", "scores")  # the stored tables the builds read, by client
+
+
+def _record(con) -> dict | None:
+    try:
+        row = con.execute("select settings_json from derived_info").fetchone()
+    except duckdb.CatalogException:
+        return None
+    recorded = json.loads(row[0]) if row else None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _instruments(con) -> str:
+    """A digest of the instrument definitions (the builds read their ranges, bands and thresholds)."""
+    rows = con.execute("select * from instruments order by all").fetchall()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def ensure_current(

@@ -61,15 +61,22 @@ def run(con: duckdb.DuckDBPyConnection, name: str, **params) -> pd.DataFrame:
     return con.execute(sql(name), bound or None).df()
 
 
-def run_script(con: duckdb.DuckDBPyConnection, name: str, fragments: dict[str, str] | None = None, **params) -> None:
+def run_script(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    fragments: dict[str, str] | None = None,
+    text: str | None = None,
+    **params,
+) -> None:
     """Run a SQL file (schema, migration, derived-table build), binding the parameters it names. `fragments`
     replace the file's {{markers}} with SQL generated from declarations in code (identifiers and constants,
-    never user input); a marker left unreplaced is an error."""
+    never user input); a marker left unreplaced is an error. `text`, when given, is run in place of the file's
+    SQL (the file rewritten by code, e.g. into temp tables: derive.refresh)."""
     needed = parameters(name)
     missing = needed - params.keys()
     if missing:
         raise KeyError(f"query {name!r} needs parameter(s): {', '.join(sorted(missing))}")
-    text = sql(name)
+    text = sql(name) if text is None else text
     for marker, fragment in (fragments or {}).items():
         text = text.replace(marker, fragment)
     if "{{" in re.sub(r"--[^\n]*", "", text):

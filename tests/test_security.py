@@ -99,7 +99,7 @@ def fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
 
 
 def fingerprint_file(path: Path) -> dict[str, tuple]:
-    con = store.connect(path)
+    con = store.connect(path, read_only=True)  # the app may have it open (read-only) meanwhile
     try:
         return fingerprint(con)
     finally:

@@ -39,7 +39,17 @@ REJECT_COLUMNS = ["line", "column", "reason", "value"]
 SHOW_IGNORED = 30  # ignored columns named in a summary (a file may have thousands)
 _DROP_TEMP = "; ".join(
     f"drop table if exists temp.{t}"
-    for t in ("_checked", "_valid", "_ranked", "_firsts", "_incoming", "_labels_map", "_stypes_map", "_modalities_map")
+    for t in (
+        "_checked",
+        "_valid",
+        "_ranked",
+        "_firsts",
+        "_incoming",
+        "_labels_map",
+        "_stypes_map",
+        "_modalities_map",
+        "_touched",
+    )
 )
 
 
@@ -186,7 +196,8 @@ def import_file(
 ) -> FileReport:
     """Import one file. The file is either fully processed and committed or the database is left as it was.
 
-    `after_import(con)` runs inside the same transaction (it rebuilds the derived tables). Raises ImportBusy
+    `after_import(con)` runs inside the same transaction (it refreshes the derived tables), with temp table
+    _touched(client_id) holding the clients the file's valid rows name. Raises ImportBusy
     when another import is running."""
     with import_lock(con):
         return _import_file(con, path, name, kind, replace, after_import)
@@ -248,6 +259,11 @@ def _import_file(
             report.import_id = _log(con, report, digest)
             _store_rejects(con, report)
             if after_import is not None and report.imported:
+                # the clients this file's rows name: the derived rows to recompute (derive.refresh)
+                con.execute(
+                    "create or replace temp table _touched as "
+                    "select distinct client_id from _checked where _reason is null and client_id is not null"
+                )
                 after_import(con)
             con.execute("commit")
         except BaseException:

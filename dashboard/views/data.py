@@ -62,7 +62,7 @@ if uploads and not too_big and access.can_import() and st.button("Import", type=
                 progress.progress(i / len(uploads), text=f"Importing {upload.name} ({i + 1} of {len(uploads)})…")
                 path = Path(tmp) / f"upload{i}{Path(upload.name).suffix.lower()}"
                 path.write_bytes(upload.getbuffer())
-                reports.append(import_file(con, path, name=upload.name, replace=replace, after_import=derive.rebuild))
+                reports.append(import_file(con, path, name=upload.name, replace=replace, after_import=derive.refresh))
     except (ImportBusy, writer.WriterBusy) as exc:
         st.error(str(exc).capitalize() + ".")
         reports = []
