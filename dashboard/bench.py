@@ -171,6 +171,7 @@ def pandas_outcomes(frames: dict, f: Filters, by: str | None, day: float = 28, w
 
 
 IMPORT_RUNS = 3
+PROCESS_RUNS = 3
 
 
 def _import_times(tmp: Path, db: Path, n_rows: int, runs: int) -> dict:
@@ -221,6 +222,96 @@ def _import_times(tmp: Path, db: Path, n_rows: int, runs: int) -> dict:
         "bare_duckdb_memory_seconds_each": in_memory,
         "ratio_importer_to_bare": t_import / t_file,
         "ratio_importer_to_bare_in_memory": t_import / t_memory,
+    }
+
+
+def _weekly_files(frames: dict, tmp: Path, seed: int) -> list[Path]:
+    """A week's export of 1% of the clients: for each, their latest session and latest score again, 61 minutes
+    later (new rows, as a nightly or weekly export brings)."""
+    rng = random.Random(seed)
+    ids = sorted(frames["clients"].client_id)
+    chosen = set(rng.sample(ids, max(1, len(ids) // 100)))
+    later = pd.Timedelta(minutes=61)
+    out = []
+    for kind, when in (("sessions", "session_at"), ("scores", "assessed_at")):
+        frame = frames[kind][frames[kind].client_id.isin(chosen)]
+        frame = frame.sort_values(when).groupby("client_id").tail(1).copy()
+        frame[when] = (pd.to_datetime(frame[when]) + later).dt.strftime("%Y-%m-%dT%H:%M:%S")
+        path = tmp / f"weekly_{kind}.csv"
+        frame.to_csv(path, index=False)
+        out.append(path)
+    return out
+
+
+def _process(args: list[str]) -> float:
+    """Seconds for a whole process (start, imports, work, exit)."""
+    started = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, env=_env())
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(args[:4])} failed: {done.stderr[-2000:]}")
+    return seconds
+
+
+def _env() -> dict:
+    return {k: v for k, v in os.environ.items() if k != store.KEY_VAR}
+
+
+BARE_LOAD = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute(f"create table clients as select * from read_parquet('{sys.argv[2]}')")
+con.execute(f"create table sessions as select * from read_parquet('{sys.argv[3]}')")
+con.execute(f"create table scores as select * from read_csv('{sys.argv[4]}')")
+con.close()
+"""
+
+
+def _process_times(tmp: Path, weekly: list[Path], runs: int) -> dict:
+    """Imports as a scheduled job runs them, whole processes, medians of `runs` each:
+    - the full export (clients, sessions, scores) into a new store with `python -m dashboard import` (reading,
+      checking, storing, the derived tables, the snapshot swap), against a Python process loading the same files
+      into a new DuckDB file with no checks;
+    - a week's export (1% of the clients) into the full store, against the same export into an empty store."""
+    cli = [sys.executable, "-m", "dashboard", "import"]
+    files = [str(tmp / n) for n in ("clients.parquet", "sessions.parquet", "scores.csv")]
+    full, bare, into_store, into_empty = [], [], [], []
+    store_db = tmp / "process-store.duckdb"
+    for run in range(runs):
+        db = tmp / f"process-{run}.duckdb"
+        full.append(_process([*cli, *files, "--db", str(db)]))
+        bare_db = tmp / f"process-bare-{run}.duckdb"
+        bare.append(_process([sys.executable, "-c", BARE_LOAD, str(bare_db), *files]))
+        bare_db.unlink()
+        if run == 0:
+            db.rename(store_db)
+        else:
+            db.unlink()
+    size_mb = store_db.stat().st_size / 1e6
+    for run in range(runs):
+        copy = tmp / f"process-weekly-{run}.duckdb"
+        shutil.copyfile(store_db, copy)
+        into_store.append(_process([*cli, *map(str, weekly), "--db", str(copy)]))
+        copy.unlink()
+        empty = tmp / f"process-empty-{run}.duckdb"
+        into_empty.append(_process([*cli, *map(str, weekly), "--db", str(empty)]))
+        empty.unlink()
+    store_db.unlink()
+    m = statistics.median
+    return {
+        "runs": runs,
+        "full_import_seconds": m(full),
+        "full_import_seconds_each": full,
+        "bare_load_seconds": m(bare),
+        "bare_load_seconds_each": bare,
+        "ratio_full_import_to_bare": m(full) / m(bare),
+        "weekly_rows": sum(len(p.read_text().splitlines()) - 1 for p in weekly),
+        "store_mb": size_mb,
+        "weekly_into_store_seconds": m(into_store),
+        "weekly_into_store_seconds_each": into_store,
+        "weekly_into_empty_seconds": m(into_empty),
+        "weekly_into_empty_seconds_each": into_empty,
+        "ratio_weekly_store_to_empty": m(into_store) / m(into_empty),
     }
 
 
@@ -305,7 +396,9 @@ def run(n_clients: int = 100_000, seed: int = 7, n_filters: int = 20, cold_start
         frames["sessions"].to_parquet(tmp / "sessions.parquet", index=False)
         frames["scores"].to_csv(tmp / "scores.csv", index=False)
         n_rows = len(frames["scores"])
+        weekly = _weekly_files(frames, tmp, seed)
         del frames
+        results["processes"] = _process_times(tmp, weekly, PROCESS_RUNS)
         db = tmp / "bench.duckdb"
         con = store.connect(db)
         for name in ("clients.parquet", "sessions.parquet"):
@@ -370,6 +463,21 @@ def table(results: dict) -> str:
             f"{i['ratio_importer_to_bare_in_memory']:.2f}x against memory",
         ),
         ("derived tables rebuild", f"{results['derive_seconds']:.1f} s"),
+    ]
+    pr = results["processes"]
+    rows += [
+        (
+            "full import, whole process",
+            f"{pr['full_import_seconds']:.1f} s against a bare DuckDB load {pr['bare_load_seconds']:.1f} s = "
+            f"{pr['ratio_full_import_to_bare']:.2f}x (target <= 2x)",
+        ),
+        (
+            "weekly export, whole process",
+            f"{pr['weekly_rows']:,} rows into the {pr['store_mb']:,.0f} MB store "
+            f"{pr['weekly_into_store_seconds']:.2f} s, "
+            f"into an empty one {pr['weekly_into_empty_seconds']:.2f} s = {pr['ratio_weekly_store_to_empty']:.2f}x "
+            "(target <= 1.5x)",
+        ),
     ]
     for view, t in v.items():
         rows.append(

@@ -33,6 +33,10 @@ def test_bench_command_reports_every_figure(tmp_path):
         == bench.IMPORT_RUNS
     )
     assert set(figures["views"]) == set(bench.VIEW_CALLS)
+    processes = figures["processes"]
+    assert len(processes["full_import_seconds_each"]) == len(processes["weekly_into_store_seconds_each"]) == 3
+    assert processes["weekly_rows"] == 2 * 3  # 1% of 300 clients: a session and a score each
+    assert processes["ratio_full_import_to_bare"] > 0 and processes["ratio_weekly_store_to_empty"] > 0
     assert all(v["runs"] == 20 and v["median_ms"] > 0 for v in figures["views"].values())
     assert figures["pandas_baseline"]["ratio_pandas_to_ours"] > 0 and figures["peak_rss_mb"] > 0
     for label in (
@@ -40,6 +44,8 @@ def test_bench_command_reports_every_figure(tmp_path):
         "bare DuckDB, into a file",
         "bare DuckDB, in memory",
         "derived tables rebuild",
+        "full import, whole process",
+        "weekly export, whole process",
         "view overview",
         "pandas baseline",
         "peak memory",
