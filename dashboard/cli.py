@@ -180,6 +180,7 @@ def _import(args) -> int:
     from dashboard import writer
 
     path = store.resolve_path(args.db)
+    progress = Progress(args.files) if sys.stderr.isatty() else None  # quiet when piped or logged
     try:
         # in a copy that replaces the store when the import is done: the app reads on meanwhile (dashboard/writer.py)
         with writer.writing(path, wait=writer.WAIT_SECONDS, notify=_to_stderr) as con:
@@ -190,13 +191,19 @@ def _import(args) -> int:
                 replace=args.replace,
                 instrument_file=args.instruments,
                 after_import=derive.refresh,
+                progress=progress,
             )
+            if progress:
+                progress.note("saving the store (a new snapshot replaces the old one)…")
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (ImportBusy, writer.WriterBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if progress:
+            progress.done()
     for r in reports:
         print(r.summary())
         for row in r.rejects.head(10).itertuples():
@@ -292,6 +299,37 @@ def _open_current(path: Path, settings):
     with writer.writing(path, wait=writer.WAIT_SECONDS, notify=_to_stderr) as con:
         derive.ensure_current(con, settings, notify=_to_stderr)
     return store.connect(path, read_only=True)
+
+
+class Progress:
+    """Each file's stages on one line of a terminal, redrawn in place: "[2/3] scores.csv: checking…"."""
+
+    def __init__(self, files):
+        self.n, self.seen, self.width = len(files), [], 0
+
+    def __call__(self, file: str, stage: str) -> None:
+        if file not in self.seen:
+            if self.seen:
+                sys.stderr.write("\n")
+            self.seen.append(file)
+        from dashboard.ingest.importer import STAGES
+
+        line = f"[{len(self.seen)}/{self.n}] {file}: {STAGES.get(stage, stage)}…"
+        sys.stderr.write("\r" + line.ljust(self.width))
+        self.width = len(line)
+        sys.stderr.flush()
+
+    def note(self, text: str) -> None:
+        if self.seen:
+            sys.stderr.write("\n")
+            self.seen.append(text)
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.seen:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 def _to_stderr(message: str) -> None:

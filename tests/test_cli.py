@@ -229,3 +229,50 @@ def test_python_dash_m_dashboard_import(tmp_path, write_file):
     assert "clients.csv: imported as clients — 1 rows read: 1 imported" in done.stdout
     assert "line 2, column score: score 28 outside the PHQ-9 range 0–27" in done.stdout
     assert not (tmp_path / "unused.duckdb").exists()
+
+
+def _import_on_a_terminal(tmp_path, files) -> str:
+    """The import command's output as a terminal shows it (stderr and stdout on one pseudo-terminal)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "OUTCOMES_DB_KEY"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "import", *map(str, files), "--db", str(tmp_path / "t.duckdb")],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=PROJECT,
+        env=env,
+    )
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=300)
+    os.close(leader)
+    return out.decode()
+
+
+def test_import_shows_each_file_and_stage_on_a_terminal_and_nothing_when_piped(tmp_path):
+    files = [PROJECT / "data/examples/clients.csv", PROJECT / "data/examples/sessions.csv"]
+    shown = _import_on_a_terminal(tmp_path, files)
+    for n, name in ((1, "clients.csv"), (2, "sessions.csv")):
+        for stage in ("reading", "checking", "storing", "updating the derived tables"):
+            assert f"[{n}/2] {name}: {stage}…" in shown, shown
+    assert "saving the store" in shown
+    piped = subprocess.run(
+        [sys.executable, "-m", "dashboard", "import", *map(str, files), "--db", str(tmp_path / "p.duckdb")],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=300,
+    )
+    assert piped.returncode == 0
+    assert "…" not in piped.stderr and "[1/2]" not in piped.stderr + piped.stdout

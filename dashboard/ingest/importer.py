@@ -164,13 +164,15 @@ def import_files(
     instrument_file: str | Path | None = None,
     names: list[str] | None = None,
     after_import=None,
+    progress=None,
 ) -> list[FileReport]:
-    """Import several files, each in its own transaction. Custom instruments are stored first."""
+    """Import several files, each in its own transaction. Custom instruments are stored first. `progress(file,
+    stage)` is told each file's stages as they start (see STAGES)."""
     with import_lock(con):
-        return _import_files(con, paths, kind, replace, instrument_file, names, after_import)
+        return _import_files(con, paths, kind, replace, instrument_file, names, after_import, progress)
 
 
-def _import_files(con, paths, kind, replace, instrument_file, names, after_import) -> list[FileReport]:
+def _import_files(con, paths, kind, replace, instrument_file, names, after_import, progress) -> list[FileReport]:
     if instrument_file is not None:
         con.execute("begin")
         try:
@@ -181,7 +183,7 @@ def _import_files(con, paths, kind, replace, instrument_file, names, after_impor
             raise
     names = names or [None] * len(paths)
     return [
-        _import_file(con, Path(p), name=n, kind=kind, replace=replace, after_import=after_import)
+        _import_file(con, Path(p), name=n, kind=kind, replace=replace, after_import=after_import, progress=progress)
         for p, n in zip(paths, names, strict=True)
     ]
 
@@ -193,6 +195,7 @@ def import_file(
     kind: str | None = None,
     replace: bool = False,
     after_import=None,
+    progress=None,
 ) -> FileReport:
     """Import one file. The file is either fully processed and committed or the database is left as it was.
 
@@ -200,7 +203,11 @@ def import_file(
     _touched(client_id) holding the clients the file's valid rows name. Raises ImportBusy
     when another import is running."""
     with import_lock(con):
-        return _import_file(con, path, name, kind, replace, after_import)
+        return _import_file(con, path, name, kind, replace, after_import, progress)
+
+
+# what progress(file, stage) is told, in this order, and how to say it
+STAGES = {"read": "reading", "check": "checking", "store": "storing", "derive": "updating the derived tables"}
 
 
 def _import_file(
@@ -210,11 +217,18 @@ def _import_file(
     kind: str | None = None,
     replace: bool = False,
     after_import=None,
+    progress=None,
 ) -> FileReport:
     started = time.perf_counter()
     path = Path(path)
     name = name or path.name
     report = FileReport(file=name)
+
+    def stage(what: str) -> None:
+        if progress is not None:
+            progress(name, what)
+
+    stage("read")
     try:
         raw = read_file(path, name)
     except FileError as exc:
@@ -250,7 +264,7 @@ def _import_file(
         con.execute("begin")
         try:
             try:
-                _import_rows(con, raw, mapping, report, known, replace, typed)
+                _import_rows(con, raw, mapping, report, known, replace, typed, stage)
             except FileError as exc:
                 con.execute("rollback")
                 report.status, report.message = "unreadable", str(exc)
@@ -264,6 +278,7 @@ def _import_file(
                     "create or replace temp table _touched as "
                     "select distinct client_id from _checked where _reason is null and client_id is not null"
                 )
+                stage("derive")
                 after_import(con)
             con.execute("commit")
         except BaseException:
@@ -282,13 +297,15 @@ def _import_file(
 
 
 def _import_rows(
-    con, raw: RawTable, mapping: Mapping, report: FileReport, known, replace: bool, typed: frozenset[int]
+    con, raw: RawTable, mapping: Mapping, report: FileReport, known, replace: bool, typed: frozenset[int], stage
 ) -> None:
     kind = mapping.kind
     target = "scores" if kind.startswith("scores") else kind
+    stage("check")
     # -> temp table _checked(_line, typed fields, _column, _reason, _raw)
     validation.build_checked(con, mapping, known, typed)
     n_records, n_rejected = con.execute("select count(*), count(_reason) from _checked").fetchone()
+    stage("store")
     report.records_read = n_records + len(raw.malformed)
     if report.records_read == 0:
         raise FileError(f"{report.file}: the file has column names but no rows")

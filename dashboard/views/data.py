@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import access, data, derive, export, store, writer
 from dashboard.ingest import ImportBusy, import_file
+from dashboard.ingest.importer import STAGES
 from dashboard.settings import load
 from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
 
@@ -53,23 +54,40 @@ if too_big:
     )
 if uploads and not too_big and access.can_import() and st.button("Import", type="primary", icon=":material/upload:"):
     reports = []
-    progress = st.progress(0.0, text="Importing…")
+    status = st.status(f"Importing {len(uploads)} file(s)…", expanded=True)
+    bar = status.progress(0.0)
+    stages = STAGES
+    names = [u.name for u in uploads]
+
+    def show(file: str, stage: str) -> None:
+        i = names.index(file) if file in names else 0
+        done = (i + (list(stages).index(stage) if stage in stages else 0) / len(stages)) / len(names)
+        bar.progress(min(done, 1.0), text=f"{file} ({i + 1} of {len(names)}): {stages.get(stage, stage)}…")
+
     target = store.DEFAULT_DB if into_own else data.database_path()[0]
     try:
         # into a copy that replaces the store at the end (dashboard/writer.py): other sessions read on meanwhile
         with tempfile.TemporaryDirectory() as tmp, writer.writing(target) as con:
             for i, upload in enumerate(uploads):
-                progress.progress(i / len(uploads), text=f"Importing {upload.name} ({i + 1} of {len(uploads)})…")
                 path = Path(tmp) / f"upload{i}{Path(upload.name).suffix.lower()}"
                 path.write_bytes(upload.getbuffer())
-                reports.append(import_file(con, path, name=upload.name, replace=replace, after_import=derive.refresh))
+                reports.append(
+                    import_file(
+                        con, path, name=upload.name, replace=replace, after_import=derive.refresh, progress=show
+                    )
+                )
+            bar.progress(1.0, text="saving the store (a new snapshot replaces the old one)…")
     except (ImportBusy, writer.WriterBusy) as exc:
         st.error(str(exc).capitalize() + ".")
         reports = []
     except store.StoreError as exc:
         st.error(f"**Nothing was imported.** {exc}")
         reports = []
-    progress.progress(1.0, text="Done")
+    status.update(
+        label="Import finished" if reports else "Nothing was imported",
+        state="complete" if reports else "error",
+        expanded=False,
+    )
     if reports:
         if into_own:
             data.switch_database()
