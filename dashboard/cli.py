@@ -235,7 +235,7 @@ def _outcomes(args) -> int:
     elif default_window is not None:
         points = [(d, default_window) for d, _ in settings.timepoints]
     path = store.resolve_path(args.db)
-    if not path.exists():
+    if not store.is_lake(path) and not path.exists():
         print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
         return 2
     con = _open_current(path, settings)
@@ -341,7 +341,7 @@ def _report(args) -> int:
     from dashboard.outcomes import OutcomeError
 
     path = store.resolve_path(args.db)
-    if not path.exists():
+    if not store.is_lake(path) and not path.exists():
         print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
         return 2
     from dashboard.cohort import Cohort

@@ -22,7 +22,7 @@ def database_path() -> tuple[Path, bool]:
 
     $OUTCOMES_DB wins; else data/outcomes.duckdb when it exists; else the demo database (built on first use)."""
     if os.environ.get(store.ENV_VAR):
-        return Path(os.environ[store.ENV_VAR]), False
+        return store.resolve_path(), False
     if store.DEFAULT_DB.exists():
         return store.DEFAULT_DB, False
     return store.DEMO_DB, True
@@ -33,6 +33,8 @@ def _root(path: str, inode: int | None) -> store.Connection:
     """The app's read-only connection on the store file now at `path` (`inode` tells a replaced file from the one
     it replaced). Writers work in a copy that replaces the file (dashboard/writer.py), so the app never holds the
     store for writing and a command-line import runs while it serves."""
+    if store.is_lake(path):
+        return writer.reading(path)
     path_obj = Path(path)
     if path_obj == store.DEMO_DB and not path_obj.exists():
         from dashboard.demo import build_demo
@@ -42,7 +44,15 @@ def _root(path: str, inode: int | None) -> store.Connection:
     return writer.reading(path_obj)
 
 
-def _inode(path: Path) -> int | None:
+def _inode(path) -> int | None:
+    """Which version of the store is there: a file's inode (a writer replaces the file), or a DuckLake store's
+    latest snapshot."""
+    if store.is_lake(path):
+        con = _root(str(path), None).cursor()
+        try:
+            return con.execute(f"select max(snapshot_id) from ducklake_snapshots('{store.ALIAS}')").fetchone()[0]
+        finally:
+            con.close()
     try:
         return path.stat().st_ino
     except FileNotFoundError:
@@ -65,7 +75,8 @@ def connection() -> store.Connection:
     A database that cannot be opened stops the page with the reason and what to do, not a traceback."""
     path, _ = database_path()
     try:
-        return _root(str(path), _seen.get(str(path), _inode(path))).cursor()
+        version = None if store.is_lake(path) else _seen.get(str(path), _inode(path))
+        return _root(str(path), version).cursor()
     except store.StoreError as exc:
         st.error(f"**The database cannot be opened.** {exc}", icon=":material/error:")
         st.stop()
@@ -84,7 +95,8 @@ def follow_replacements() -> None:
     now = _inode(path)
     with _current_lock:
         if str(path) in _seen and _seen[str(path)] != now:
-            _root.clear()
+            if not store.is_lake(path):  # a DuckLake connection reads the latest snapshot by itself
+                _root.clear()
             after_import()
             _current.pop(str(path), None)
         _seen[str(path)] = now
@@ -296,7 +308,9 @@ CACHED = [
 def dataset_info() -> dict:
     con = connection()
     try:
-        return {"kind": store.dataset_kind(con), "path": str(database_path()[0])}
+        where = database_path()[0]
+        shown = "a DuckLake store (PostgreSQL catalog)" if store.is_lake(where) else str(where)
+        return {"kind": store.dataset_kind(con), "path": shown}
     finally:
         con.close()
 

@@ -14,7 +14,7 @@ import duckdb
 from dashboard import __version__, extensions, instruments
 from dashboard.queries import run_script
 
-SCHEMA_VERSION = 3  # queries/store/schema.sql is version 1; queries/store/migrate_00N.sql bring it to N
+SCHEMA_VERSION = 4  # queries/store/schema.sql is version 1; queries/store/migrate_00N.sql bring it to N
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
 DEFAULT_DB = DATA_DIR / "outcomes.duckdb"
@@ -30,13 +30,13 @@ class NeedsWriting(StoreError):
     """A read-only open found no database, or one that must be migrated first (see writer.reading)."""
 
 
-def resolve_path(path: str | os.PathLike | None = None) -> Path:
-    """The database file: the --db argument, else $OUTCOMES_DB, else data/outcomes.duckdb."""
-    if path:
-        return Path(path)
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR])
-    return DEFAULT_DB
+def resolve_path(path: str | os.PathLike | None = None):
+    """The store: the --db argument, else $OUTCOMES_DB, else data/outcomes.duckdb. A file's path, or a DuckLake's
+    `ducklake:postgres:...` kept as the string it is."""
+    given = path or os.environ.get(ENV_VAR)
+    if not given:
+        return DEFAULT_DB
+    return str(given) if is_lake(given) else Path(given)
 
 
 KEY_VAR = "OUTCOMES_DB_KEY"
@@ -139,8 +139,16 @@ _DEFAULT_KEY = object()
 def connect(path: str | os.PathLike, read_only: bool = False, key=_DEFAULT_KEY) -> Connection:
     """Open (creating if needed) the database at `path`, with its schema in place and its version checked. With a
     key (by default the configured one, see configured_key) the file is created and opened encrypted."""
-    path = Path(path)
+    path = Path(path) if not is_lake(path) else path
     key = configured_key() if key is _DEFAULT_KEY else key
+    if is_lake(path):
+        con = _open(path, read_only, key)
+        try:
+            _ensure_schema(con, read_only)
+        except (duckdb.Error, StoreError) as exc:
+            con.close()
+            raise exc if isinstance(exc, StoreError) else StoreError(_attach_error(path, exc)) from None
+        return con
     if read_only and not path.exists():
         raise NeedsWriting(f"{path}: no database here. Import data or run `python -m dashboard demo` first.")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +168,7 @@ def _open(path: Path, read_only: bool, key: str | None) -> Connection:
     """A cursor of the process's root connection on the file now at `path`, attaching it first when it is not
     open. A file replaced since (a new snapshot, see dashboard/writer.py) gets a root of its own; the old one lives
     on for the connections that still read it."""
-    name = str(path.resolve())
+    name = str(path) if is_lake(path) else str(path.resolve())
     with _OPEN_LOCK:
         root = _OPEN.get(name)
         if root is not None and root.inode != _inode(path):
@@ -181,11 +189,34 @@ def _open(path: Path, read_only: bool, key: str | None) -> Connection:
         return Connection(cur, root)
 
 
-def _inode(path: Path) -> int | None:
+def _inode(path) -> int | None:
+    if is_lake(path):
+        return None
     try:
         return path.stat().st_ino
     except FileNotFoundError:
         return None
+
+
+LAKE_PREFIX = "ducklake:"
+DATA_PATH_VAR = "OUTCOMES_DATA_PATH"
+
+
+def is_lake(path) -> bool:
+    """Whether the store is a DuckLake (`ducklake:postgres:<libpq connection string>`), not a file."""
+    return str(path).startswith(LAKE_PREFIX)
+
+
+def _attach_lake(con, spec: str, read_only: bool, key: str | None) -> None:
+    """A DuckLake store: its catalog in PostgreSQL, its data as Parquet files under $OUTCOMES_DATA_PATH (with a
+    key, each file encrypted with a key of its own that the catalog keeps)."""
+    data_path = os.environ.get(DATA_PATH_VAR)
+    if not data_path:
+        raise StoreError(f"a DuckLake store needs {DATA_PATH_VAR}: the folder (or object-store URL) for its data")
+    for name in ("postgres", "ducklake"):
+        extensions.load(con, name)
+    options = [f"data_path {_lit(data_path)}"] + (["read_only"] if read_only else []) + (["encrypted"] if key else [])
+    con.execute(f"attach {_lit(spec)} as {ALIAS} ({', '.join(options)})")
 
 
 def _attach(path: Path, read_only: bool, key: str | None) -> duckdb.DuckDBPyConnection:
@@ -193,6 +224,9 @@ def _attach(path: Path, read_only: bool, key: str | None) -> duckdb.DuckDBPyConn
     try:
         con.execute("set TimeZone = 'UTC'")
         con.execute("set enable_progress_bar = false")
+        if is_lake(path):
+            _attach_lake(con, str(path), read_only, key)
+            return con
         con.execute(f"set temp_directory = {_lit(str(path) + '.tmp')}")
         options = ["read_only"] if read_only else []
         if key is not None:
@@ -211,6 +245,9 @@ def _attach(path: Path, read_only: bool, key: str | None) -> duckdb.DuckDBPyConn
 
 def _attach_error(path: Path, exc: duckdb.Error) -> str:
     text = str(exc)
+    if is_lake(path):
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        return f"the DuckLake store cannot be opened: is its PostgreSQL catalog running and reachable? ({first})"
     if "lock" in text.lower():
         return (
             f"{path}: the database is in use by another program (an import or the app). "
@@ -297,6 +334,12 @@ def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
     derive.rebuild(con)
 
 
+def next_import_id(con) -> int:
+    """A new import id (call inside the import's transaction)."""
+    con.execute("update import_counter set last_import_id = last_import_id + 1")
+    return con.execute("select last_import_id from import_counter").fetchone()[0]
+
+
 def dataset_kind(con: duckdb.DuckDBPyConnection) -> str:
     """'demo' for the synthetic demo database, 'clinic' otherwise."""
     return con.execute("select any_value(dataset) from schema_info").fetchone()[0] or "clinic"
@@ -314,6 +357,8 @@ def check_integrity(con: duckdb.DuckDBPyConnection) -> list[str]:
         "group by client_id, session_at, session_type having count(*) > 1)",
         "scores with a duplicate key": "select count(*) from (select 1 from scores "
         "group by client_id, assessed_at, instrument having count(*) > 1)",
+        "imports with a duplicate import_id": "select count(*) - count(distinct import_id) from import_log",
+        "instruments defined twice": "select count(*) - count(distinct name) from instruments",
         "rejects without an import": "select count(*) from import_rejects r anti join import_log l using (import_id)",
         "imports whose counts do not add up": "select count(*) from import_log "
         "where records_read <> imported + rejected + unchanged_duplicates",
@@ -327,6 +372,8 @@ def check_integrity(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def database_path_of(con: duckdb.DuckDBPyConnection) -> Path | None:
-    """The file behind a connection (None for an in-memory database)."""
-    path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()
-    return Path(path[0]) if path and path[0] else None
+    """The file behind a connection (None for an in-memory database or a DuckLake store)."""
+    row = con.execute("select path, type from duckdb_databases() where database_name = current_database()").fetchone()
+    if not row or not row[0] or row[1] == "ducklake" or is_lake(row[0]):
+        return None
+    return Path(row[0])

@@ -78,6 +78,13 @@ def _remove_leftovers(path: Path) -> None:
 def writing(path: Path, key=store._DEFAULT_KEY, wait: float = 0, notify=None) -> Iterator[store.Connection]:
     """A connection on a copy of the store (a new store when there is none); when the block ends without an error
     the copy replaces the store, atomically. With an error, or if the process dies, the store is unchanged."""
+    if store.is_lake(path):  # DuckLake: its own transactions and snapshots, several writers at once
+        con = store.connect(path, key=key)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
     path = Path(path)
     with locked(path, wait, notify):
         copy = copy_path(path)
@@ -110,6 +117,8 @@ def writing(path: Path, key=store._DEFAULT_KEY, wait: float = 0, notify=None) ->
 def reading(path: Path, key=store._DEFAULT_KEY, notify=None, create: bool = True) -> store.Connection:
     """A read-only connection on the store; one that must be migrated (or, with `create`, does not exist yet) is
     first migrated (created) as a writer would."""
+    if store.is_lake(path):
+        return store.connect(path, read_only=False, key=key)  # its schema is created or migrated on first use
     path = Path(path)
     if not create and not path.exists():
         raise store.StoreError(f"{path}: no database here. Import data or run `python -m dashboard demo` first.")

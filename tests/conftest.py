@@ -39,3 +39,72 @@ def demo_db(tmp_path_factory):
     result = build_demo(path)
     assert all(r.ok for r in result["reports"])
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server (Debian's postgresql package) on a free local port, in a temporary data folder,
+    for the session: yields a function that creates a new empty database and returns its libpq connection string.
+    Run as the postgres user when the tests run as root (PostgreSQL refuses to run as root). Without the package
+    the tests that use it are skipped, except in CI (the variable CI is set), where that is a failure."""
+    import glob
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+    from pathlib import Path
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    initdb = found[-1] if found else shutil.which("initdb")
+    if initdb is None:
+        message = "the DuckLake tests need PostgreSQL: apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set, so this fails instead of skipping)")
+        pytest.skip(message)
+    bin_dir = os.path.dirname(initdb)
+    # not under pytest's folder for root (mode 0700, which the postgres user cannot enter)
+    folder = Path(tempfile.mkdtemp(prefix="outcomes-postgres-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = folder / "data"
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"], check=True, capture_output=True
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    subprocess.run(
+        [*as_user, f"{bin_dir}/pg_ctl", "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    counter = iter(range(10_000))
+    psql = f"{bin_dir}/psql" if os.path.exists(f"{bin_dir}/psql") else shutil.which("psql")
+
+    def new_database() -> str:
+        name = f"lake{next(counter)}"
+        subprocess.run(
+            [psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-qc", f"create database {name}"],
+            check=True,
+            capture_output=True,
+        )
+        return f"dbname={name} host=127.0.0.1 port={port} user=postgres"
+
+    new_database.port = port
+    new_database.stop = lambda: subprocess.run(
+        [*as_user, f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True
+    )
+    new_database.start = lambda: subprocess.run(
+        [*as_user, f"{bin_dir}/pg_ctl", "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"],
+        capture_output=True,
+    )
+    time.sleep(0.1)
+    try:
+        yield new_database
+    finally:
+        new_database.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import random
 import re
 import threading
 import time
@@ -183,9 +184,26 @@ def _import_files(con, paths, kind, replace, instrument_file, names, after_impor
             raise
     names = names or [None] * len(paths)
     return [
-        _import_file(con, Path(p), name=n, kind=kind, replace=replace, after_import=after_import, progress=progress)
+        _retrying(lambda p=p, n=n: _import_file(con, Path(p), n, kind, replace, after_import, progress))
         for p, n in zip(paths, names, strict=True)
     ]
+
+
+CONFLICT_RETRIES = 20
+
+
+def _retrying(run):
+    """Run one file's import again when its commit lost a race with another writer (a DuckLake store takes
+    several at once and refuses the second of two conflicting commits; the import rolled back, so it is simply
+    done again on the data as it now is)."""
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            return run()
+        except duckdb.TransactionException as exc:
+            if "conflict" not in str(exc).lower() or attempt == CONFLICT_RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def import_file(
@@ -203,7 +221,7 @@ def import_file(
     _touched(client_id) holding the clients the file's valid rows name. Raises ImportBusy
     when another import is running."""
     with import_lock(con):
-        return _import_file(con, path, name, kind, replace, after_import, progress)
+        return _retrying(lambda: _import_file(con, path, name, kind, replace, after_import, progress))
 
 
 # what progress(file, stage) is told, in this order, and how to say it
@@ -316,7 +334,7 @@ def _import_rows(
     join = " and ".join(f"f.{k} = t.{k}" for k in keys)
     cols = ", ".join(keys + tuple(VALUES[target]))
     inserted_cols = ", ".join(keys + tuple(VALUES[target]) + ("import_id",))
-    import_id = con.execute("select nextval('import_id_seq')").fetchone()[0]
+    import_id = store.next_import_id(con)
     report.import_id = import_id
     # The usual file adds new records: no key twice in the file, none already stored. Its valid rows go straight
     # in; only a file with repeats or stored keys is ranked and compared, value by value.
@@ -538,7 +556,7 @@ def _log_only(con, report: FileReport, digest: _Digest | FileScan) -> None:
     """Record a file that could not be read or was refused whole; no data table changes."""
     con.execute("begin")
     try:
-        report.import_id = con.execute("select nextval('import_id_seq')").fetchone()[0]
+        report.import_id = store.next_import_id(con)
         _log(con, report, digest)
         _store_rejects(con, report)
         con.execute("commit")

@@ -1,8 +1,9 @@
 -- The stored tables: what was imported, and the record of each import.
 -- Params: none (run once on a new database; see dashboard/store.py for versioning).
 -- Grain: clients one row per client; sessions per (client, time, type); scores per (client, time, instrument).
--- Keys are enforced by the importer (and checked by store.check_integrity), not by indexes:
--- bulk loads of millions of rows stay fast and --replace needs no index juggling.
+-- Keys are enforced by the importer (and checked by store.check_integrity), not by indexes or sequences:
+-- bulk loads of millions of rows stay fast, --replace needs no index juggling, and the same schema serves a
+-- DuckLake store (which has neither). Import ids come from import_counter (schema 4).
 
 create table if not exists schema_info (
     schema_version integer not null,
@@ -12,7 +13,7 @@ create table if not exists schema_info (
 );
 
 create table if not exists instruments (
-    name varchar primary key,
+    name varchar not null,  -- unique: instruments.store replaces a definition whole
     min_score double not null,
     max_score double not null,
     remission_max double,
@@ -29,10 +30,8 @@ create table if not exists instruments (
     is_builtin boolean not null
 );
 
-create sequence if not exists import_id_seq start 1;
-
 create table if not exists import_log (
-    import_id integer primary key,
+    import_id integer not null,  -- unique: store.next_import_id
     file_name varchar not null,
     sha256 varchar not null,
     kind varchar,
