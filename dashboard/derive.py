@@ -88,7 +88,7 @@ def tables() -> list[str]:
 def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> None:
     """After an import: recompute the derived rows of the clients in temp table _touched(client_id) only (every
     derived row belongs to one client, and depends only on that client's stored rows). The builds run unchanged
-    over temp views that show the stored tables' rows of those clients, into temp tables of the derived tables'
+    over temp tables holding the stored tables' rows of those clients, into temp tables of the derived tables'
     names; each derived table then has those clients' rows replaced. Falls back to a full rebuild when the derived
     tables were built under other settings or builds, or the instruments changed. Call inside the caller's
     transaction; the result equals a full rebuild (tests/test_incremental.py)."""
@@ -101,15 +101,21 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) ->
     ):
         rebuild(con, settings)
         return
+    n_touched, n_clients = con.execute(
+        "select (select count(*) from temp._touched), (select count(distinct client_id) from sessions)"
+    ).fetchone()
+    if n_touched > REFRESH_SHARE * max(n_clients, 1):
+        rebuild(con, settings)  # most clients named (a first or a full export): one full build is cheaper
+        return
     params = settings.derive_params()
     fragments = cohort.sql_fragments()
     touched = "(select client_id from temp._touched)"
     derived = tables()
     try:
         for t in STORED_PER_CLIENT:
-            con.execute(
-                f"create or replace temp view {t} as select * from {ALIAS}.main.{t} where client_id in {touched}"
-            )
+            # tables, not views: the builds' joins are planned on the real (small) sizes
+            rows = f"select * from {ALIAS}.main.{t} where client_id in {touched}"
+            con.execute(f"create or replace temp table {t} as {rows}")
         for name in steps():
             text = CREATES.sub(lambda m: f"create or replace temp table {m.group(1)} as", sql(name))
             if CREATES.search(sql(name)):
@@ -118,12 +124,11 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) ->
             con.execute(f"delete from {ALIAS}.main.{t} where client_id in {touched}")
             con.execute(f"insert into {ALIAS}.main.{t} by name select * from temp.{t}")
     finally:
-        for t in derived:
+        for t in (*derived, *STORED_PER_CLIENT):
             con.execute(f"drop table if exists temp.{t}")
-        for t in STORED_PER_CLIENT:
-            con.execute(f"drop view if exists temp.{t}")
 
 
+REFRESH_SHARE = 0.25  # above this share of the clients named by an import, refresh rebuilds in full
 STORED_PER_CLIENT = ("clients", "sessions", "scores")  # the stored tables the builds read, by client
 
 

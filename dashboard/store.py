@@ -224,6 +224,9 @@ def _attach(path: Path, read_only: bool, key: str | None) -> duckdb.DuckDBPyConn
     try:
         con.execute("set TimeZone = 'UTC'")
         con.execute("set enable_progress_bar = false")
+        # a table built earlier in the same transaction (the derived tables, during an import) has no size estimate
+        # yet; DuckDB would then run an ASOF join over it as a nested loop (40 s instead of 0.1 s at 20,000 clients)
+        con.execute("set global asof_loop_join_threshold = 0")
         if is_lake(path):
             _attach_lake(con, str(path), read_only, key)
             return con
