@@ -50,7 +50,9 @@ def _inode(path) -> int | None:
     if store.is_lake(path):
         con = _root(str(path), None).cursor()
         try:
-            return con.execute(f"select max(snapshot_id) from ducklake_snapshots('{store.ALIAS}')").fetchone()[0]
+            return con.execute(
+                "select max(snapshot_id) from ducklake_snapshots($name)", {"name": store.ALIAS}
+            ).fetchone()[0]
         finally:
             con.close()
     try:

@@ -41,14 +41,7 @@ def fingerprint(settings: Settings) -> dict:
 
 def built_with(con: duckdb.DuckDBPyConnection) -> dict | None:
     """The fingerprint recorded by the last rebuild (None if none is, or it predates fingerprints)."""
-    try:
-        row = con.execute("select settings_json from derived_info").fetchone()
-    except duckdb.CatalogException:
-        return None
-    if row is None:
-        return None
-    recorded = json.loads(row[0])
-    return recorded.get("fingerprint") if isinstance(recorded, dict) else None
+    return (_record(con) or {}).get("fingerprint")
 
 
 def is_current(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> bool:
