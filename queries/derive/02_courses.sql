@@ -35,7 +35,7 @@ integration as (
         on s.client_id = w.client_id
         and s.session_type = 'integration'
         and s.session_at >= w.window_start
-        and (w.window_end is null or s.session_at < w.window_end)
+        and s.session_at < coalesce(w.window_end, 'infinity'::timestamp) -- not an OR: it would make a nested-loop join
     group by w.client_id, w.course_no
 ),
 

@@ -15,7 +15,7 @@ with placed as (
     join courses c
         on s.client_id = c.client_id
         and s.assessed_at >= c.window_start
-        and (c.window_end is null or s.assessed_at < c.window_end)
+        and s.assessed_at < coalesce(c.window_end, 'infinity'::timestamp) -- not an OR: it would make a nested-loop join
 ),
 
 with_doses as (
