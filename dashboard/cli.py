@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import duckdb
+
 from dashboard import store
 from dashboard.ingest.contract import KINDS
 from dashboard.outcomes import GROUP_BY
@@ -136,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     except store.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except duckdb.Error as exc:  # a block that fails its check when read again after the open's verify (store.verify)
+        detail = store.damage(exc)
+        if detail is None:
+            raise
+        where = (
+            store.DEMO_DB if args.command == "demo" and not args.db else store.resolve_path(getattr(args, "db", None))
+        )
+        print(f"error: {store.damaged(where, detail)}", file=sys.stderr)
+        return 2
     return 2
 
 
@@ -157,7 +168,21 @@ def _encrypt(args) -> int:
 def _demo(args) -> int:
     from dashboard.demo import build_demo
 
-    result = build_demo(args.db or store.DEMO_DB, n_clients=args.clients, seed=args.seed)
+    target = Path(args.db or store.DEMO_DB)
+    if target.exists():  # replaced whole: only a new path or a demo database, never a clinic's or a foreign file
+        con = store.connect(target, read_only=True)  # a file that is not an intact outcomes database: StoreError
+        try:
+            kind = store.dataset_kind(con)
+        finally:
+            con.close()
+        if kind != "demo":
+            print(
+                f"error: {target}: a clinic's outcomes database, not a demo one; the demo is never written over it "
+                "(nothing was changed): choose another --db",
+                file=sys.stderr,
+            )
+            return 2
+    result = build_demo(target, n_clients=args.clients, seed=args.seed)
     for r in result["reports"]:
         print(r.summary())
     print(

@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import streamlit as st
 
@@ -84,6 +87,30 @@ def connection() -> store.Connection:
         st.stop()
 
 
+@contextmanager
+def reading() -> Iterator[store.Connection]:
+    """A cursor for one read (see connection). DuckDB checks each block as it reads it from the file; the store was
+    verified whole when it was opened (store.verify), but a block read again later (after the buffer pool let it
+    go) may fail its check if the file was damaged since. Then the page stops with the reason, and the app forgets
+    its connection and every cached result, so that no page answers from the file until it passes a full check
+    again."""
+    con = connection()
+    try:
+        yield con
+    except duckdb.Error as exc:
+        detail = store.damage(exc)
+        if detail is None:
+            raise
+        path, _ = database_path()
+        _root.clear()
+        after_import()
+        _current.pop(str(path), None)
+        st.error(f"**The database cannot be opened.** {store.damaged(path, detail)}", icon=":material/error:")
+        st.stop()
+    finally:
+        con.close()
+
+
 _current_lock = threading.Lock()
 _current: dict[str, str] = {}  # database path -> the fingerprint its derived tables were last found built with
 _seen: dict[str, int | None] = {}  # database path -> the file (inode) the app's cached results come from
@@ -117,12 +144,9 @@ def ensure_current() -> None:
     with _current_lock:
         if _current.get(str(path)) == wanted:
             return
-        con = connection()
-        try:
+        with reading() as con:
             current = derive.is_current(con, settings)
             changed = "" if current else ", ".join(derive.differences(con, settings))
-        finally:
-            con.close()
         if not current:
             note = f"Rebuilding the derived tables for the settings in force (changed: {changed})…"
             with st.spinner(note), writer.writing(path, wait=writer.WAIT_SECONDS) as con:
@@ -134,11 +158,8 @@ def ensure_current() -> None:
 
 
 def _query(name: str, **params) -> pd.DataFrame:
-    con = connection()
-    try:
+    with reading() as con:
         return queries.run(con, name, **params)
-    finally:
-        con.close()
 
 
 # --- the views' queries (queries/views/<name>.sql), cached until the next import ----------------------------------
@@ -214,11 +235,8 @@ def needs_attention(clinician: str, instrument: str | None) -> pd.DataFrame:
 
 
 def _engine(function, cohort: Cohort, **kwargs):
-    con = connection()
-    try:
+    with reading() as con:
         return function(con, cohort, **kwargs)
-    finally:
-        con.close()
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -308,13 +326,10 @@ CACHED = [
 
 @st.cache_data(show_spinner=False)
 def dataset_info() -> dict:
-    con = connection()
-    try:
+    with reading() as con:
         where = database_path()[0]
         shown = "a DuckLake store (PostgreSQL catalog)" if store.is_lake(where) else str(where)
         return {"kind": store.dataset_kind(con), "path": shown}
-    finally:
-        con.close()
 
 
 @st.cache_data(show_spinner=False)
@@ -322,11 +337,8 @@ def instrument(name: str):
     """The registry entry of one instrument."""
     from dashboard import instruments
 
-    con = connection()
-    try:
+    with reading() as con:
         return instruments.load(con).get(name)
-    finally:
-        con.close()
 
 
 @st.cache_data(show_spinner="Preparing the report…", max_entries=8)
@@ -334,11 +346,8 @@ def report_html(cohort: Cohort) -> str:
     """The case-conference report for a cohort."""
     from dashboard import report
 
-    con = connection()
-    try:
+    with reading() as con:
         return report.build(con, cohort).html
-    finally:
-        con.close()
 
 
 def after_import() -> None:

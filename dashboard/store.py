@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import threading
 import tomllib
 from dataclasses import dataclass
@@ -136,52 +138,68 @@ def configured_key() -> str | None:
 _DEFAULT_KEY = object()
 
 
-def connect(path: str | os.PathLike, read_only: bool = False, key=_DEFAULT_KEY) -> Connection:
-    """Open (creating if needed) the database at `path`, with its schema in place and its version checked. With a
-    key (by default the configured one, see configured_key) the file is created and opened encrypted."""
+def connect(path: str | os.PathLike, read_only: bool = False, key=_DEFAULT_KEY, shown=None) -> Connection:
+    """Open the database at `path`, with its schema in place and its version checked. With a key (by default the
+    configured one, see configured_key) the file is created and opened encrypted.
+
+    A store is created only where no file exists. An existing file is opened only when it is an outcomes database
+    (our schema_info marker) and every block of every table reads back intact (verify); anything else is a
+    StoreError that names the file and says what to do, and nothing is added to the file. `shown` is the name the
+    messages use (the store, when `path` is a writer's copy of it)."""
     path = Path(path) if not is_lake(path) else path
     key = configured_key() if key is _DEFAULT_KEY else key
     if is_lake(path):
         con = _open(path, read_only, key)
         try:
-            _ensure_schema(con, read_only)
+            _ensure_schema(con, read_only, path, new=None)
         except (duckdb.Error, StoreError) as exc:
             con.close()
             raise exc if isinstance(exc, StoreError) else StoreError(_attach_error(path, exc)) from None
         return con
+    shown = Path(shown) if shown is not None else path
     if read_only and not path.exists():
-        raise NeedsWriting(f"{path}: no database here. Import data or run `python -m dashboard demo` first.")
+        raise NeedsWriting(f"{shown}: no database here. Import data or run `python -m dashboard demo` first.")
+    new = not path.exists()
+    if not new and not path.is_file():
+        raise StoreError(f"{shown}: not a regular file, so not a database; point --db / {ENV_VAR} at a database file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(path, read_only, key)
+    con = _open(path, read_only, key, new=new, shown=shown)
     try:
-        _ensure_schema(con, read_only)
+        _ensure_schema(con, read_only, shown, new=new)
     except duckdb.Error as exc:
         con.close()
-        raise StoreError(_unreadable(path, exc)) from None
+        raise StoreError(_unreadable(shown, exc)) from None
     except StoreError:
         con.close()
         raise
     return con
 
 
-def _open(path: Path, read_only: bool, key: str | None) -> Connection:
+def _open(path: Path, read_only: bool, key: str | None, new: bool = False, shown=None) -> Connection:
     """A cursor of the process's root connection on the file now at `path`, attaching it first when it is not
-    open. A file replaced since (a new snapshot, see dashboard/writer.py) gets a root of its own; the old one lives
-    on for the connections that still read it."""
+    open (and verifying it then, unless it is `new`). A file replaced since (a new snapshot, see
+    dashboard/writer.py) gets a root of its own; the old one lives on for the connections that still read it."""
+    shown = shown if shown is not None else path
     name = str(path) if is_lake(path) else str(path.resolve())
     with _OPEN_LOCK:
         root = _OPEN.get(name)
         if root is not None and root.inode != _inode(path):
             root = None  # the file was replaced: its readers keep the old root, new ones get the new file
         if root is not None and root.secret != key:
-            raise StoreError(f"{path}: the database is already open in this program with another key")
+            raise StoreError(f"{shown}: the database is already open in this program with another key")
         if root is not None and root.read_only != read_only:
             raise StoreError(
-                f"{path}: the database is already open in this program "
+                f"{shown}: the database is already open in this program "
                 f"({'read-only' if root.read_only else 'for writing'}); close it first"
             )
         if root is None:
-            con = _attach(path, read_only, key)
+            con = _attach(path, read_only, key, shown)
+            if not new and not is_lake(path):
+                try:
+                    verify(con, shown)
+                except StoreError:
+                    con.close()
+                    raise
             root = _OPEN[name] = _Root(name, con, read_only, key, _inode(path))
         root.users += 1
         cur = root.con.cursor()
@@ -219,7 +237,7 @@ def _attach_lake(con, spec: str, read_only: bool, key: str | None) -> None:
     con.execute(f"attach {_lit(spec)} as {ALIAS} ({', '.join(options)})")
 
 
-def _attach(path: Path, read_only: bool, key: str | None) -> duckdb.DuckDBPyConnection:
+def _attach(path: Path, read_only: bool, key: str | None, shown=None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:", config=extensions.CONFIG)
     try:
         con.execute("set TimeZone = 'UTC'")
@@ -242,16 +260,26 @@ def _attach(path: Path, read_only: bool, key: str | None) -> duckdb.DuckDBPyConn
         raise StoreError(str(exc)) from None
     except duckdb.Error as exc:
         con.close()
-        raise StoreError(_attach_error(path, exc)) from None
+        raise StoreError(_attach_error(shown if shown is not None else path, exc, path)) from None
     return con
 
 
-def _attach_error(path: Path, exc: duckdb.Error) -> str:
+def _attach_error(path: Path, exc: duckdb.Error, actual: Path | None = None) -> str:
+    """The message for a file DuckDB would not attach: `path` as the user knows it (`actual` the file opened, when
+    it is a writer's copy)."""
     text = str(exc)
     if is_lake(path):
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         return f"the DuckLake store cannot be opened: is its PostgreSQL catalog running and reachable? ({first})"
-    if "lock" in text.lower():
+    actual = actual if actual is not None else path
+    with contextlib.suppress(OSError):
+        if actual.is_file() and actual.stat().st_size == 0:
+            return (
+                f"{path}: cannot be opened as an outcomes database: the file is empty (0 bytes). If it was your "
+                "store, restore it from a backup; to start a new store, delete the empty file (a store is created "
+                "only where no file exists)"
+            )
+    if "could not set lock" in text.lower() or "conflicting lock" in text.lower():
         return (
             f"{path}: the database is in use by another program (an import or the app). "
             "Wait for it to finish, or stop it, and try again."
@@ -261,7 +289,12 @@ def _attach_error(path: Path, exc: duckdb.Error) -> str:
             f"{path}: the database is encrypted; set {KEY_VAR} (or key in the [store] table of "
             ".streamlit/secrets.toml) to its key"
         )
-    if "Wrong encryption key" in text or "AES tag" in text:
+    if "not a valid DuckDB database file" in text:
+        return (
+            f"{path}: cannot be opened as an outcomes database: it is not a DuckDB database file (or its first "
+            "header is damaged): move it aside or restore it from a backup, or point --db / OUTCOMES_DB elsewhere"
+        )
+    if "Wrong encryption key" in text:
         return (
             f"{path}: the database cannot be decrypted with the key given ({KEY_VAR} or [store] key): the key is "
             "wrong or the file is damaged"
@@ -271,28 +304,127 @@ def _attach_error(path: Path, exc: duckdb.Error) -> str:
             f"{path}: a database key is set but this database is not encrypted; encrypt it with "
             f"`python -m dashboard encrypt --db {path}`, or unset {KEY_VAR}"
         )
-    return _unreadable(path, exc)
+    return _unreadable(path, exc, actual)
 
 
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _unreadable(path: Path, exc: Exception) -> str:
+def _unreadable(path: Path, exc: Exception, actual: Path | None = None) -> str:
+    detail = damage(exc)
+    if detail is not None:
+        return damaged(path, detail)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if actual is not None and str(actual) != str(path):
+        first = first.replace(str(actual), str(path))  # the writer's copy is no name the user knows
     return (
         f"{path}: cannot be opened as an outcomes database ({first}). If it is damaged, move it aside "
         "and re-import your files (the import log lists them), or point --db / OUTCOMES_DB elsewhere."
     )
 
 
-def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
-    has_info = con.execute(
-        "select count(*) from information_schema.tables where table_name = 'schema_info'"
-    ).fetchone()[0]
-    if not has_info:
-        if read_only:
-            raise StoreError("the file is not an outcomes database (no schema_info table)")
+def damage(exc: BaseException) -> str | None:
+    """What is wrong with the file when DuckDB's error `exc` says it is damaged (a block that fails its checksum or,
+    encrypted, its authentication tag; a file shorter than its contents; a corrupt structure), else None. DuckDB
+    checks a block's checksum (or tag) every time it reads the block from the file."""
+    text = str(exc)
+    if found := re.search(r"does not match stored checksum \d+ in block at location (\d+)", text):
+        return f"the block at byte {int(found[1]):,} fails its checksum"
+    if found := re.search(r"Could not read enough bytes from file .*? from location (\d+)", text):
+        return f"it is cut short: it ends inside the block at byte {int(found[1]):,}"
+    if "AES tag" in text:  # the key passed its check on attach, so a block that fails its tag is damage
+        return "a block fails its encryption tag check"
+    if "corrupt wal" in text.lower():
+        return "its write-ahead log (the .wal file beside it) is damaged"
+    if re.search(r"corrupt", text, re.IGNORECASE):
+        return "DuckDB reports a corrupt structure: " + text.strip().splitlines()[0][:200]
+    return None
+
+
+def damaged(path, detail: str) -> str:
+    """The one-line message for a damaged store."""
+    return (
+        f"{path}: cannot be opened as an outcomes database: the file is damaged ({detail}), so nothing is read "
+        "from it. Restore it from a backup, or move it aside and re-import your files"
+    )
+
+
+def not_ours(path) -> str:
+    return (
+        f"{path}: a DuckDB database, but not an outcomes database (it has no schema_info marker of ours); nothing "
+        f"was read or changed. Point --db / {ENV_VAR} at an outcomes database, or at a path where no file exists "
+        "to create a new one"
+    )
+
+
+MARKER_COLUMNS = ("schema_version", "created_at", "app_version", "dataset")  # schema_info, as queries/store/schema.sql
+
+
+def is_ours(con) -> bool:
+    """Whether the attached database carries our marker: a main.schema_info table with our columns and one row
+    with a schema version."""
+    row = con.execute(
+        "select list(column_name) from duckdb_columns() "
+        "where database_name = $db and schema_name = 'main' and table_name = 'schema_info'",
+        {"db": ALIAS},
+    ).fetchone()
+    if not row or not row[0] or not set(MARKER_COLUMNS) <= set(row[0]):
+        return False
+    total, versioned = con.execute(
+        f"select count(*), count(*) filter (where try_cast(schema_version as integer) >= 1) "
+        f"from {ALIAS}.main.schema_info"
+    ).fetchone()
+    return total == versioned == 1
+
+
+def verify(con, path) -> None:
+    """Read every stored value of every table once, so that DuckDB checks every block they occupy (its checksum,
+    or with encryption its tag), and raise StoreError naming `path` on the first that fails: an answer is never
+    given from a file with a damaged block, whichever blocks the question would have read. A file that is not an
+    outcomes database is refused first, without reading it all. Costs one scan of the store (README: figures)."""
+    try:
+        if not is_ours(con):
+            raise StoreError(not_ours(path))
+        limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+        con.execute(f"set memory_limit = {_lit(VERIFY_MEMORY)}")  # what is read once is not kept
+        try:
+            _read_every_table(con)
+        finally:
+            con.execute(f"set memory_limit = {_lit(limit)}")
+    except duckdb.Error as exc:
+        raise StoreError(_unreadable(path, exc)) from None
+
+
+VERIFY_MEMORY = "64MB"  # DuckDB's buffer pool while verifying: without a cap it would keep the whole store in memory
+
+
+def _read_every_table(con) -> None:
+    tables = con.execute(
+        "select t.schema_name, t.table_name, list(c.column_name order by c.column_index) "
+        "from duckdb_tables() t join duckdb_columns() c using (database_name, schema_name, table_name) "
+        "where t.database_name = $db group by all order by all",
+        {"db": ALIAS},
+    ).fetchall()
+    for schema, table, columns in tables:
+        every = ", ".join(f"bit_xor(hash({_ident(c)}))" for c in columns)  # hash reads each whole value
+        con.execute(f"select count(*), {every} from {ALIAS}.{_ident(schema)}.{_ident(table)}").fetchall()
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool, path, new: bool | None) -> None:
+    """Create the schema in a `new` store (a file that did not exist; a DuckLake store, `new` None, with no table
+    yet), else check the marker and the version, migrating an older schema."""
+    if not is_ours(con):
+        if new is None:
+            new = not con.execute(
+                "select count(*) from duckdb_tables() where database_name = $db", {"db": ALIAS}
+            ).fetchone()[0]
+        if not new or read_only:
+            raise StoreError(not_ours(path))
         con.execute("begin")
         run_script(con, "store/schema")
         con.execute(

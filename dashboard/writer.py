@@ -92,7 +92,8 @@ def writing(path: Path, key=store._DEFAULT_KEY, wait: float = 0, notify=None) ->
             if path.exists():
                 _settle(path, key)
                 _copy(path, copy)
-            con = store.connect(copy, key=key)
+            # an existing store is verified (our marker, every block) as the copy opens; a new one is created
+            con = store.connect(copy, key=key, shown=path)
             try:
                 yield con
                 con.execute("checkpoint")
@@ -212,11 +213,12 @@ def encrypt(path: Path, key: str, notify=print) -> None:
     if not path.is_file():
         raise store.StoreError(f"{path}: no database here")
     if is_encrypted(path):
-        store.connect(path, read_only=True, key=key).close()  # the key opens it, or a clear error
+        _check(path, key)  # the key opens it and it is intact, or a clear error
         notify(f"{path} is already encrypted with this key; nothing to do")
         return
     with locked(path):
         _settle(path, None)
+        _check(path, None)  # only an intact outcomes database is converted
         copy = copy_path(path)
         try:
             con = duckdb.connect(":memory:", config=extensions.CONFIG)
@@ -237,6 +239,13 @@ def encrypt(path: Path, key: str, notify=print) -> None:
             copy.unlink(missing_ok=True)
             Path(f"{copy}.wal").unlink(missing_ok=True)
     notify(f"{path} is now encrypted; keep the key safe: without it the data cannot be read")
+
+
+def _check(path: Path, key) -> None:
+    """Open the store read-only once: it is an outcomes database and every block reads back intact (see
+    store.verify), or a StoreError. An older schema is fine (it is migrated when next opened for writing)."""
+    with contextlib.suppress(store.NeedsWriting):
+        store.connect(path, read_only=True, key=key).close()
 
 
 def _same_counts(con) -> None:
