@@ -312,6 +312,12 @@ def _lit(text: str) -> str:
 
 
 def _unreadable(path: Path, exc: Exception, actual: Path | None = None) -> str:
+    if "corrupt wal" in str(exc).lower() or "corrupt encrypted wal" in str(exc).lower():
+        return (
+            f"{path}: cannot be opened as an outcomes database: its write-ahead log {path}.wal is damaged, so nothing "
+            "is read from it. Restore both files from a backup, or move the .wal file aside (the changes in it are "
+            "lost) and try again"
+        )
     detail = damage(exc)
     if detail is not None:
         return damaged(path, detail)
@@ -335,8 +341,6 @@ def damage(exc: BaseException) -> str | None:
         return f"it is cut short: it ends inside the block at byte {int(found[1]):,}"
     if "AES tag" in text:  # the key passed its check on attach, so a block that fails its tag is damage
         return "a block fails its encryption tag check"
-    if "corrupt wal" in text.lower():
-        return "its write-ahead log (the .wal file beside it) is damaged"
     if re.search(r"corrupt", text, re.IGNORECASE):
         return "DuckDB reports a corrupt structure: " + text.strip().splitlines()[0][:200]
     return None

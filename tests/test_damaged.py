@@ -317,3 +317,27 @@ def test_the_served_app_refuses_the_file_in_a_real_browser(
             chromium.close()
         assert "Traceback" not in server.log_since(0)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["outcomes", "report", "import"])
+def test_a_damaged_write_ahead_log_is_refused(stores, tmp_path, clients_csv, monkeypatch, capsys, command):
+    """A store left with a write-ahead log (by a program that did not checkpoint) whose log fails its checksum."""
+    monkeypatch.delenv(store.KEY_VAR, raising=False)
+    live, path = tmp_path / "live.duckdb", tmp_path / "store.duckdb"
+    shutil.copy(stores["plain"], live)
+    con = store.connect(live)
+    try:
+        con.execute("set wal_autocheckpoint = '1GB'")
+        con.execute("insert into clients (client_id, site) select 'W' || i, 'North' from range(2000) t(i)")
+        shutil.copy(live, path)  # the store as it is on disk while the log holds the insert
+        wal = Path(f"{path}.wal")
+        wal.write_bytes(_overwrite(Path(f"{live}.wal").read_bytes(), (200, 64)))
+    finally:
+        con.close()
+    before, wal_before = path.read_bytes(), wal.read_bytes()
+    rc = cli.main(_args(command, path, tmp_path, clients_csv))
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and "\n" not in err.strip(), (rc, out, err)
+    assert err.startswith(f"error: {path}: ") and f"its write-ahead log {path}.wal is damaged" in err
+    assert "move the .wal file aside" in err
+    assert path.read_bytes() == before and wal.read_bytes() == wal_before
