@@ -151,7 +151,7 @@ def connect(path: str | os.PathLike, read_only: bool = False, key=_DEFAULT_KEY, 
     if is_lake(path):
         con = _open(path, read_only, key)
         try:
-            _ensure_schema(con, read_only, path, new=None)
+            _ensure_schema(con, read_only, "the DuckLake store", new=None)  # its spec may hold a password
         except (duckdb.Error, StoreError) as exc:
             con.close()
             raise exc if isinstance(exc, StoreError) else StoreError(_attach_error(path, exc)) from None
@@ -442,13 +442,13 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool, path, new: b
     version = con.execute("select max(schema_version) from schema_info").fetchone()[0]
     if version is None or version > SCHEMA_VERSION:
         raise StoreError(
-            f"the database was written by a newer version of the dashboard (schema {version}, this "
+            f"{path}: the database was written by a newer version of the dashboard (schema {version}, this "
             f"version reads up to {SCHEMA_VERSION}); upgrade the dashboard to open it"
         )
     if version < SCHEMA_VERSION:
         if read_only:
             raise NeedsWriting(
-                f"the database has schema {version} and needs migrating to {SCHEMA_VERSION}: open "
+                f"{path}: the database has schema {version} and needs migrating to {SCHEMA_VERSION}: open "
                 "it once for writing (e.g. run any import or the app) to migrate it"
             )
         con.execute("begin")
