@@ -1,56 +1,75 @@
-"""The app's frame: page setup, navigation and the shared filters in the sidebar. Views live in dashboard/views/."""
+"""The app's frame: page setup, navigation and the shared filters in the sidebar. Views live in dashboard/views/.
+
+This file is both the app's server and its page script. `streamlit run streamlit_app.py` imports it and finds `app`,
+an st.App that serves this same file as the page script behind dashboard/server.py's guard (with sign-in
+configured: downloads and metrics only for a signed-in session; an unsafe cookie secret stops the start). Each page
+run executes the file as __main__, which draws the frame."""
 
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard import access, data, filters, presentation
-from dashboard.views.common import report_button
+from dashboard import server
 
 VIEWS = Path(__file__).resolve().parent / "dashboard" / "views"
-
-# A local icon: a material-symbol page icon would be fetched from a font CDN, and the app makes no outside requests.
-st.set_page_config(page_title="Ketamine outcomes", page_icon=str(VIEWS.parent / "assets" / "icon.png"), layout="wide")
 
 
 def view(name: str, title: str, icon: str) -> st.Page:
     return st.Page(VIEWS / f"{name}.py", title=title, icon=f":material/{icon}:", url_path=name.replace("_", "-"))
 
 
-def home() -> None:
-    """The root URL opens the overview, link parameters and all (so /overview is a real, shareable address)."""
-    st.switch_page(overview, query_params={k: st.query_params.get_all(k) for k in st.query_params})
+def main() -> None:
+    # Imported here, not above: the server imports this file before Streamlit's runtime exists, and the views'
+    # cached functions would each log "No runtime found" at that point.
+    from dashboard import access, data, filters, presentation
+    from dashboard.views.common import report_button
+
+    # A local icon: a material-symbol page icon would be fetched from a font CDN, and the app makes no outside
+    # requests.
+    st.set_page_config(
+        page_title="Ketamine outcomes", page_icon=str(VIEWS.parent / "assets" / "icon.png"), layout="wide"
+    )
+
+    def home() -> None:
+        """The root URL opens the overview, link parameters and all (so /overview is a real, shareable address)."""
+        st.switch_page(overview, query_params={k: st.query_params.get_all(k) for k in st.query_params})
+
+    access.gate()
+    presenting = presentation.active()
+    start = st.Page(home, title="Home", url_path="home", default=True, visibility="hidden")
+    overview = view("overview", "Overview", "dashboard")
+    pages = {
+        "Outcomes": [
+            start,
+            overview,
+            view("rapid_onset", "Rapid onset", "bolt"),
+            view("long_term", "Long-term", "timeline"),
+            view("compare", "Compare cohorts", "compare_arrows"),
+            view("clinicians_sites", "Clinicians and sites", "scatter_plot"),
+        ],
+        "Clients": [
+            view("client_timeline", "Client timeline", "person"),
+            view("my_cohort", "My cohort", "groups"),
+        ],
+        "Manage": [view("data", "Data", "database")],
+    }
+    if presenting and not presentation.clients_enabled():
+        del pages["Clients"]  # client-level views stay off the conference screen unless the link enables them
+    current = st.navigation(pages, position="top" if presenting else "sidebar")
+    if current is start:
+        current.run()  # on to the overview at once: a sidebar drawn here would be thrown away by the switch
+    data.ensure_current()  # never a figure from derived tables built under other settings
+    state = filters.sidebar()
+    if presenting:
+        presentation.apply()
+    else:
+        presentation.toggle()
+        report_button(state)
+    current.run()
 
 
-access.gate()
-presenting = presentation.active()
-start = st.Page(home, title="Home", url_path="home", default=True, visibility="hidden")
-overview = view("overview", "Overview", "dashboard")
-pages = {
-    "Outcomes": [
-        start,
-        overview,
-        view("rapid_onset", "Rapid onset", "bolt"),
-        view("long_term", "Long-term", "timeline"),
-        view("compare", "Compare cohorts", "compare_arrows"),
-        view("clinicians_sites", "Clinicians and sites", "scatter_plot"),
-    ],
-    "Clients": [
-        view("client_timeline", "Client timeline", "person"),
-        view("my_cohort", "My cohort", "groups"),
-    ],
-    "Manage": [view("data", "Data", "database")],
-}
-if presenting and not presentation.clients_enabled():
-    del pages["Clients"]  # client-level views stay off the conference screen unless the link enables them
-current = st.navigation(pages, position="top" if presenting else "sidebar")
-if current is start:
-    current.run()  # on to the overview at once: a sidebar drawn here would be thrown away by the switch
-data.ensure_current()  # never a figure from derived tables built under other settings
-state = filters.sidebar()
-if presenting:
-    presentation.apply()
-else:
-    presentation.toggle()
-    report_button(state)
-current.run()
+if __name__ == "__main__":  # a page run
+    main()
+else:  # imported to serve the app
+    server.refuse_to_start_if_unsafe()
+    app = st.App(__file__, middleware=server.middleware())

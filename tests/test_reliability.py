@@ -205,7 +205,7 @@ def test_schema_versions(tmp_path):
 SECRETS = {
     "auth": {
         "redirect_uri": "http://localhost:8501/oauth2callback",
-        "cookie_secret": "x" * 32,
+        "cookie_secret": "eu1rmHosK_UVcQXjFXs283eX7deOBdFgP5-5gqAzsac",  # made by secrets.token_urlsafe(32)
         "client_id": "id",
         "client_secret": "secret",
         "server_metadata_url": "http://localhost:9/.well-known/openid-configuration",
