@@ -46,8 +46,40 @@ def _secrets() -> dict:
         return {}
 
 
+def _secrets_files() -> list[Path]:
+    from streamlit import config
+
+    return [Path(entry) for entry in config.get_option("secrets.files") or []]
+
+
+_SHOWS_NOTHING = ", so sign-in cannot be read and the dashboard shows nothing until the file is fixed"
+
+
+def secrets_file_problem() -> str | None:
+    """A secrets file that exists but cannot be read as TOML, in one line naming it (line and column), or None.
+    Streamlit then logs it and runs as if there were no secrets, which would turn sign-in off: the app refuses
+    instead."""
+    for path in _secrets_files():
+        if not path.is_file():
+            continue
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            return (
+                f"{path}: the secrets file cannot be read ({getattr(error, 'strerror', None) or error}){_SHOWS_NOTHING}"
+            )
+        except tomllib.TOMLDecodeError as error:
+            at = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
+            where = f"{path}, line {at[1]}, column {at[2]}" if at else str(path)
+            reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error)) or "invalid"
+            return f"{where}: the secrets file is not valid TOML ({reason}){_SHOWS_NOTHING}"
+    return None
+
+
 def auth_configured() -> bool:
-    return bool(_secrets().get("auth"))
+    """Sign-in is configured: an [auth] section, or a secrets file that cannot be read (it may hold one, so the app
+    fails closed)."""
+    return bool(_secrets().get("auth")) or secrets_file_problem() is not None
 
 
 def _bits_per_character(text: str) -> float:
@@ -95,11 +127,8 @@ def secret_problem(secret) -> str | None:
 def _where_cookie_secret_is() -> str:
     """The secrets file (and line) that gives [auth] cookie_secret: the last of secrets.files that has one, as
     Streamlit lets later files override earlier ones."""
-    from streamlit import config
-
     found = "the [auth] section of the secrets"
-    for entry in config.get_option("secrets.files") or []:
-        path = Path(entry)
+    for path in _secrets_files():
         try:
             text = path.read_text(encoding="utf-8")
             if "cookie_secret" not in tomllib.loads(text).get("auth", {}):
@@ -114,8 +143,12 @@ def _where_cookie_secret_is() -> str:
     return found
 
 
-def cookie_secret_problem() -> str | None:
-    """With sign-in configured and an unsafe [auth] cookie_secret: one line saying where, why and what to do."""
+def signin_problem() -> str | None:
+    """Why sign-in cannot be trusted, in one line saying where, why and what to do, or None: a secrets file that
+    cannot be read, or an [auth] section whose cookie_secret is missing or unsafe."""
+    unreadable = secrets_file_problem()
+    if unreadable:
+        return unreadable
     auth = _secrets().get("auth")
     if not auth:
         return None
@@ -145,7 +178,7 @@ def gate() -> None:
     """Stop the page unless the visitor may see it. Does nothing when no sign-in is configured."""
     if not auth_configured():
         return
-    problem = cookie_secret_problem()
+    problem = signin_problem()
     if problem:
         st.error(problem, icon=":material/lock:")
         st.stop()

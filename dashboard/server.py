@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import access
 
-GUARDED = ("/media/", "/_stcore/metrics")
+GUARDED = ("/media", "/_stcore/metrics")  # each address itself and everything under it
 REFUSAL = "Sign in to the dashboard first: this address is only for a signed-in session on its allow-list.\n"
 
 
@@ -41,11 +41,11 @@ def _app_path(path: str) -> str:
 
 def guarded(path: str) -> bool:
     path = _app_path(path)
-    return any(path.startswith(prefix) or path == prefix.rstrip("/") for prefix in GUARDED)
+    return any(path == prefix or path.startswith(f"{prefix}/") for prefix in GUARDED)
 
 
 def signed_in_and_allowed(cookies) -> bool:
-    if access.cookie_secret_problem():  # a cookie signed with an unsafe secret proves nothing
+    if access.signin_problem():  # a cookie signed with an unsafe secret proves nothing
         return False
     from dashboard import server_cookie
 
@@ -82,11 +82,11 @@ def middleware() -> list[Middleware]:
 
 
 def refuse_to_start_if_unsafe() -> None:
-    """With sign-in configured and an unsafe cookie secret: one line on stderr and exit status 2 before any request is
-    served (Streamlit has bound the port and printed its URL by then). The page makes the same check on every run,
-    for secrets edited while the server runs."""
+    """With a secrets file that cannot be read, or sign-in configured with an unsafe cookie secret: one line on stderr
+    and exit status 2 before any request is served (Streamlit has bound the port and printed its URL by then). The
+    page makes the same check on every run, for secrets edited while the server runs."""
     if access.auth_configured():
-        problem = access.cookie_secret_problem()
+        problem = access.signin_problem()
         if problem:
             print(problem, file=sys.stderr)
             raise SystemExit(2)

@@ -108,3 +108,26 @@ def postgres(tmp_path_factory):
     finally:
         new_database.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium under Playwright, one for the whole run. Playwright's Sync API allows one instance per
+    thread while it is open, so every browser test shares this one (a second `sync_playwright()` in the same
+    thread fails with "using Playwright Sync API inside the asyncio loop"). Without chromium or Playwright the
+    tests that use it are skipped, except in CI (the variable CI is set), where that is a failure."""
+    import os
+    import shutil
+
+    # importing test_browser skips (fails in CI) when chromium or Playwright is missing
+    chromium_args = pytest.importorskip("test_browser").CHROMIUM_ARGS
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "the browser tests need Debian's chromium on PATH: apt-get install chromium"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, headless=True, args=chromium_args)
+        yield launched
+        launched.close()

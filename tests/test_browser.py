@@ -259,14 +259,6 @@ def app_server(tmp_path_factory) -> Iterator[AppServer]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
 def shot_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("browser-screenshots")
 

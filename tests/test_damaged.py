@@ -290,7 +290,7 @@ SERVED = [c for c in CASES if c[0] in ("plain data block", "encrypted end", "for
 @pytest.mark.browser
 @pytest.mark.parametrize("case, encrypted, how, expected", SERVED, ids=[c[0] for c in SERVED])
 def test_the_served_app_refuses_the_file_in_a_real_browser(
-    stores, tmp_path, monkeypatch, case, encrypted, how, expected
+    stores, tmp_path, monkeypatch, browser, case, encrypted, how, expected
 ):
     """`streamlit run` on the file, a page opened in Debian's chromium: the message, no exception, no figure."""
     browser_tests = pytest.importorskip("test_browser")  # skips (fails in CI) without chromium or Playwright
@@ -300,12 +300,9 @@ def test_the_served_app_refuses_the_file_in_a_real_browser(
         monkeypatch.setenv(store.KEY_VAR, KEY)
     else:
         monkeypatch.delenv(store.KEY_VAR, raising=False)
-    with browser_tests.serve(path, tmp_path) as server, browser_tests.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=browser_tests.CHROMIUM, headless=True, args=browser_tests.CHROMIUM_ARGS
-        )
+    with browser_tests.serve(path, tmp_path) as server:
+        page = browser.new_page()
         try:
-            page = chromium.new_page()
             for where in ("/", "/data"):
                 page.goto(server.url + where)
                 browser_tests.wait_idle(page)
@@ -314,7 +311,7 @@ def test_the_served_app_refuses_the_file_in_a_real_browser(
                 assert not browser_tests.exception_texts(page)
                 assert not page.locator(f"{browser_tests.METRIC}, {browser_tests.CHART_OR_TABLE}").count()
         finally:
-            chromium.close()
+            page.close()
         assert "Traceback" not in server.log_since(0)
     assert path.read_bytes() == before
 

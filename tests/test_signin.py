@@ -174,6 +174,35 @@ def test_a_safe_secret_shows_the_sign_in_page(demo_db, monkeypatch):
     assert not at.error and any(b.label == "Sign in" for b in at.button) and not at.metric
 
 
+@pytest.fixture
+def base_url_path():
+    """Sets server.baseUrlPath for one test (Streamlit's config is process-wide) and puts it back."""
+    from streamlit import config
+
+    before = config.get_option("server.baseUrlPath")
+
+    def set_to(value: str) -> None:
+        config.set_option("server.baseUrlPath", value)
+
+    yield set_to
+    config.set_option("server.baseUrlPath", before)
+
+
+@pytest.mark.parametrize("base", ["", "outcomes", "/clinic/outcomes/"])
+def test_which_addresses_need_a_session(base_url_path, base):
+    from dashboard import server
+
+    base_url_path(base)
+    prefix = "/" + base.strip("/") if base.strip("/") else ""
+    for path in ["/media/1f2e.csv", "/media//1f2e.csv", "/media", "/_stcore/metrics", "/_stcore/metrics/"]:
+        assert server.guarded(prefix + path) and server.guarded(prefix.replace("/", "//") + path), prefix + path
+        assert server.guarded(path), path  # not routed under a base path, and refused all the same
+    for path in ["/", "/overview", "/_stcore/health", "/_stcore/host-config", "/_stcore/stream", "/static/js/a.js"]:
+        assert not server.guarded(prefix + path), prefix + path
+    for path in ["/auth/login", "/oauth2callback", "/auth/logout", "/mediation", "/_stcore/metricsx"]:
+        assert not server.guarded(prefix + path), prefix + path
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # A small OpenID Connect provider
 
@@ -314,10 +343,10 @@ def _secrets_toml(values: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _start(folder: Path, db_path: Path, secrets_dict_for_port) -> Server:
+def _start(folder: Path, db_path: Path, secrets_dict_for_port, secrets_text: str | None = None) -> Server:
     port = _free_port()
     secrets_file = folder / "secrets.toml"
-    secrets_file.write_text(_secrets_toml(secrets_dict_for_port(port)), encoding="utf-8")
+    secrets_file.write_text(secrets_text or _secrets_toml(secrets_dict_for_port(port)), encoding="utf-8")
     log_path = folder / f"streamlit-{port}.log"
     env = {**os.environ, store.ENV_VAR: str(db_path), "NO_PROXY": "*", "no_proxy": "*"}
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)]
@@ -366,6 +395,23 @@ def test_the_server_refuses_to_start_with_an_unsafe_secret(tmp_path, demo_db):
     assert "a long random string" not in log  # the secret itself is never printed
 
 
+def test_the_server_refuses_to_start_with_a_broken_secrets_file(tmp_path, demo_db):
+    """Streamlit logs an unreadable secrets file and runs as if it had none, which would turn sign-in off."""
+    good = _secrets_toml(_auth(GOOD_SECRETS[0]))
+    broken = good.replace(f'"{CLIENT_ID}"', f'"{CLIENT_ID}', 1)  # an unterminated string on line 4
+    server = _start(tmp_path, demo_db, lambda port: {}, secrets_text=broken)
+    try:
+        outcome = _started_or_exited(server)
+    finally:
+        _stop(server.process)
+    log = server.log()
+    assert outcome == "exited", f"the server started without reading its secrets:\n{log[-2000:]}"
+    assert server.process.returncode == 2 and "Traceback" not in log, log
+    lines = [line for line in log.splitlines() if "not valid TOML" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 'secrets.toml'}, line 4, column "), log
+    assert GOOD_SECRETS[0] not in log
+
+
 @pytest.fixture(scope="module")
 def idp() -> Iterator[Provider]:
     with provider() as p:
@@ -382,18 +428,6 @@ def signin_server(tmp_path_factory, demo_db, idp) -> Iterator[Server]:
         yield server
     finally:
         _stop(server.process)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium on PATH") if not os.environ.get("CI") else pytest.fail("no chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _sign_in(browser, server: Server, idp: Provider, email: str):
@@ -463,6 +497,16 @@ def test_downloads_and_metrics_need_a_signed_in_session(browser, signin_server, 
             assert status == 403, f"{name} ({url}) answered {status} to a client without a cookie: {body[:200]!r}"
             assert outsider.request.get(url).status == 403, f"{name} is readable by an account not on the allow-list"
             assert _get(url, cookies=_forged_cookie(signin_server))[0] == 403, f"{name}: a forged cookie is accepted"
+        # the same file by other spellings of its address
+        path = urlsplit(urls["csv"]).path
+        for variant in [
+            path.replace("/media/", "//media/"),
+            path.replace("/media/", "/media//"),
+            "/%6Dedia/" + path[7:],
+        ]:
+            status, body = _get(signin_server.url + variant)
+            assert status == 403, f"{variant} answered {status}: {body[:100]!r}"
+        assert context.request.get(urls["csv"]).headers.get("cache-control") == "private, no-store"
     finally:
         outsider.close()
         context.close()
