@@ -180,21 +180,22 @@ def _params(self) -> dict:
     return out | {"focus": self.focus}
 
 
-def _describe(self) -> str:
-    """The filters as one line of text, for captions, subtitles and reports."""
+def _describe(self, quote: Callable[[str], str] = str) -> str:
+    """The filters as one line of text, for captions, subtitles and reports; `quote` is applied to every value taken
+    from the data (escape.md where the line is shown as markdown)."""
     parts = []
     for f in FILTERS:
         value = getattr(self, f.field)
         if value is None:
             continue
         if f.multi:
-            parts.append(f"{f.describe_as}: {', '.join(value) if value else 'none'}")
+            parts.append(f"{f.describe_as}: {', '.join(map(quote, value)) if value else 'none'}")
         elif f.kind == "yesno":
             parts.append(f.describe_as if value else f.describe_no)
         elif f.kind == "number_min":
             parts.append(f"{f.describe_as} ≥ {value:g}")
     if self.cohort_from or self.cohort_to:
-        parts.append(f"first dose {self.cohort_from or '…'} to {self.cohort_to or '…'}")
+        parts.append(f"first dose {quote(self.cohort_from or '…')} to {quote(self.cohort_to or '…')}")
     return "; ".join(parts) if parts else "all clients"
 
 

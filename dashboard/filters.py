@@ -1,7 +1,12 @@
 """The shared sidebar filters, kept in the URL (st.query_params) so a filtered view is a shareable link. Both are
 generated from the one table of filters, dashboard.cohort.FILTERS: nothing here names a particular filter.
 
-Unknown or malformed values in the URL are ignored with a notice, never an exception."""
+Unknown or malformed values in the URL are ignored with a notice, never an exception. A notice quotes what it ignored
+through escape.md (shortened), so a link cannot put a live link, image or markup on the page.
+
+A link with more than 1,000 parameters (or over 512 KiB of them) is dropped whole by Streamlit before the app runs,
+so st.query_params is empty; a small script in the browser (LINK_CHECK_JS) reports such a link, and the sidebar says
+that none of its filters were read."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.cohort import FILTERS, Cohort, Filter, Filters
+from dashboard.escape import md, shorten
 from dashboard.settings import load
 
 RATES = {"evaluable": "Evaluable clients", "itt": "All who started (missing = non-response)"}
@@ -19,6 +25,24 @@ KEPT_PARAMS = ("present", "clients")  # presentation-mode switches, carried over
 URL_FILTERS = [f for f in FILTERS if f.url]
 MONTHS = [f for f in URL_FILTERS if f.kind in ("month_from", "month_to")]  # one slider: the period
 KNOWN_PARAMS = {"instrument", "rates", *KEPT_PARAMS, *(f.name for f in URL_FILTERS)}
+NAMED = 5  # a notice names at most this many of the values it ignored
+# Streamlit's limits on a link (streamlit/runtime/state/query_params.py): over either, it reads no parameter at all
+MAX_LINK_FIELDS = 1000
+MAX_LINK_CHARS = 512 * 1024
+# Runs in the browser once per page load: the address the page was opened with (the navigation entry, which keeps the
+# query string after Streamlit switches page), reported only when Streamlit would have dropped it. Constant code: no
+# data is ever put into it.
+LINK_CHECK_JS = """
+export default function (component) {
+  const entry = performance.getEntriesByType("navigation")[0];
+  const query = new URL(entry ? entry.name : window.location.href).search.replace(/^\\?/, "");
+  const fields = query ? query.split("&").length : 0;
+  if (fields > MAX_FIELDS || query.length > MAX_CHARS) {
+    component.setStateValue("link", { fields: fields, chars: query.length });
+  }
+}
+""".replace("MAX_FIELDS", str(MAX_LINK_FIELDS)).replace("MAX_CHARS", str(MAX_LINK_CHARS))
+_link_check = st.components.v2.component("outcomes_link_check", js=LINK_CHECK_JS)
 
 
 @dataclass
@@ -44,6 +68,12 @@ def options() -> dict[str, list[str]]:
     return {dim: rows.value.tolist() for dim, rows in frame.groupby("dimension")}
 
 
+def _quoted(values: list[str], quote: str = "'") -> str:
+    """Up to NAMED ignored values, each shortened, escaped and quoted, then how many more there were."""
+    named = ", ".join(f"{quote}{md(shorten(v))}{quote}" for v in values[:NAMED])
+    return named + (f" and {len(values) - NAMED:,} more" if len(values) > NAMED else "")
+
+
 def _yesno_labels(f: Filter) -> dict[str, bool | None]:
     return {
         ANY: None,
@@ -61,7 +91,7 @@ def _seed_one(f: Filter, opts: dict[str, list[str]], notices: list[str]) -> None
         values = params.get_all(f.name)
         bad = [v for v in values if v not in allowed]
         if bad:
-            notices.append(f"Ignored {f.name} value(s) not in the data: {', '.join(bad)}.")
+            notices.append(f"Ignored {f.name} value(s) not in the data: {_quoted(bad, quote='')}.")
         st.session_state[key] = [v for v in values if v in allowed] or list(allowed)
         return
     text = params.get(f.name)
@@ -70,7 +100,7 @@ def _seed_one(f: Filter, opts: dict[str, list[str]], notices: list[str]) -> None
         try:
             value = f.parse(text)
         except ValueError as exc:
-            notices.append(f"Ignored {f.name} '{text}': {exc}.")
+            notices.append(f"Ignored {f.name} {_quoted([text])}: {md(exc)}.")
     if f.kind == "yesno":
         st.session_state[key] = next(label for label, v in _yesno_labels(f).items() if v == value)
     elif f.kind == "number_min":
@@ -83,7 +113,7 @@ def _seed_period(opts: dict[str, list[str]], notices: list[str]) -> None:
     for f in MONTHS:
         text = st.query_params.get(f.name)
         if text is not None and text not in months:
-            notices.append(f"Ignored {f.name} '{text}': no first doses in that month.")
+            notices.append(f"Ignored {f.name} {_quoted([text])}: no first doses in that month.")
         ends.append(text if text in months else None)
     lo, hi = ends[0] or (months[0] if months else None), ends[1] or (months[-1] if months else None)
     if lo and hi and lo > hi:
@@ -95,11 +125,12 @@ def _seed_period(opts: dict[str, list[str]], notices: list[str]) -> None:
 def _seed_from_url(opts: dict[str, list[str]]) -> list[str]:
     """Put the URL's filter values into the widgets' session state; return notices for ignored values."""
     params = st.query_params
-    notices = [f"Ignored unknown link parameter '{key}'." for key in params if key not in KNOWN_PARAMS]
+    unknown = [key for key in params if key not in KNOWN_PARAMS]
+    notices = [f"Ignored unknown link parameter(s) {_quoted(unknown)}."] if unknown else []
     instruments = opts.get("instrument", [])
     inst = params.get("instrument")
     if inst is not None and inst not in instruments:
-        notices.append(f"Ignored instrument '{inst}': no scores of it are stored.")
+        notices.append(f"Ignored instrument {_quoted([inst])}: no scores of it are stored.")
         inst = None
     st.session_state["f_instrument"] = inst or (
         "PHQ-9" if "PHQ-9" in instruments else (instruments[0] if instruments else None)
@@ -110,7 +141,7 @@ def _seed_from_url(opts: dict[str, list[str]]) -> list[str]:
     _seed_period(opts, notices)
     rates = params.get("rates", "evaluable")
     if rates not in RATES:
-        notices.append(f"Ignored rates '{rates}': use evaluable or itt.")
+        notices.append(f"Ignored rates {_quoted([rates])}: use evaluable or itt.")
         rates = "evaluable"
     st.session_state["f_rates"] = rates
     return notices
@@ -149,12 +180,29 @@ def _period(opts: dict[str, list[str]]) -> dict[str, str | None]:
     return {MONTHS[0].field: lo if lo != months[0] else None, MONTHS[1].field: hi if hi != months[-1] else None}
 
 
+def _link_dropped() -> str | None:
+    """The notice for a link Streamlit dropped whole (too many parameters), once the browser has reported one."""
+    with st.sidebar:
+        link = _link_check(key="_link_check", default={"link": None}, on_link_change=lambda: None).get("link")
+    if not isinstance(link, dict) or st.query_params:
+        return None
+    fields, chars = int(link.get("fields") or 0), int(link.get("chars") or 0)
+    too_many = f"{fields:,} parameters" if fields > MAX_LINK_FIELDS else f"{chars:,} characters of parameters"
+    return (
+        f"Ignored the whole link: it has {too_many}, and links are read only up to {MAX_LINK_FIELDS:,} parameters "
+        f"and {MAX_LINK_CHARS // 1024:,} KiB, so every filter is at its default."
+    )
+
+
 def sidebar() -> State:
     """Draw the filters in the sidebar (seeded from the URL once per session) and mirror them to the URL."""
     opts = options()
     if not st.session_state.get("_filters_seeded"):
         st.session_state["_filter_notices"] = _seed_from_url(opts)
         st.session_state["_filters_seeded"] = True
+    dropped = _link_dropped()
+    if dropped and dropped not in st.session_state["_filter_notices"]:
+        st.session_state["_filter_notices"].insert(0, dropped)
     notices = st.session_state.get("_filter_notices", [])
     instruments = opts.get("instrument", [])
     with st.sidebar:

@@ -18,6 +18,18 @@ class InstrumentError(ValueError):
     """An instrument definition file that cannot be used."""
 
 
+# The imports' rule for free text (dashboard/ingest/validation/common.py, FORMULA_REASON): a label that starts with =
+# (after any spaces) would be run as a formula by a spreadsheet opening any export that holds it
+FORMULA_START = re.compile(r"^\s*=")
+
+
+def _no_formula(where: str, what: str, text: str) -> None:
+    if FORMULA_START.match(text):
+        raise InstrumentError(
+            f"{where}: {what} starts with =, which a spreadsheet would run as a formula; remove the ="
+        )
+
+
 def normalise(label: str) -> str:
     """A label folded for matching: lower case, no spaces, dashes, underscores or slashes."""
     return re.sub(r"[\s\-_/]+", "", str(label)).lower()
@@ -77,6 +89,7 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
     where = f"{source}: instrument {name!r}"
     if not isinstance(defn, dict):
         raise InstrumentError(f"{where}: expected a table of fields")
+    _no_formula(where, "the name", name)
     known = {
         "min",
         "max",
@@ -123,13 +136,18 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
     aliases = defn.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
         raise InstrumentError(f"{where}: 'aliases' must be a list of non-empty strings")
+    for i, alias in enumerate(aliases):
+        _no_formula(where, f"alias {i + 1}", alias)
     bands = []
     for i, band in enumerate(defn.get("bands", [])):
         if not isinstance(band, dict) or "max" not in band or "label" not in band:
             raise InstrumentError(f"{where}: band {i + 1} needs 'max' and 'label'")
+        _no_formula(where, f"the label of band {i + 1}", str(band["label"]))
         bands.append((float(band["max"]), str(band["label"])))
     if bands and [b[0] for b in bands] != sorted(b[0] for b in bands):
         raise InstrumentError(f"{where}: bands must be in increasing order of 'max'")
+    if defn.get("remission_label") is not None:
+        _no_formula(where, "remission_label", str(defn["remission_label"]))
     return Instrument(
         name=name,
         min_score=lo,

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def built(demo_db):
-    con = store.connect(demo_db)  # the same configuration as the app under test in this process
+    con = store.connect(demo_db, read_only=True)  # as the app opens it: an AppTest in this process may hold it
     try:
         clients = [r[0] for r in con.execute("select client_id from clients").fetchall()]
         return report.build(con, Cohort("PHQ-9")), clients
@@ -57,7 +57,7 @@ def test_report_shows_no_suppressed_count(demo_db):
     """With k = 60 many cells are small: none of their counts may appear in the tables."""
     from dashboard.settings import Settings
 
-    con = store.connect(demo_db)  # the same configuration as the app under test in this process
+    con = store.connect(demo_db, read_only=True)  # as the app opens it: an AppTest in this process may hold it
     try:
         rep = report.build(con, Cohort("PHQ-9", settings=Settings(min_cell=60)))
     finally:

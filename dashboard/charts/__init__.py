@@ -22,6 +22,9 @@ Conventions shared by every chart:
 - An empty frame gives a figure with the centred note "No data for this selection" instead of raising.
 - Trace data are plain Python lists (None for gaps), so `fig.to_dict()` holds no base64 arrays.
 - Time is always days/weeks since the first dose; calendar dates are never drawn.
+- Text from the frame (group, label, stage and band names, titles) is escaped with `escape.plot` where it is
+  put on the figure, so plotly shows it as the characters it holds: no <a href>, <b> or entity from the data is
+  ever live. Callers pass plain text.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from dashboard.charts.common import is_empty, require, shown_mask, unique
 from dashboard.charts.layout import no_data, style, suppression_note
 from dashboard.charts.palette import colour_for, rgba
 from dashboard.charts.values import num
+from dashboard.escape import plot
 from dashboard.privacy import DEFAULT_MIN_CELL
 
 
@@ -42,7 +43,9 @@ def band_sankey(
         return fig
     left = [b for b in band_names if any(f[0] == b for f in flows)]
     right = [b for b in band_names if any(f[1] == b for f in flows)]
-    labels = [f"{from_label}: {b}" for b in left] + [f"{to_label}: {b}" for b in right]
+    # node labels and the link hovers are plotly text: the band names and headings escaped
+    src, dst = plot(from_label), plot(to_label)
+    labels = [f"{src}: {plot(b)}" for b in left] + [f"{dst}: {plot(b)}" for b in right]
     index = {("L", b): i for i, b in enumerate(left)} | {("R", b): len(left) + i for i, b in enumerate(right)}
     fig = go.Figure(
         go.Sankey(
@@ -61,7 +64,7 @@ def band_sankey(
                 "target": [index["R", b] for _, b, _ in flows],
                 "value": [int(n) if float(n).is_integer() else n for _, _, n in flows],
                 "color": [rgba(colour_for(a, band_names), 0.35) for a, _, _ in flows],
-                "customdata": [f"{from_label}: {a} → {to_label}: {b}" for a, b, _ in flows],
+                "customdata": [f"{src}: {plot(a)} → {dst}: {plot(b)}" for a, b, _ in flows],
                 "hovertemplate": "%{customdata}<br>n = %{value:,}<extra></extra>",
             },
         )
@@ -69,7 +72,7 @@ def band_sankey(
     style(fig, x_title=None, y_title=None, bottom=50)
     for x, anchor, text in ((0, "left", from_label), (1, "right", to_label)):
         fig.add_annotation(
-            text=f"<b>{text}</b>",
+            text=f"<b>{plot(text)}</b>",
             xref="paper",
             yref="paper",
             x=x,

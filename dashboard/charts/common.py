@@ -11,6 +11,7 @@ import pandas as pd
 
 from dashboard.charts.palette import colour_for
 from dashboard.charts.values import is_missing, num
+from dashboard.escape import plot
 
 
 def is_empty(frame) -> bool:
@@ -56,8 +57,9 @@ class Group:
 
     @property
     def label(self) -> str:
-        """The trace name and legend group: the same string on every trace of the group."""
-        return str(self.name)
+        """The trace name, legend group and hover title: the same string on every trace of the group, escaped for
+        plotly (a group named <b>x</b> is shown as those characters)."""
+        return plot(self.name)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def improvement_by_dose(
         doses = [whole(v) for v in rows["dose_no"]]
         rates, lows, highs = intervals(rows, "rate")
         hover = [
-            f"<b>{group.name}</b><br>After dose {d}: {rate_hover(n, den, r, lo, hi)}"
+            f"<b>{group.label}</b><br>After dose {d}: {rate_hover(n, den, r, lo, hi)}"
             for d, n, den, r, lo, hi in zip(
                 doses, rows["numerator"], rows["denominator"], rates, lows, highs, strict=True
             )

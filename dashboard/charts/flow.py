@@ -9,6 +9,7 @@ from dashboard.charts.common import is_empty, require, shown_mask
 from dashboard.charts.layout import NOTE_FONT, no_data, style, suppression_note
 from dashboard.charts.palette import colour_for
 from dashboard.charts.values import count, num, pct, whole
+from dashboard.escape import plot
 from dashboard.privacy import DEFAULT_MIN_CELL
 
 
@@ -23,7 +24,7 @@ def flow_chart(
     if is_empty(frame):
         return no_data(x_title, y_title)
     require(frame, ["stage", "n"], "flow_chart")
-    stages = [str(s) for s in frame["stage"]]
+    stages = [plot(s) for s in frame["stage"]]
     shown = shown_mask(frame, ["n"])
     first = num(frame["n"].iloc[0]) if bool(shown.iloc[0]) else None
     xs, texts, hover = [], [], []

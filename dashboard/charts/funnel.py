@@ -9,6 +9,7 @@ from dashboard.charts.common import is_empty, require, shown_mask, unique
 from dashboard.charts.layout import no_data, percent_axis, style, suppression_note
 from dashboard.charts.palette import ALL_COLOUR, colour_for
 from dashboard.charts.values import count, num, pct, whole
+from dashboard.escape import plot
 from dashboard.privacy import DEFAULT_MIN_CELL
 
 LIMIT_COLUMNS = ["n", "lower_0.95", "upper_0.95", "lower_0.998", "upper_0.998"]
@@ -72,13 +73,14 @@ def _points_trace(shown: pd.DataFrame, groups: list, lim: pd.DataFrame, metric: 
     for group, n, rate in zip(shown["group"], shown["n"], shown["rate"], strict=True):
         where = _funnel_position(num(rate), by_n.get(num(n)))
         hover.append(
-            f"<b>{group}</b><br>{metric}: {pct(num(rate), 1)}<br>n = {count(n)}" + (f"<br>{where}" if where else "")
+            f"<b>{plot(group)}</b><br>{plot(metric)}: {pct(num(rate), 1)}<br>n = {count(n)}"
+            + (f"<br>{where}" if where else "")
         )
     return go.Scatter(
         x=[whole(v) for v in shown["n"]],
         y=[num(v) for v in shown["rate"]],
         mode="markers+text",
-        text=[str(g) for g in shown["group"]],
+        text=[plot(g) for g in shown["group"]],
         textposition="top center",
         textfont={"size": 10},
         marker={

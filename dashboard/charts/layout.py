@@ -1,9 +1,12 @@
 """Shared layout: the compact white style, the 'No data for this selection' figure, notes under the plot
-(suppression counts, reference definitions) and the 0–100% axis."""
+(suppression counts, reference definitions) and the 0–100% axis. Titles are escaped here (escape.plot); every
+other text a chart takes from its frame is escaped where the chart puts it on the figure."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
+
+from dashboard.escape import plot
 
 NO_DATA_TEXT = "No data for this selection"
 NOTE_FONT = {"size": 11, "color": "#666666"}
@@ -21,16 +24,16 @@ def style(
 ) -> go.Figure:
     fig.update_layout(
         template="plotly_white",
-        title={"text": title, "x": 0, "xanchor": "left"} if title else None,
+        title={"text": plot(title), "x": 0, "xanchor": "left"} if title else None,
         margin={"l": 60, "r": right, "t": 80 if title else 40, "b": bottom},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
         hoverlabel={"align": "left"},
         **layout,
     )
     if x_title is not None:
-        fig.update_layout(xaxis_title_text=x_title)
+        fig.update_layout(xaxis_title_text=plot(x_title))
     if y_title is not None:
-        fig.update_layout(yaxis_title_text=y_title)
+        fig.update_layout(yaxis_title_text=plot(y_title))
     return fig
 
 

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from dashboard.charts.common import error_bars, intervals, is_empty, per_group, require, shown_mask, unique
 from dashboard.charts.layout import NOTE_FONT, no_data, note_below, percent_axis, style, suppression_note
 from dashboard.charts.values import num, pct, rate_hover
+from dashboard.escape import plot
 from dashboard.privacy import DEFAULT_MIN_CELL
 
 
@@ -33,21 +34,21 @@ def rates_with_ci(
     if is_empty(frame):
         return no_data(x_title, y_title)
     require(frame, ["group", "label", "rate", "ci_low", "ci_high", "numerator", "denominator"], "rates_with_ci")
-    labels = [str(v) for v in unique(frame["label"])]
+    labels = [plot(v) for v in unique(frame["label"])]
     shown = shown_mask(frame, ["rate"])
     fig = go.Figure()
     for group in per_group(frame, shown):
         rows = group.rows
         rates, lows, highs = intervals(rows, "rate")
         hover = [
-            f"<b>{group.name}</b><br>{label}: {rate_hover(n, d, r, lo, hi)}"
+            f"<b>{group.label}</b><br>{plot(label)}: {rate_hover(n, d, r, lo, hi)}"
             for label, n, d, r, lo, hi in zip(
                 rows["label"], rows["numerator"], rows["denominator"], rates, lows, highs, strict=True
             )
         ]
         fig.add_trace(
             go.Scatter(
-                x=[str(v) for v in rows["label"]],
+                x=[plot(v) for v in rows["label"]],
                 y=rates,
                 mode="markers",
                 name=group.label,
@@ -72,7 +73,7 @@ def rates_with_ci(
 def _reference_lines(fig: go.Figure, refs: list[dict]) -> None:
     """Each reference as a dashed line labelled at the right, then all their definitions under the chart."""
     for ref in refs:
-        label, definition = str(ref.get("label", "")), str(ref.get("definition", "") or "")
+        label, definition = plot(ref.get("label", "")), plot(ref.get("definition", "") or "")
         fig.add_hline(
             y=num(ref["value"]),
             line={"dash": "dash", "color": "#777777", "width": 1},
@@ -87,10 +88,10 @@ def _reference_lines(fig: go.Figure, refs: list[dict]) -> None:
             },
         )
     for i, ref in enumerate(refs):
-        definition = str(ref.get("definition", "") or "")
+        definition = plot(ref.get("definition", "") or "")
         note_below(
             fig,
-            f"Reference line “{ref.get('label', '')}” ({pct(num(ref['value']), 1)})"
+            f"Reference line “{plot(ref.get('label', ''))}” ({pct(num(ref['value']), 1)})"
             + (f": {definition}" if definition else ""),
             name="reference_definition",
             left=True,

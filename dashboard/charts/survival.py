@@ -12,6 +12,7 @@ from dashboard.charts.common import Group, intervals, is_empty, per_group, requi
 from dashboard.charts.layout import no_data, note_below, style, suppression_note
 from dashboard.charts.palette import rgba
 from dashboard.charts.values import num, pct, whole
+from dashboard.escape import plot
 from dashboard.privacy import DEFAULT_MIN_CELL, count_label
 
 DEFAULT_AT_RISK_TIMES: tuple[int, ...] = (0, 7, 14, 28, 56, 84, 182)
@@ -93,7 +94,7 @@ def _add_curve(fig: go.Figure, group: Group, x_title: str, y_title: str, k: int)
             col=1,
         )
     hover = [
-        f"<b>{group.name}</b><br>{x_title}: {t:g}<br>{y_title}: {pct(s, 1)}"
+        f"<b>{group.label}</b><br>{plot(x_title)}: {t:g}<br>{plot(y_title)}: {pct(s, 1)}"
         + ("" if lo is None or hi is None else f"<br>95% CI: {pct(lo)}–{pct(hi)}")
         + f"<br>At risk: {count_label(whole(n), k)}"
         for t, s, lo, hi, n in zip(ts, surv, lows, highs, rows["at_risk"], strict=True)
@@ -147,8 +148,8 @@ def _add_at_risk_row(fig: go.Figure, group: Group, times: list, has_removed: boo
 
 def _axes(fig: go.Figure, x_title: str, y_title: str, labels: list[str], times: list) -> None:
     style(fig, x_title=None, y_title=None, bottom=60, height=520)
-    fig.update_xaxes(title_text=x_title, showticklabels=True, row=1, col=1)
-    fig.update_yaxes(title_text=y_title, tickformat=".0%", range=[0, 1.02], row=1, col=1)
+    fig.update_xaxes(title_text=plot(x_title), showticklabels=True, row=1, col=1)
+    fig.update_yaxes(title_text=plot(y_title), tickformat=".0%", range=[0, 1.02], row=1, col=1)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=2, col=1)
     fig.update_yaxes(
         title_text="At risk",

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from dashboard.charts.common import is_empty, per_group, require, shown_mask, unique
 from dashboard.charts.layout import NOTE_FONT, no_data, style
 from dashboard.charts.values import is_missing, num, whole
+from dashboard.escape import plot
 
 X_TITLE = "Days since first dose"
 # (legend label, is a maintenance dose, marker symbol)
@@ -76,7 +77,7 @@ def _shade_bands(fig: go.Figure, bands: Sequence[tuple[float, str]], y_min: floa
             fill = "rgba(0,114,178,0.07)" if i % 2 == 0 else "rgba(120,120,120,0.08)"
             fig.add_hrect(y0=lower, y1=upper, fillcolor=fill, line_width=0, layer="below")
             fig.add_annotation(
-                text=str(label),
+                text=plot(label),
                 xref="paper",
                 yref="y",
                 x=1.005,
@@ -98,10 +99,10 @@ def _score_trace(scores: pd.DataFrame, y_title: str) -> go.Scatter:
         x=days,
         y=values,
         mode="lines+markers",
-        name=y_title,
+        name=plot(y_title),
         line={"color": "#333333", "width": 2},
         marker={"color": "#333333", "size": 7},
-        hovertext=[f"Day {d}<br>{y_title}: {v:g}" for d, v in zip(days, values, strict=True)],
+        hovertext=[f"Day {d}<br>{plot(y_title)}: {v:g}" for d, v in zip(days, values, strict=True)],
         hoverinfo="text",
     )
 

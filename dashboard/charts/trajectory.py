@@ -9,6 +9,7 @@ from dashboard.charts.common import Group, intervals, is_empty, per_group, requi
 from dashboard.charts.layout import no_data, style, suppression_note
 from dashboard.charts.palette import rgba
 from dashboard.charts.values import count, plain, whole
+from dashboard.escape import plot
 from dashboard.privacy import DEFAULT_MIN_CELL
 
 
@@ -32,14 +33,14 @@ def trajectory_with_ci(
         _add_group(fig, group, numeric_x, x_title)
     style(fig, x_title=x_title, y_title=y_title, title=title, bottom=70)
     if not numeric_x:
-        fig.update_xaxes(type="category", categoryorder="array", categoryarray=[str(v) for v in unique(frame["x"])])
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=[plot(v) for v in unique(frame["x"])])
     suppression_note(fig, int((~shown).sum()), k, "point")
     return fig
 
 
 def _add_group(fig: go.Figure, group: Group, numeric_x: bool, x_title: str) -> None:
     rows, colour = group.rows, group.colour
-    xs = [(whole(v) if numeric_x else plain(v)) for v in rows["x"]]
+    xs = [(whole(v) if numeric_x else plot(plain(v))) for v in rows["x"]]
     means, lows, highs = intervals(rows, "mean")
     band = [(x, lo, hi) for x, lo, hi in zip(xs, lows, highs, strict=True) if lo is not None and hi is not None]
     if band:
@@ -59,7 +60,7 @@ def _add_group(fig: go.Figure, group: Group, numeric_x: bool, x_title: str) -> N
             )
         )
     hover = [
-        f"<b>{group.name}</b><br>{x_title}: {x}<br>Mean: {m:.1f}<br>95% CI: "
+        f"<b>{group.label}</b><br>{plot(x_title)}: {x}<br>Mean: {m:.1f}<br>95% CI: "
         + ("–" if lo is None or hi is None else f"{lo:.1f} to {hi:.1f}")
         + f"<br>n = {count(n)}"
         for x, m, lo, hi, n in zip(xs, means, lows, highs, rows["n_clients"], strict=True)

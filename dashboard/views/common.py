@@ -1,4 +1,7 @@
-"""Pieces every view shows: the frame's filters, the demo notice, charts with captions, tiles, downloads."""
+"""Pieces every view shows: the frame's filters, the demo notice, charts with captions, tiles, downloads.
+
+Text from the data is escaped where it meets markdown (dashboard/escape.py): `chart` and the tiles escape their plain
+text arguments themselves; a chart's caption is markdown, so a view escapes the data it puts into one with `md`."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, definitions, export, filters, presentation, privacy
+from dashboard.escape import grid, md
 from dashboard.settings import load
 
 
@@ -17,7 +21,7 @@ def page(title: str, question: str) -> filters.State:
     st.title(title)
     if presentation.active():
         st.markdown(
-            f"**{state.instrument or 'No data'}** · {state.filters.describe()} · rates over "
+            f"**{md(state.instrument or 'No data')}** · {state.filters.describe(quote=md)} · rates over "
             f"{filters.RATES[state.rates].lower()}"
         )
     else:
@@ -64,7 +68,8 @@ def empty_note(frame: pd.DataFrame, what: str = "No clients match these filters.
 
 def chart(fig, caption: str, how: str, frame: pd.DataFrame | None = None, key: str = "") -> None:
     """A chart with its one-line caption (definition and denominator), a 'How is this calculated?' expander and
-    a CSV download of the (already suppressed) numbers behind it."""
+    a CSV download of the (already suppressed) numbers behind it. `caption` is markdown (data in it escaped with
+    `md` by the caller); `how` is plain text (escaped here), as the definitions give it."""
     if presentation.active():
         fig = presentation.style(fig)
     st.plotly_chart(
@@ -77,7 +82,7 @@ def chart(fig, caption: str, how: str, frame: pd.DataFrame | None = None, key: s
     if presentation.active():  # the conference screen: the caption carries definition and n; no controls
         return
     with st.expander("How is this calculated?"):
-        st.markdown(how)
+        st.markdown(md(how))
         st.caption(definitions.settings_in_force(load()))
     if frame is not None and len(frame):
         download_csv(frame, "Download the numbers (CSV)", f"{key}.csv", key=f"dl_{key}")
@@ -88,7 +93,9 @@ def pct(x) -> str:
 
 
 def rate_tile(col, label: str, k, n, rate, low, high, definition: str) -> None:
-    """A tile: the rate, its n / denominator and Wilson interval underneath (suppressed where small)."""
+    """A tile: the rate, its n / denominator and Wilson interval underneath (suppressed where small). The label and
+    the definition are plain text (escaped here), as are the other tiles' label, caption and definition."""
+    label, definition = md(label), md(definition)
     with col.container(border=True):
         if rate is None or pd.isna(rate) or k is None or n is None or pd.isna(k) or pd.isna(n):
             st.metric(label, "suppressed" if n is None or (n and not pd.isna(n)) else "–", help=definition)
@@ -100,15 +107,22 @@ def rate_tile(col, label: str, k, n, rate, low, high, definition: str) -> None:
 
 def count_tile(col, label: str, n, caption: str, definition: str) -> None:
     with col.container(border=True):
-        st.metric(label, privacy.count_label(n, load().min_cell) if n is not None else "suppressed", help=definition)
-        st.caption(caption)
+        shown = privacy.count_label(n, load().min_cell) if n is not None else "suppressed"
+        st.metric(md(label), shown, help=md(definition))
+        st.caption(md(caption))
 
 
 def value_tile(col, label: str, value: str | None, caption: str | None, definition: str) -> None:
     """A tile for a statistic that is not a count (a median, say); None means suppressed."""
     with col.container(border=True):
-        st.metric(label, value if value is not None else "suppressed", help=definition)
-        st.caption(caption if caption is not None else "fewer than the minimum cell size")
+        st.metric(md(label), value if value is not None else "suppressed", help=md(definition))
+        st.caption(md(caption) if caption is not None else "fewer than the minimum cell size")
+
+
+def table(frame: pd.DataFrame, **kwargs) -> None:
+    """st.dataframe of `frame` with every text cell and header that a spreadsheet would run as a formula quoted
+    (escape.grid): the table's own "Download as CSV" writes what the table holds, and no setting turns it off."""
+    st.dataframe(grid(frame), **kwargs)
 
 
 def suppressed_counts(frame: pd.DataFrame, columns: list[str], k: int | None = None) -> pd.DataFrame:

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, definitions
+from dashboard.escape import md
 from dashboard.outcomes import GROUP_BY, OUTCOME_LABELS, rate_rows, timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
@@ -32,7 +33,7 @@ if common.empty_note(table):
 
 refs = definitions.references(state.instrument, "response", day) if show_refs else None
 if show_refs and not refs:
-    st.caption(f"No published {state.instrument} figures at {timepoint_label(f'day_{day:g}').lower()} to show.")
+    st.caption(f"No published {md(state.instrument)} figures at {timepoint_label(f'day_{day:g}').lower()} to show.")
 both = [
     rate_rows(table, "response", "evaluable").assign(label="Evaluable"),
     rate_rows(table, "response", "itt").assign(label="All who started"),
@@ -76,7 +77,7 @@ shown = table[
     ]
 ]
 percent = {"response_rate", "response_ci_low", "response_ci_high", "response_rate_itt", "remission_rate"}
-st.dataframe(
+common.table(
     shown,
     hide_index=True,
     width="stretch",

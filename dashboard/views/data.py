@@ -8,10 +8,12 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import access, data, derive, export, store, writer
+from dashboard.escape import md, md_lines
 from dashboard.ingest import ImportBusy, import_file
 from dashboard.ingest.importer import STAGES
 from dashboard.settings import load
 from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
+from dashboard.views.common import table as show_table
 
 st.title("Data")
 dataset_notice()
@@ -49,7 +51,7 @@ limit_mb = load().max_upload_mb
 too_big = [u.name for u in uploads or [] if u.size > limit_mb * 1024 * 1024]
 if too_big:
     st.error(
-        f"Too large to import here (over {limit_mb} MB): {', '.join(too_big)}. Split the file, or import it "
+        f"Too large to import here (over {limit_mb} MB): {', '.join(map(md, too_big))}. Split the file, or import it "
         "with `python -m dashboard import`."
     )
 if uploads and not too_big and access.can_import() and st.button("Import", type="primary", icon=":material/upload:"):
@@ -62,7 +64,7 @@ if uploads and not too_big and access.can_import() and st.button("Import", type=
     def show(file: str, stage: str) -> None:
         i = names.index(file) if file in names else 0
         done = (i + (list(stages).index(stage) if stage in stages else 0) / len(stages)) / len(names)
-        bar.progress(min(done, 1.0), text=f"{file} ({i + 1} of {len(names)}): {stages.get(stage, stage)}…")
+        bar.progress(min(done, 1.0), text=f"{md(file)} ({i + 1} of {len(names)}): {stages.get(stage, stage)}…")
 
     target = store.DEFAULT_DB if into_own else data.database_path()[0]
     try:
@@ -78,10 +80,10 @@ if uploads and not too_big and access.can_import() and st.button("Import", type=
                 )
             bar.progress(1.0, text="saving the store (a new snapshot replaces the old one)…")
     except (ImportBusy, writer.WriterBusy) as exc:
-        st.error(str(exc).capitalize() + ".")
+        st.error(md(str(exc).capitalize() + "."))
         reports = []
     except store.StoreError as exc:
-        st.error(f"**Nothing was imported.** {exc}")
+        st.error(f"**Nothing was imported.** {md(exc)}")
         reports = []
     status.update(
         label="Import finished" if reports else "Nothing was imported",
@@ -97,11 +99,11 @@ if uploads and not too_big and access.can_import() and st.button("Import", type=
 
 for report in st.session_state.get("last_import", []):
     box = st.success if report.ok else (st.error if report.status in ("refused", "unreadable") else st.warning)
-    box(report.summary())
+    box(md_lines(report.summary()))
 if st.session_state.get("last_import"):
     rejected = export.rejects_frame(st.session_state["last_import"])
     if len(rejected):
-        st.dataframe(rejected, hide_index=True, width="stretch")
+        show_table(rejected, hide_index=True, width="stretch")
         download_csv(rejected, "Download rejected rows (CSV)", "rejected_rows.csv", key="dl_rejects_now")
 
 st.subheader("Import log")
@@ -109,7 +111,7 @@ log = data.import_log_recent(limit=200)
 if log.empty:
     st.write("Nothing has been imported yet.")
 else:
-    st.dataframe(log, hide_index=True, width="stretch")
+    show_table(log, hide_index=True, width="stretch")
     with_rejects = log.loc[log.rejected > 0, "import_id"].tolist()
     if with_rejects:
         chosen = st.selectbox(
@@ -132,7 +134,7 @@ if not quality.empty:
         "Per instrument, among clients with a first dose: how many lack a baseline (no score in the "
         "30 days up to the first dose) or have a baseline but no later score. Counts under 11 show as <11."
     )
-    st.dataframe(
+    show_table(
         suppressed_counts(quality, ["n_first_dose", "n_without_baseline", "n_without_followup"]),
         hide_index=True,
         width="stretch",
@@ -144,4 +146,4 @@ else:
     table = coverage.pivot(index="site", columns="instrument", values="n_clients").fillna(0).astype(int)
     shown = suppressed_counts(table.reset_index(), list(table.columns))
     st.caption("Clients with at least one score of each instrument, by site. Counts under 11 show as <11.")
-    st.dataframe(shown, hide_index=True, width="stretch")
+    show_table(shown, hide_index=True, width="stretch")

@@ -4,6 +4,7 @@
 import streamlit as st
 
 from dashboard import charts, data, definitions
+from dashboard.escape import md
 from dashboard.outcomes import KM_SHOWN, rate_rows, timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
@@ -21,7 +22,7 @@ traj = data.trajectory(cohort, bin_days=7, max_day=364)
 if not common.empty_note(traj):
     common.chart(
         charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),
-        f"Mean {state.instrument} by week since the first dose (baseline at 0), 95% CI; weeks with "
+        f"Mean {md(state.instrument)} by week since the first dose (baseline at 0), 95% CI; weeks with "
         "fewer than the minimum cell size left out.",
         definitions.baseline_rule(s),
         traj,
@@ -90,4 +91,4 @@ if inst and inst.bands:
             key="long_bands",
         )
 else:
-    st.info(f"{state.instrument} has no validated severity bands, so none are drawn (DOMAIN.md §2).")
+    st.info(f"{md(state.instrument)} has no validated severity bands, so none are drawn (DOMAIN.md §2).")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import charts, data, definitions
 from dashboard.cohort import Cohort
+from dashboard.escape import md
 from dashboard.outcomes import rate_rows
 from dashboard.settings import load
 from dashboard.views import common
@@ -25,7 +26,7 @@ traj = data.trajectory(cohort, bin_days=7, max_day=182)
 if not common.empty_note(traj, "Too few clients for a trajectory with these filters."):
     common.chart(
         charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),
-        f"Mean {state.instrument} by week: this clinician's clients (by the clinician of their first "
+        f"Mean {md(state.instrument)} by week: this clinician's clients (by the clinician of their first "
         "dose) and the rest of the practice, 95% CI.",
         definitions.baseline_rule(s),
         traj,
@@ -52,7 +53,7 @@ st.caption(
 if attention.empty:
     st.success("No client of this clinician meets a needs-attention rule.")
 else:
-    st.dataframe(
+    common.table(
         pd.DataFrame(attention),
         hide_index=True,
         width="stretch",

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, definitions
+from dashboard.escape import md
 from dashboard.outcomes import rate_rows, timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
@@ -39,7 +40,7 @@ with left:
     )
     common.chart(
         charts.flow_chart(stages),
-        f"Clients at each step, {state.filters.describe()}. The flow follows completers; the response "
+        f"Clients at each step, {state.filters.describe(quote=md)}. The flow follows completers; the response "
         f"tile counts everyone with a baseline and a score at {when.lower()}, whatever their number of "
         "doses.",
         definitions.flow_rule(s),
@@ -118,14 +119,14 @@ if len(si) and not pd.isna(si.iloc[0].n_with_safety_item) and si.iloc[0].n_with_
         definitions.safety_rule(),
     )
 else:
-    row2[2].info(f"{state.instrument} has no safety item: suicidal-ideation tiles need PHQ-9 with items.")
+    row2[2].info(f"{md(state.instrument)} has no safety item: suicidal-ideation tiles need PHQ-9 with items.")
 
 with right:
     st.subheader("Trajectory")
     traj = data.trajectory(cohort.grouped("none"), bin_days=7, max_day=182)
     common.chart(
         charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),
-        f"Mean {state.instrument} by week since the first dose (baseline at 0), 95% CI; n per point in "
+        f"Mean {md(state.instrument)} by week since the first dose (baseline at 0), 95% CI; n per point in "
         "the hover; weeks with fewer than the minimum cell size are left out.",
         definitions.baseline_rule(s),
         traj,

@@ -4,6 +4,7 @@ and time to first response."""
 import streamlit as st
 
 from dashboard import charts, data, definitions
+from dashboard.escape import md
 from dashboard.outcomes import KM_SHOWN, rate_rows
 from dashboard.settings import load
 from dashboard.views import common
@@ -17,14 +18,14 @@ by = common.group_by_control(key="rapid_by")
 cohort = state.cohort(by)
 warning = definitions.recall_warning(inst, 7)
 if warning:
-    st.warning(warning, icon=":material/schedule:")
+    st.warning(md(warning), icon=":material/schedule:")
 
 st.subheader("First 7 days")
 traj = data.trajectory(cohort, bin_days=0.5, max_day=7)
 if not common.empty_note(traj):
     common.chart(
         charts.trajectory_with_ci(traj.assign(x=traj.x * 24), "Hours since first dose", f"Mean {state.instrument}"),
-        f"Mean {state.instrument} in 12-hour bins since the first dose (baseline at 0), 95% CI; each "
+        f"Mean {md(state.instrument)} in 12-hour bins since the first dose (baseline at 0), 95% CI; each "
         "client counted once per bin; bins under the minimum cell size left out.",
         definitions.baseline_rule(s),
         traj,
@@ -37,7 +38,7 @@ rows = rate_rows(table[table.timepoint != "last"], "response", state.rates)
 missing = [lab for lab in ("24 h", "72 h", "Day 7") if lab not in set(rows.label)]
 if missing:
     st.caption(
-        f"No {state.instrument} scores at {', '.join(missing)} for these clients"
+        f"No {md(state.instrument)} scores at {', '.join(missing)} for these clients"
         + (" (its recall period is longer than that; see above)." if warning else ".")
     )
 if not common.empty_note(rows):
