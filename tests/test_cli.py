@@ -171,7 +171,7 @@ def test_rejects_csv_lists_every_rejected_row_and_neutralises_formulas(db, write
         ["sessions.csv", "2", "modality"],
     ]
     assert got[1][3].startswith("unknown instrument; known: ")
-    assert got[1][4] == "'=SUM(A1:A9)"  # a spreadsheet must not run it
+    assert got[1][4] == "'=•••(••:••)"  # its shape, quoted: a spreadsheet must not run it
     assert got[2][3:] == ["unparseable date; use ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:30", "2030-••-••"]
     assert got[3][3:] == ["dosing session without a modality", ""]
 

@@ -660,9 +660,17 @@ def test_utf16_and_utf32_are_named_as_such(con, write_file, encoding):
 MB = 1_000_000
 
 
-# a 1 MB value where the contract wants a key, a time, a vocabulary word or a number is rejected; free text is kept
+# a 1 MB value is rejected in every column: a code (64 characters at most), a label (80), a time, a vocabulary word
+# or a number
 MB_REJECTED = {
     "client_id",
+    "clinician_id",
+    "session_id",
+    "site",
+    "condition",
+    "age_band",
+    "sex",
+    "modality",
     "session_at",
     "assessed_at",
     "instrument",
@@ -699,7 +707,8 @@ def test_a_one_megabyte_field_in_any_column_is_handled(con, tmp_path, kind, suff
 def test_a_one_megabyte_column_name_is_ignored(con, write_file):
     report = import_file(con, write_file("c.csv", f"client_id,{'n' * MB}\nC1,x\n"))
     assert_clean_outcome(con, report)
-    assert report.status == "imported" and report.ignored_columns == ["n" * MB]
+    # too long to be a column name that may be shown: named by its position
+    assert report.status == "imported" and report.ignored_columns == ["column 2"]
 
 
 def test_five_thousand_columns_import_in_seconds(con, write_file):
@@ -865,7 +874,7 @@ def test_formula_cells_through_the_command_line_import(tmp_path):
     assert "wrote" in done.stdout
     data = out.read_bytes()
     assert formula_cells(data) == []
-    assert "'=HYPERLINK" in data.decode("utf-8")  # shown, quoted
+    assert "'=•••••••••(" in data.decode("utf-8")  # its shape shown (a value that failed a check), quoted
     con = store.connect(db)
     try:
         assert stored_formulas(con) == []
@@ -950,7 +959,7 @@ def test_the_outcomes_command_csv_neutralises_group_labels(tmp_path):
     sessions = ["client_id,session_at,modality,clinician_id,site"]
     scores = ["client_id,assessed_at,instrument,score"]
     for i in range(1, 13):
-        sessions.append(f"Q{i},2024-01-0{i % 9 + 1}T09:00,+cmd|' /C calc'!A0,@SUM(1+1),-2+3")
+        sessions.append(f"Q{i},2024-01-0{i % 9 + 1}T09:00,+cmd /C calc A0,CL1,-2+3")
         scores += [f"Q{i},2024-01-01,PHQ-9,20", f"Q{i},2024-01-29,PHQ-9,5"]
     files = []
     for name, rows in (("s.csv", sessions), ("sc.csv", scores)):
@@ -959,6 +968,9 @@ def test_the_outcomes_command_csv_neutralises_group_labels(tmp_path):
     con = store.connect(db)
     try:
         assert all(r.ok for r in import_files(con, files, after_import=derive.rebuild))
+        # a clinician code cannot start with @ since code_form: as a store written by an older version holds it
+        con.execute("update sessions set clinician_id = '@SUM(1+1)'")
+        derive.rebuild(con)
     finally:
         con.close()
     for by in ("modality", "clinician", "site"):

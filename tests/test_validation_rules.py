@@ -64,7 +64,7 @@ EXAMPLES: dict[str, list[Example]] = {
             f"{'x' * 65},2025-01-10,PHQ-9,5",
             "client_id",
             "client_id longer than 64 characters",
-            "xx" + "•" * 20,
+            "•" * 40,  # its shape only, at most 40 characters
             f"{'x' * 64},2025-01-10,PHQ-9,5",
         ),
     ],
@@ -74,7 +74,8 @@ EXAMPLES: dict[str, list[Example]] = {
     ],
     "time_unparseable": [
         ex(SCORES, "A,2025-02-30,PHQ-9,5", "assessed_at", DATE_HINT, "2025-••-••", "A,2025-02-28,PHQ-9,5"),
-        ex(SCORES, "A,epoch,PHQ-9,5", "assessed_at", DATE_HINT, "epoch", "A,2025-01-10T14:30,PHQ-9,5"),
+        # words in a time column are not shown (they could be a name): their shape only
+        ex(SCORES, "A,epoch,PHQ-9,5", "assessed_at", DATE_HINT, "•••••", "A,2025-01-10T14:30,PHQ-9,5"),
         ex(
             SESSIONS,
             "A,03/01/2025,dosing,iv,35,C1",
@@ -103,16 +104,82 @@ EXAMPLES: dict[str, list[Example]] = {
             "A,=HYPERLINK(1),MDD,2",
             "site",
             "starts with =, which a spreadsheet would run as a formula; remove the =",
-            "'=HYPERLINK(1)",  # shown with the apostrophe a spreadsheet needs to take it as text
-            "A,S=1,MDD,2",
+            "'=•••••••••(•)",  # not a label's form, so its shape only, with the apostrophe a spreadsheet needs
+            "A,HYPERLINK(1),MDD,2",
         ),
         ex(
             SESSIONS,
             "A,2025-01-10,dosing,iv,35, =1+1",
             "clinician_id",
             "starts with =, which a spreadsheet would run as a formula; remove the =",
-            "'=1••",  # a clinician id shows its first two characters only
-            "A,2025-01-10,dosing,iv,35,C=1",
+            "'=•+•",  # not a code's form, so its shape only
+            "A,2025-01-10,dosing,iv,35,C1",
+        ),
+    ],
+    "code_form": [
+        ex(
+            SCORES,
+            "Jane Doe,2025-01-10,PHQ-9,5",
+            "client_id",
+            "client_id must be a code: letters and digits, with . _ : # / - inside and no spaces",
+            "•••• •••",
+            "K-001/a.b_c:d#1,2025-01-10,PHQ-9,5",
+            "Ｋ００１,2025-01-10,PHQ-9,5",  # full-width: stored as K001
+        ),
+        ex(
+            SESSIONS,
+            "A,2025-01-10,dosing,iv,35,Dr Jane Smith",
+            "clinician_id",
+            "clinician_id must be a code: letters and digits, with . _ : # / - inside and no spaces",
+            "•• •••• •••••",
+            "A,2025-01-10,dosing,iv,35,CL-01",
+        ),
+        ex(
+            SESSIONS,
+            "A,2025-01-10,dosing,iv,35,-C1",
+            "clinician_id",
+            "clinician_id must be a code: letters and digits, with . _ : # / - inside and no spaces",
+            "-••",
+            "A,2025-01-10,dosing,iv,35,C-1",
+        ),
+    ],
+    "code_too_long": [
+        ex(
+            SESSIONS,
+            f"A,2025-01-10,dosing,iv,35,{'c' * 65}",
+            "clinician_id",
+            "clinician_id longer than 64 characters",
+            "•" * 40,
+            f"B,2025-01-10,dosing,iv,35,{'c' * 64}",
+        ),
+    ],
+    "label_too_long": [
+        ex(
+            CLIENTS,
+            f"A,{'s' * 81},MDD,2",
+            "site",
+            "site longer than 80 characters",
+            "•" * 40,  # too long to be a label, so it could be a note: its shape only
+            f"A,{'s' * 80},MDD,2",
+        ),
+    ],
+    "label_characters": [
+        ex(
+            CLIENTS,
+            "A,North [x](evil),MDD,2",
+            "site",
+            "site may hold only letters, digits, spaces and - _ . , / + & ( ) ' % < > ≥ ≤ : #",
+            "••••• [•](••••)",
+            "B,North (Wing 2) & co.,Major depressive disorder - recurrent,2",
+            "C,Zürich ≥65 50%,MDD,2",
+        ),
+        ex(
+            SESSIONS,
+            "A,2025-01-10,dosing,IV;drop,35,C1",
+            "modality",
+            "modality may hold only letters, digits, spaces and - _ . , / + & ( ) ' % < > ≥ ≤ : #",
+            "••;••••",
+            "A,2025-01-10,dosing,Ketamine IV 0.5mg/kg,35,C1",
         ),
     ],
     # --- clients
@@ -142,7 +209,7 @@ EXAMPLES: dict[str, list[Example]] = {
             "A,2025-01-10,massage,,,C1",
             "session_type",
             "unknown session_type; use one of dosing, integration, preparation, assessment",
-            "massage",
+            "•••••••",  # a rejected word could be a name: its shape only
             "A,2025-01-11,Integration Therapy,,,C1",
             "A,2025-01-12,,iv,35,C1",
         ),
@@ -199,12 +266,13 @@ EXAMPLES: dict[str, list[Example]] = {
             "instrument",
             f"unknown instrument; known: {KNOWN}. To add one, define it in a TOML file "
             "(see data/examples/instruments.toml) and import with --instruments FILE",
-            "CES-D",
+            "•••-•",
             "A,2025-01-10,gad_7,3",
         ),
     ],
     "score_not_a_number": [
-        ex(SCORES, "A,2025-01-10,PHQ-9,abc", "score", "score is not a number", "abc", "A,2025-01-10,PHQ-9,5.0"),
+        # text in a number's field is shown by its shape only (it could be a name)
+        ex(SCORES, "A,2025-01-10,PHQ-9,abc", "score", "score is not a number", "•••", "A,2025-01-10,PHQ-9,5.0"),
         ex(SCORES, "A,2025-01-10,PHQ-9,nan", "score", "score is not a number", "nan"),
     ],
     "item_not_a_number": [
@@ -213,7 +281,7 @@ EXAMPLES: dict[str, list[Example]] = {
             "A,2025-01-10,PHQ-9,,0,0,x,0,0,0,0,0,0",
             "item_3",
             "item_3 is not a number",
-            "x",
+            "•",
             "A,2025-01-10,PHQ-9,,0,0,1,0,0,0,0,0,0",
         ),
     ],

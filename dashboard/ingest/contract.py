@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from dashboard.instruments import normalise
@@ -208,13 +209,68 @@ IDENTIFIER_WORDS = {
     "medicare",
     "medicaid",
     "insurance",
+    "born",
+    "forename",
+    "forenames",
+    "given",
+    "contact",
+    # other languages a clinic's export may be in (accents are removed before matching)
+    "telefon",
+    "telefono",
+    "courriel",
+    "correo",
+    "adresse",
+    "direccion",
+    "indirizzo",
+    "endereco",
+    "strasse",
+    "nom",
+    "prenom",
+    "vorname",
+    "nachname",
+    "apellido",
+    "apellidos",
+    "nombre",
+    "cognome",
+    "geburtsdatum",
+    "naissance",
+    "nacimiento",
+}
+# "name" as a word marks a person's name unless another word says whose or what it names
+NAME_QUALIFIERS = {
+    "site",
+    "clinic",
+    "location",
+    "instrument",
+    "measure",
+    "scale",
+    "questionnaire",
+    "drug",
+    "medication",
+    "study",
+    "file",
+    "test",
 }
 
 
+def _folded(header: str) -> str:
+    """Lower case, NFKC, accents removed (Téléphone -> telephone), camelCase split into words."""
+    text = unicodedata.normalize("NFKC", str(header))
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text).lower()
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def is_identifier_column(header: str) -> bool:
-    n = re.sub(r"[^a-z0-9]", "", str(header).lower())
-    words = set(re.findall(r"[a-z0-9]+", str(header).lower()))
-    return n in IDENTIFIER_NAMES or any(f in n for f in IDENTIFIER_FRAGMENTS) or bool(words & IDENTIFIER_WORDS)
+    """Whether a column's name says it holds a direct identifier: an exact name (IDENTIFIER_NAMES), a fragment
+    anywhere in it (IDENTIFIER_FRAGMENTS), a word of it (IDENTIFIER_WORDS), or the word "name" with no word saying
+    it names something else (NAME_QUALIFIERS). A name the contract knows (instrument_name) is never one."""
+    folded = _folded(header)
+    n = re.sub(r"[^a-z0-9]", "", folded)
+    if n in _LOOKUP:
+        return False
+    words = set(re.findall(r"[a-z0-9]+", folded))
+    named = "name" in words and not words & NAME_QUALIFIERS
+    return n in IDENTIFIER_NAMES or any(f in n for f in IDENTIFIER_FRAGMENTS) or bool(words & IDENTIFIER_WORDS) or named
 
 
 @dataclass
@@ -232,19 +288,29 @@ def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str]
     """Detect the kind of file (or check the one given) and map its columns.
 
     `instrument_labels` maps normalised instrument names and aliases to canonical names."""
-    for h in headers:
+    from dashboard.ingest.validation.identifiers import detect, shown_header
+
+    for j, h in enumerate(headers):
         if is_identifier_column(h):
             raise ContractError(
-                f"{name}: column '{h}' carries direct identifiers; remove it (and any other identifying "
-                "column) before import. Nothing was imported."
+                f"{name}: {_column(shown_header(h, j), j)} carries direct identifiers; remove it (and any other "
+                "identifying column) before import. Nothing was imported."
+            )
+        what = detect(h, "label")
+        if what:  # a name, address or e-mail address where a column name should be: a file without a header line
+            raise ContractError(
+                f"{name}: the name of column {j + 1} looks like {what}; the first line must name the columns "
+                "(client_id, ...) and no cell may hold an identifier. Nothing was imported."
             )
     found, items, wide, ignored = _assign(name, headers, instrument_labels)
     kind = kind or _detect(found, items, wide)
     if kind is None:
+        known = len(headers) - len(ignored)
         raise ContractError(
-            f"{name}: cannot tell what kind of file this is from its columns ({', '.join(headers[:12])}). "
-            "A clients file has client_id; a sessions file client_id and session_at (or date); a scores file "
-            "client_id, assessed_at (or date), instrument and score, or one column per instrument."
+            f"{name}: cannot tell what kind of file this is from its {len(headers)} column name(s) ({known} of them "
+            "known to the contract); if the file has no header line, add one. A clients file has client_id; a "
+            "sessions file client_id and session_at (or date); a scores file client_id, assessed_at (or date), "
+            "instrument and score, or one column per instrument."
         )
     if kind not in KINDS:
         raise ContractError(f"{name}: unknown kind '{kind}'; use one of {', '.join(KINDS)}")
@@ -254,8 +320,10 @@ def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str]
 
 
 def _assign(name: str, headers: list[str], instrument_labels: dict[str, str]):
-    """Each header as a contract field, an item number or a wide-form instrument (or ignored); two headers
-    meaning the same thing refuse the file."""
+    """Each header as a contract field, an item number or a wide-form instrument (or ignored, as it may be shown:
+    shown_header); two headers meaning the same thing refuse the file."""
+    from dashboard.ingest.validation.identifiers import shown_header
+
     found: dict[str, str] = {}
     items: dict[int, str] = {}
     wide: dict[str, str] = {}
@@ -270,13 +338,20 @@ def _assign(name: str, headers: list[str], instrument_labels: dict[str, str]):
         elif n in instrument_labels:
             store, key = wide, instrument_labels[n]
         else:
-            ignored.append(h)
+            ignored.append(shown_header(h, j))
             continue
         if key in store:
-            other = headers[int(store[key][1:])]
-            raise ContractError(f"{name}: columns '{other}' and '{h}' both mean {key}; keep one of them")
+            i = int(store[key][1:])
+            raise ContractError(
+                f"{name}: {_column(headers[i], i)} and {_column(h, j)} both mean {key}; keep one of them"
+            )
         store[key] = f"c{j}"
     return found, items, wide, ignored
+
+
+def _column(shown: str, j: int) -> str:
+    """A column as a message names it: 'column 3' when its name is withheld, else column 'Site'."""
+    return shown if shown == f"column {j + 1}" else f"column '{shown}'"
 
 
 def _narrow(kind: str, headers: list[str], found: dict, items: dict, wide: dict, ignored: list[str]) -> Mapping:

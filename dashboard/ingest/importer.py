@@ -239,7 +239,9 @@ def _import_file(
 ) -> FileReport:
     started = time.perf_counter()
     path = Path(path)
-    name = name or path.name
+    # a file's name is part of every message and of the import log: one that looks like it holds an identifier is
+    # replaced by a note (validation.shown_file_name)
+    name = validation.shown_file_name(name or path.name)
     report = FileReport(file=name)
 
     def stage(what: str) -> None:
@@ -273,8 +275,9 @@ def _import_file(
         hit = validation.find_identifier_value(con, mapping, raw.headers, typed)
         if hit is not None:
             line, header, what, masked = hit
+            column = header if header.startswith("column ") else f"column '{header}'"
             message = (
-                f"{name}: {raw.line_label} {line}, column '{header}' holds what looks like {what} "
+                f"{name}: {raw.line_label} {line}, {column} holds what looks like {what} "
                 f"({masked}); files must be anonymised before import. Nothing was imported."
             )
             _refuse(con, report, digest, raw, message, line, header, masked)

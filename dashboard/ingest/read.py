@@ -7,6 +7,7 @@ import hashlib
 import io
 import math
 import re
+import stat
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -74,9 +75,14 @@ def read_file(path: Path, name: str | None = None) -> RawTable:
     if suffix not in SUPPORTED:
         raise FileError(f"{name}: unsupported file type '{suffix or '(none)'}'; use .csv, .xlsx or .parquet")
     try:
-        size = path.stat().st_size
+        info = path.lstat()
     except OSError as exc:
         raise FileError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise FileError(f"{name}: is a symbolic link; import the file it points to by its own path")
+    if not stat.S_ISREG(info.st_mode):
+        raise FileError(f"{name}: is not a regular file (a folder, pipe or device); import a saved file")
+    size = info.st_size
     if size == 0:
         raise FileError(f"{name}: the file is empty")
     reader = {"CSV": _read_csv, "Excel": _read_xlsx, "Parquet": _read_parquet}[SUPPORTED[suffix]]
@@ -407,15 +413,13 @@ def _read_parquet(path: Path, name: str) -> RawTable:
     try:
         source = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        # Arrow's message names the path: an upload's temporary file, which means nothing to the reader
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].replace(str(path), name)
-        raise FileError(f"{name}: not a readable Parquet file ({first[:120]})") from None
+        # the kind of error only: Arrow's message may quote the file's contents (a value, a key of its metadata)
+        raise FileError(f"{name}: not a readable Parquet file ({type(exc).__name__})") from None
     headers = _headers(source.column_names, name)
     try:
         return RawTable(headers, _parquet_text(source, headers), "row")
     except pa.ArrowException as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise FileError(f"{name}: the Parquet file's values cannot be read as text ({first[:120]})") from None
+        raise FileError(f"{name}: the Parquet file's values cannot be read as text ({type(exc).__name__})") from None
 
 
 def _parquet_text(source: pa.Table, headers: list[str]) -> pa.Table:

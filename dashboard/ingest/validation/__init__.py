@@ -20,35 +20,36 @@ from dashboard.ingest.validation.common import (
     PLAIN_TIMES,
 )
 from dashboard.ingest.validation.identifiers import (
-    EMAIL,
-    PHONE,
-    SSN,
+    DETECTORS,
     WHERE_SCAN_MAX_COLUMNS,
+    detect,
     field_of,
     find_identifier_value,
     mask,
     mask_all,
     mask_text,
     numeric_columns,
+    register,
+    shown_file_name,
+    shown_header,
 )
 from dashboard.ingest.validation.rules import Plan, Rule, RuleSet
 
 __all__ = [
-    "EMAIL",
+    "DETECTORS",
     "FORMULA_REASON",
     "FREE_TEXT",
     "FUTURE_SLACK",
     "MAX_ID_LENGTH",
     "NORMALISE_SQL",
-    "PHONE",
     "PLAIN_TIMES",
     "RULE_SETS",
-    "SSN",
     "WHERE_SCAN_MAX_COLUMNS",
     "Plan",
     "Rule",
     "RuleSet",
     "build_checked",
+    "detect",
     "field_of",
     "find_identifier_value",
     "mask",
@@ -57,6 +58,8 @@ __all__ = [
     "numeric_columns",
     "plan",
     "rule_names",
+    "shown_file_name",
+    "shown_header",
 ]
 
 # every declared rule, by the kinds of file it applies to (common: all of them, before the kind's own)
@@ -88,6 +91,7 @@ def plan(con: duckdb.DuckDBPyConnection, mapping: Mapping, known: dict, typed: f
         "create or replace temp macro rawtext(x) as case when typeof(x) = 'DOUBLE' "
         "then fmtnum(try_cast(x as double)) else cast(x as varchar) end"
     )
+    register(con)  # nfkc_text(), which the rules read every stored text field through
     if mapping.kind == "clients":
         return clients.plan(con, mapping)
     if mapping.kind == "sessions":

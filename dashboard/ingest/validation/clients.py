@@ -24,7 +24,7 @@ def _prior_treatments(m: Mapping) -> Rule:
 def plan(con, mapping: Mapping) -> Plan:
     shared = common.Common(mapping, None)
     select, pre = shared.columns()
-    select += [f"nullif(trim({col(mapping, f)}), '') as {f}" for f in ("site", "condition", "age_band", "sex")]
+    select += [f"{shared.text(f)} as {f}" for f in ("site", "condition", "age_band", "sex")]
     select.append(f"try_cast(try_cast({col(mapping, 'prior_treatments')} as double) as integer) as prior_treatments")
     rules = common.RULES.build(shared) + RULES.build(mapping)
     return Plan(select, rules, with_columns("_raw", pre))

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dashboard.ingest.contract import Mapping
+from dashboard.ingest.validation.identifiers import (
+    CODE_PUNCTUATION,
+    CODE_SQL,
+    CODES,
+    LABEL_SQL,
+    LABELS,
+    MAX_LABEL_LENGTH,
+)
 from dashboard.ingest.validation.rules import Rule, RuleSet, col, lit, ref
 
 NORMALISE_SQL = "lower(regexp_replace({x}, '[\\s\\-_/]+', '', 'g'))"
@@ -34,9 +42,20 @@ class Common:
     def tcol(self) -> str:
         return col(self.mapping, self.time_field)
 
+    def text(self, field: str) -> str:
+        """A stored text field's value as stored: trimmed, NFKC-normalised, null when empty (see columns)."""
+        if field == "client_id":
+            return "_cid"
+        return f"_t_{field}" if field in self.mapping.fields else "null::varchar"
+
     def columns(self) -> tuple[list[str], list[str]]:
         """(the select list, the columns computed once beneath the rules)."""
-        pre = [f"nullif(trim({col(self.mapping, 'client_id')}), '') as _cid"]
+        pre = [f"nfkc_text(nullif(trim({col(self.mapping, 'client_id')}), '')) as _cid"]
+        pre += [
+            f"nfkc_text(nullif(trim({x}), '')) as _t_{f}"
+            for f in (*CODES, *LABELS)
+            if f != "client_id" and (x := self.mapping.fields.get(f)) is not None
+        ]
         select = ["_cid as client_id"]
         if self.time_field:
             tcol = self.tcol
@@ -111,6 +130,63 @@ def _formula(c: Common) -> list[Rule]:
             passes=f"{x} is null or not contains({x}, '=')",
         )
         for f in FREE_TEXT
+        if (x := c.mapping.fields.get(f)) is not None
+    ]
+
+
+CODE_REASON = f"must be a code: letters and digits, with {' '.join(CODE_PUNCTUATION)} inside and no spaces"
+LABEL_CHARACTERS = "letters, digits, spaces and - _ . , / + & ( ) ' % < > ≥ ≤ : #"
+
+
+@RULES.rule("code_too_long")
+def _code_too_long(c: Common) -> list[Rule]:
+    """The other codes (clinician_id, session_id) have client_id's limit."""
+    return [
+        Rule(
+            ref(c.mapping, f),
+            f"length({c.text(f)}) > {MAX_ID_LENGTH}",
+            lit(f"{f} longer than {MAX_ID_LENGTH} characters"),
+            x,
+        )
+        for f in CODES
+        if f != "client_id" and (x := c.mapping.fields.get(f)) is not None
+    ]
+
+
+@RULES.rule("code_form")
+def _code_form(c: Common) -> list[Rule]:
+    """A code (client_id, clinician_id, session_id) is a pseudonym, not a name: no spaces, no other punctuation."""
+    return [
+        Rule(ref(c.mapping, f), f"not regexp_full_match({c.text(f)}, '{CODE_SQL}')", lit(f"{f} {CODE_REASON}"), x)
+        for f in CODES
+        if (x := c.mapping.fields.get(f)) is not None
+    ]
+
+
+@RULES.rule("label_too_long")
+def _label_too_long(c: Common) -> list[Rule]:
+    return [
+        Rule(
+            ref(c.mapping, f),
+            f"length({c.text(f)}) > {MAX_LABEL_LENGTH}",
+            lit(f"{f} longer than {MAX_LABEL_LENGTH} characters"),
+            x,
+        )
+        for f in LABELS
+        if (x := c.mapping.fields.get(f)) is not None
+    ]
+
+
+@RULES.rule("label_characters")
+def _label_characters(c: Common) -> list[Rule]:
+    return [
+        Rule(
+            ref(c.mapping, f),
+            f"not regexp_full_match({c.text(f)}, '{LABEL_SQL}')",
+            lit(f"{f} may hold only {LABEL_CHARACTERS}"),
+            x,
+        )
+        for f in LABELS
         if (x := c.mapping.fields.get(f)) is not None
     ]
 

@@ -312,7 +312,7 @@ def plan(con, mapping: Mapping, known: dict, typed: frozenset[int]) -> Plan:
         f"{INSTRUMENT} as instrument",
         f"{s.total} as score",
         f"{items_sql} as items",
-        f"nullif(trim({col(mapping, 'session_id')}), '') as session_id",
+        f"{shared.text('session_id')} as session_id",
     ]
     rules = common.RULES.build(shared) + RULES.build(s)
     labels = common.vocabulary(con, "_labels", "instrument", s.inst_raw, base, "l")

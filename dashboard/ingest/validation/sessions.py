@@ -62,12 +62,12 @@ def plan(con, mapping: Mapping) -> Plan:
     con.executemany("insert into _modalities values (?, ?)", list(MODALITY_LOOKUP.items()))
     select += [
         f"{s.stype} as session_type",
-        f"coalesce(m.modality, {s.modality}) as modality",
-        f"{s.modality} as modality_label",
+        f"coalesce(m.modality, {shared.text('modality')}) as modality",
+        f"{shared.text('modality')} as modality_label",
         f"try_cast({col(mapping, 'dose_mg')} as double) as dose_mg",
-        f"nullif(trim({col(mapping, 'clinician_id')}), '') as clinician_id",
-        f"nullif(trim({col(mapping, 'site')}), '') as site",
-        f"nullif(trim({col(mapping, 'session_id')}), '') as session_id",
+        f"{shared.text('clinician_id')} as clinician_id",
+        f"{shared.text('site')} as site",
+        f"{shared.text('session_id')} as session_id",
     ]
     joins = common.vocabulary(
         con, "_stypes", "session_type", col(mapping, "session_type"), "_raw", "st"
