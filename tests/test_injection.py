@@ -281,14 +281,17 @@ def test_charts_quote_labels_for_plotly(app, hostile_db):
 def test_upload_summary_quotes_file_names_and_headers(app, hostile_db, tmp_path):
     con = store.connect(tmp_path / "summary.duckdb")
     path = tmp_path / "clients.csv"
-    header = "<b>h</b> [h](https://evil.example/h) ![h](http://127.0.0.1:1/beacon)"
-    path.write_text(f"client_id,site,{header}\nZZ001,North,1\n", encoding="utf-8")
+    # a header of a label's characters is shown (escaped); one with other characters is named by its position
+    header = "<b>h</b> :red:#x (www.evil.example/h)"
+    withheld = "[h](https://evil.example/h) ![h](http://127.0.0.1:1/beacon)"
+    path.write_text(f"client_id,site,{header},{withheld}\nZZ001,North,1,2\n", encoding="utf-8")
     name = "[u](https://evil.example/u) :red[u].csv"
     result = import_file(con, path, name=name, after_import=derive.refresh)
     con.close()
     at = _open(app(hostile_db, state={"last_import": [result]}), "data")
     boxes = [b.value for b in [*at.success, *at.warning, *at.error]]
-    assert any(md(name) in b and md(header) in b for b in boxes), boxes
+    assert any(md(name) in b and md(header) in b and "column 4" in b for b in boxes), boxes
+    assert not any(md(withheld) in b or withheld in b for b in boxes), boxes
     assert_no_live_markdown(at, "the Data page after an import")
 
 
