@@ -42,6 +42,7 @@ class Settings:
     trajectory_bins: tuple[float, ...] = (0.5, 7.0)
     trajectory_max_day: float = 364.0
     max_upload_mb: int = 200  # the largest file the Data page imports (server.maxUploadSize caps uploads too)
+    import_memory_mb: int = 4096  # an import that needs more memory is stopped (0: no limit); DuckDB gets half
 
     def derive_params(self) -> dict:
         """The parameters of the derived-table builds."""

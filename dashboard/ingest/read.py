@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
-import io
 import math
 import re
 import stat
@@ -15,8 +15,20 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from dashboard.ingest.limits import (
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_LINE_BYTES,
+    MAX_PARQUET_BYTES,
+    MAX_PARQUET_ROWS,
+    MAX_XLSX_ROWS,
+    MAX_XLSX_UNPACKED_BYTES,
+    mib,
+)
+
 SUPPORTED = {".csv": "CSV", ".txt": "CSV", ".xlsx": "Excel", ".parquet": "Parquet", ".pq": "Parquet"}
-csv.field_size_limit(10_000_000)
+csv.field_size_limit(MAX_CELL_CHARS)  # a longer cell is an error for its row
+CHUNK = 16 * 1024 * 1024  # files are read in pieces of this size: memory does not grow with the file
 # DuckDB's CSV reader binds a file's columns in time that grows with their square (5,000 columns: 11 s); wider
 # files take the careful path, which is linear
 FAST_PATH_MAX_COLUMNS = 200
@@ -111,34 +123,68 @@ def _build(headers: list[str], rows: list[list], lines: list[int]) -> pa.Table:
 def _read_csv(path: Path, name: str) -> RawTable:
     with path.open("rb") as f:
         head = f.read(HEAD_BYTES)
-    wide = _wide_unicode(head[:64])
-    if wide:
-        raise FileError(f"{name}: {wide} text, not UTF-8; save the file as UTF-8 CSV (in Excel: Save As, CSV UTF-8)")
-    if b"\x00" in head:
-        raise FileError(f"{name}: this is a binary file, not a CSV text file")
-    start = 3 if head.startswith(BOM) else 0
-    end = head.find(b"\n", start)
-    if _VISIBLE.search(head, start) is None or (end < 0 and len(head) == HEAD_BYTES):
-        # nothing but space so far, or a very long header line
-        data = path.read_bytes()
-        if _VISIBLE.search(data, start) is None:
+        wide = _wide_unicode(head[:64])
+        if wide:
+            raise FileError(
+                f"{name}: {wide} text, not UTF-8; save the file as UTF-8 CSV (in Excel: Save As, CSV UTF-8)"
+            )
+        if b"\x00" in head:
+            raise FileError(f"{name}: this is a binary file, not a CSV text file")
+        start = 3 if head.startswith(BOM) else 0
+        end = head.find(b"\n", start)
+        while end < 0 and len(head) <= MAX_LINE_BYTES:  # a long first line: read on to its end
+            more = f.read(CHUNK)
+            if not more:
+                break
+            head += more
+            end = head.find(b"\n", start)
+        if _VISIBLE.search(head, start) is None and not _visible_later(f):
             raise FileError(f"{name}: the file is empty")
-        return _read_csv_careful(data, name)
+    first_line = head[start : end if end >= 0 else len(head)]
+    if len(first_line) > MAX_LINE_BYTES:
+        raise FileError(
+            f"{name}: the first line (the column names) is longer than {mib(MAX_LINE_BYTES)}; "
+            f"a file may have at most {MAX_COLUMNS:,} columns"
+        )
+    _check_width(first_line, name)
     # A file is left to DuckDB's reader, which also refuses text that is not UTF-8, when its header line is plain;
     # the rest of it is searched in a thread while the reader reads it (FileScan), and the careful reader reads
     # the file after all when that finds a quote, a NUL or a stray carriage return.
     try:
-        first = head[start : end if end >= 0 else len(head)].decode("utf-8").rstrip("\r")
+        first = first_line.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
         first = None
-    if first is not None and '"' not in first:
+    if first is not None and '"' not in first and _VISIBLE.search(first_line):
         delimiter = ";" if first.count(";") > first.count(",") else ","
         if first.count(delimiter) < FAST_PATH_MAX_COLUMNS:
-            headers = _headers(next(csv.reader([first], delimiter=delimiter)), name)
+            headers = _headers(first.split(delimiter), name)  # no quote in it: the fields are as written
             return RawTable(
                 headers, None, "line", [], CsvSource(path, name, delimiter, len(first.split(delimiter)), FileScan(path))
             )
-    return _read_csv_careful(path.read_bytes(), name)
+    return _read_csv_careful(path, name)
+
+
+def _visible_later(f) -> bool:
+    """Whether the rest of the file (read in pieces) holds anything but space."""
+    while piece := f.read(CHUNK):
+        if _VISIBLE.search(piece):
+            return True
+    return False
+
+
+def _check_width(first_line: bytes, name: str) -> None:
+    """Refuse a file whose first line has more than MAX_COLUMNS fields, before anything else is read."""
+    for delimiter in (b",", b";"):
+        n = first_line.count(delimiter) + 1
+        if n > MAX_COLUMNS:
+            if b'"' in first_line:  # delimiters inside quoted names do not count
+                with contextlib.suppress(csv.Error):
+                    n = len(next(csv.reader([first_line.decode("utf-8", "replace")], delimiter=delimiter.decode())))
+            if n > MAX_COLUMNS:
+                raise FileError(
+                    f"{name}: the first line has {n:,} columns; a file may have at most {MAX_COLUMNS:,} "
+                    "(the contract has under 40)"
+                )
 
 
 class FileScan:
@@ -151,19 +197,32 @@ class FileScan:
         self._thread.start()
 
     def _run(self, path: Path) -> None:
+        sha, quote, nul, cr, crlf, newlines, odd = hashlib.sha256(), False, False, 0, 0, 0, False
+        last = b""
         try:
-            data = path.read_bytes()
+            with path.open("rb") as f:
+                while piece := f.read(CHUNK):
+                    sha.update(piece)
+                    quote = quote or b'"' in piece
+                    nul = nul or b"\x00" in piece
+                    if b"\r" in piece:
+                        cr += piece.count(b"\r")
+                        crlf += piece.count(b"\r\n")
+                    if last == b"\r" and piece.startswith(b"\n"):
+                        crlf += 1  # a line end split between two pieces
+                    newlines += piece.count(b"\n")
+                    odd = odd or any(b in piece for b in ODD_SPACE)
+                    last = piece[-1:]
         except OSError as exc:
             self.error = exc
             return
-        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.sha256 = sha.hexdigest()
         # a quote (cells the fast reader would not unquote), a NUL, a carriage return not ending a line: the two
         # readers would split or keep these differently
-        cr = data.count(b"\r") if b"\r" in data else 0
-        self.plain = b'"' not in data and b"\x00" not in data and (not cr or cr == data.count(b"\r\n"))
+        self.plain = not quote and not nul and cr == crlf
         # DuckDB's reader passes over empty lines: attach compares its rows with the lines after the header
-        self.records = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - 1
-        self.odd_space = any(b in data for b in ODD_SPACE)  # whitespace other than spaces and line ends
+        self.records = newlines + (0 if last == b"\n" else 1) - 1
+        self.odd_space = odd  # whitespace other than spaces and line ends
 
     def result(self) -> FileScan:
         self._thread.join()
@@ -177,31 +236,79 @@ class FileScan:
         return "" if self.error is not None else self.sha256
 
 
-def _decode(data: bytes, name: str) -> str:
+class _LongLine:
+    """Stands for a line longer than MAX_LINE_BYTES, which is not read into memory."""
+
+
+def _lines(path: Path, name: str, long_lines: list[int]):
+    """The file's lines as text, each with its line end, read in pieces. A line longer than MAX_LINE_BYTES is
+    passed over (its number goes to `long_lines`) and given as an empty line. Text that is not UTF-8 stops the
+    read with a FileError naming the byte and its line."""
+    line, pending, skipping = 0, [], False
+    with path.open("rb") as f:
+        first = True
+        while piece := f.read(CHUNK):
+            if first:
+                piece, first = piece.removeprefix(BOM), False
+            at = 0
+            while True:
+                end = piece.find(b"\n", at)
+                part = piece[at:] if end < 0 else piece[at : end + 1]
+                if not skipping:
+                    pending.append(part)
+                    if sum(map(len, pending)) > MAX_LINE_BYTES + 1:
+                        pending, skipping = [], True
+                if end < 0:
+                    break
+                line += 1
+                at = end + 1
+                if skipping:
+                    long_lines.append(line)
+                    skipping = False
+                    yield "\n"
+                else:
+                    yield _text(b"".join(pending), line, name)
+                    pending = []
+        if skipping:
+            long_lines.append(line + 1)
+        elif pending and any(pending):
+            yield _text(b"".join(pending), line + 1, name)
+
+
+def _text(data: bytes, line: int, name: str) -> str:
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
         raise FileError(
             f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02X} on line {line}); save the file as UTF-8 CSV"
         ) from None
 
 
-def _read_csv_careful(data: bytes, name: str) -> RawTable:
-    """Python's CSV reader, row by row: each malformed row is reported with its line and the rest are kept."""
-    text = _decode(data, name)
-    end = text.find("\n")
-    first = text if end < 0 else text[:end]
+BATCH_ROWS = 65_536  # rows the careful reader holds as Python lists before it packs them into Arrow
+
+
+def _read_csv_careful(path: Path, name: str) -> RawTable:
+    """Python's CSV reader, row by row: each malformed row is reported with its line and the rest are kept. The
+    file is read in pieces and its rows packed into Arrow in batches, so memory follows the cells kept."""
+    long_lines: list[int] = []
+    lines = _lines(path, name, long_lines)
+    first = next(lines, None)
+    if long_lines and long_lines[0] == 1:
+        raise FileError(f"{name}: the first line (the column names) is longer than {mib(MAX_LINE_BYTES)}")
+    if first is None:
+        raise FileError(f"{name}: the file is empty")
     delimiter = ";" if first.count(";") > first.count(",") else ","
     # strict: a stray or unterminated quote (a truncated file) is an error for that row, not silently accepted
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(_chain(first, lines), delimiter=delimiter, strict=True)
     try:
         header_row = next(reader)
     except csv.Error as exc:
-        raise FileError(f"{name}: the header line cannot be read ({exc})") from None
+        raise FileError(f"{name}: the header line cannot be read ({_csv_error(exc)})") from None
+    if len(header_row) > MAX_COLUMNS:
+        raise FileError(f"{name}: the header has {len(header_row):,} columns; a file may have at most {MAX_COLUMNS:,}")
     headers = _headers(header_row, name)
     width = len(headers)
-    rows, lines, malformed = [], [], []
+    rows, line_numbers, malformed, batches = [], [], [], []
     line = reader.line_num
     while True:
         start = line + 1
@@ -210,19 +317,37 @@ def _read_csv_careful(data: bytes, name: str) -> RawTable:
         except StopIteration:
             break
         except csv.Error as exc:
-            malformed.append((start, f"the row cannot be parsed as CSV ({exc})"))
+            malformed.append((start, f"the row cannot be parsed as CSV ({_csv_error(exc)})"))
             line = reader.line_num
             continue
         line = reader.line_num
         if not row or all(not c.strip() for c in row):
-            continue  # blank lines are layout, not rows
+            continue  # blank lines are layout, not rows (and a line too long to read, reported below)
         extra = row[width:]
         if any(c.strip() for c in extra):
             malformed.append((start, f"the row has {len(row)} fields but the header has {width}"))
             continue
         rows.append([c.strip() or None for c in row[:width]])
-        lines.append(start)
-    return RawTable(headers, _build(headers, rows, lines), "line", malformed)
+        line_numbers.append(start)
+        if len(rows) == BATCH_ROWS:
+            batches.append(_build(headers, rows, line_numbers))
+            rows, line_numbers = [], []
+    batches.append(_build(headers, rows, line_numbers))
+    malformed += [(n, f"the line is longer than {mib(MAX_LINE_BYTES)}") for n in long_lines]
+    malformed.sort()
+    return RawTable(headers, pa.concat_tables(batches), "line", malformed)
+
+
+def _chain(first: str, rest):
+    yield first
+    yield from rest
+
+
+def _csv_error(exc: csv.Error) -> str:
+    text = str(exc)
+    if text.startswith("field larger than field limit"):
+        return f"a cell is longer than {MAX_CELL_CHARS:,} characters"
+    return text
 
 
 def _wide_unicode(head: bytes) -> str | None:
@@ -253,7 +378,7 @@ def attach(con, raw: RawTable, numeric: frozenset[int] = frozenset()) -> RawTabl
             raw.attached_rows = rows
             return raw
         source = raw.csv
-        raw = _read_csv_careful(source.path.read_bytes(), source.name)
+        raw = _read_csv_careful(source.path, source.name)
     con.register("_raw", raw.table)
     return raw
 
@@ -294,8 +419,8 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
         rows = con.execute(
             f"create or replace temp table _raw_csv as select {', '.join(cells)} from read_csv($path, "
             "header = false, skip = 1, delim = $delim, quote = '', escape = '', columns = $columns, "
-            "strict_mode = true, null_padding = false, auto_detect = false)",
-            {"path": str(source.path), "delim": source.delimiter, "columns": columns},
+            "strict_mode = true, null_padding = false, auto_detect = false, max_line_size = $max_line)",
+            {"path": str(source.path), "delim": source.delimiter, "columns": columns, "max_line": MAX_LINE_BYTES},
         ).fetchone()[0]
     except duckdb.Error:
         con.execute("drop table if exists temp._raw_csv")
@@ -325,13 +450,18 @@ def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:
     empty = " and ".join(f"c{j} is null" for j in range(n))
     figures = [f"max(abs(c{j})), max(abs(c{j} * 1000 - round(c{j} * 1000)))" for j in sorted(numeric)]
     figures += [f"count(c{j})" for j in range(n, source.width)]
+    # the longest cell in bytes (at least its characters): a longer one than a cell may hold is the careful
+    # reader's to reject with its line
+    text = [f"c{j}" for j in range(n) if j not in numeric]
+    longest = "greatest(" + ", ".join(f"max(strlen({c}))" for c in text) + ")" if text else "0"
     found = con.execute(
-        f"select count(*) filter (where {empty}), {', '.join(figures) or 'null'} from _raw_csv"
+        f"select count(*) filter (where {empty}), {longest}, {', '.join(figures) or 'null'} from _raw_csv"
     ).fetchone()
-    blank, numbers, beyond = found[0], found[1 : 1 + 2 * len(numeric)], found[1 + 2 * len(numeric) :]
+    blank, longest = found[0], found[1] or 0
+    numbers, beyond = found[2 : 2 + 2 * len(numeric)], found[2 + 2 * len(numeric) :]
     large = any(v is not None and not v < 1e6 for v in numbers[0::2])  # (not <: NaN too)
     long = any(v is not None and not v <= 1e-6 for v in numbers[1::2])
-    if rows != facts.records or any(beyond) or large or long:
+    if rows != facts.records or any(beyond) or large or long or longest > MAX_CELL_CHARS:
         con.execute("drop table temp._raw_csv")
         return None
     # rowid is the record's place in the file (the table was written in file order); a row of nothing but
@@ -365,6 +495,7 @@ def _cell_text(value) -> str | None:
 def _read_xlsx(path: Path, name: str) -> RawTable:
     from openpyxl import load_workbook
 
+    _check_unpacked(path, name)
     # openpyxl parses a hostile file with many libraries (zip, XML, dates): a damaged part surfaces as almost any
     # exception (ParseError, IndexError, TypeError ...), and each is a file that cannot be read, not a crash
     try:
@@ -377,7 +508,10 @@ def _read_xlsx(path: Path, name: str) -> RawTable:
         if not book.worksheets:
             raise FileError(f"{name}: the workbook has no worksheet")
         sheet = book.worksheets[0]
-        it = sheet.iter_rows(values_only=True)
+        # the sheet's stated size is not trusted (every row would be padded to it): a row is as wide as its last
+        # cell (openpyxl reads column names of up to three letters), and rows are read up to Excel's last one
+        sheet.reset_dimensions()
+        it = sheet.iter_rows(max_row=MAX_XLSX_ROWS + 1, values_only=True)
         header_row, header_line = None, 0
         for row in it:
             header_line += 1
@@ -387,29 +521,84 @@ def _read_xlsx(path: Path, name: str) -> RawTable:
         if header_row is None:
             raise FileError(f"{name}: the first sheet is empty")
         headers = _headers(list(header_row), name)
-        width = len(headers)
-        rows, lines, malformed = [], [], []
-        for line, row in enumerate(it, start=header_line + 1):
-            cells = [_cell_text(c) for c in row]
-            if not any(cells):
-                continue
-            if any(cells[width:]):
-                malformed.append((line, f"the row has values beyond the {width} named columns"))
-                continue
-            rows.append(cells[:width])
-            lines.append(line)
+        if len(headers) > MAX_COLUMNS:
+            raise FileError(
+                f"{name}: the header row has more than {MAX_COLUMNS:,} columns; a file may have at most {MAX_COLUMNS:,}"
+            )
+        table, malformed = _sheet_rows(it, headers, header_line, name)
     except FileError:
         raise
     except Exception as exc:
         raise FileError(f"{name}: the Excel file cannot be read ({type(exc).__name__}); it may be truncated") from None
     finally:
         book.close()
-    return RawTable(headers, _build(headers, rows, lines), "row", malformed)
+    return RawTable(headers, table, "row", malformed)
+
+
+def _sheet_rows(it, headers: list[str], header_line: int, name: str) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """The rows after the header row: kept ones as a table, and the (row, reason) of refused ones."""
+    width = len(headers)
+    rows, lines, malformed, batches = [], [], [], []
+    for line, row in enumerate(it, start=header_line + 1):
+        if line > MAX_XLSX_ROWS:
+            raise FileError(f"{name}: the sheet has more than {MAX_XLSX_ROWS:,} rows (Excel's own limit)")
+        cells = [_cell_text(c) for c in row]
+        if not any(cells):
+            continue
+        if any(cells[width:]):
+            malformed.append((line, f"the row has values beyond the {width} named columns"))
+            continue
+        if any(c is not None and len(c) > MAX_CELL_CHARS for c in cells):
+            malformed.append((line, f"a cell is longer than {MAX_CELL_CHARS:,} characters"))
+            continue
+        rows.append(cells[:width])
+        lines.append(line)
+        if len(rows) == BATCH_ROWS:
+            batches.append(_build(headers, rows, lines))
+            rows, lines = [], []
+    batches.append(_build(headers, rows, lines))
+    return pa.concat_tables(batches), malformed
+
+
+def _check_unpacked(path: Path, name: str) -> None:
+    """Refuse a workbook whose parts unpack to more than MAX_XLSX_UNPACKED_BYTES, from the sizes the zip's
+    directory states, before anything is unpacked (a part's reader stops at its stated size, so a part cannot
+    unpack to more than it states)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise FileError(
+            f"{name}: not a readable Excel .xlsx file ({type(exc).__name__}); it may be truncated"
+        ) from None
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise FileError(
+            f"{name}: the workbook unpacks to {mib(unpacked)}; an Excel file may unpack to at most "
+            f"{mib(MAX_XLSX_UNPACKED_BYTES)}. Save the sheet as CSV (UTF-8) and import that"
+        )
 
 
 def _read_parquet(path: Path, name: str) -> RawTable:
     import pyarrow.parquet as pq
 
+    try:
+        meta = pq.ParquetFile(path).metadata
+        width = meta.num_columns  # leaf columns: at least the top-level ones
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        rows = meta.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise FileError(f"{name}: not a readable Parquet file ({type(exc).__name__})") from None
+    if width > MAX_COLUMNS:
+        raise FileError(f"{name}: the file has {width:,} columns; a file may have at most {MAX_COLUMNS:,}")
+    if size > MAX_PARQUET_BYTES:
+        raise FileError(
+            f"{name}: its columns hold {mib(size)} uncompressed; a Parquet file may hold at most "
+            f"{mib(MAX_PARQUET_BYTES)}. Split it into several files"
+        )
+    if rows > MAX_PARQUET_ROWS:
+        raise FileError(f"{name}: the file has {rows:,} rows; a file may have at most {MAX_PARQUET_ROWS:,}")
     try:
         source = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
@@ -417,9 +606,26 @@ def _read_parquet(path: Path, name: str) -> RawTable:
         raise FileError(f"{name}: not a readable Parquet file ({type(exc).__name__})") from None
     headers = _headers(source.column_names, name)
     try:
-        return RawTable(headers, _parquet_text(source, headers), "row")
+        table = _parquet_text(source, headers)
     except pa.ArrowException as exc:
         raise FileError(f"{name}: the Parquet file's values cannot be read as text ({type(exc).__name__})") from None
+    return _without_long_cells(headers, table, "row")
+
+
+def _without_long_cells(headers: list[str], table: pa.Table, line_label: str) -> RawTable:
+    """Rows with a cell longer than MAX_CELL_CHARS become malformed rows; the rest are kept."""
+    import pyarrow.compute as pc
+
+    long = None
+    for column in table.column_names[1:]:
+        over = pc.fill_null(pc.greater(pc.utf8_length(table[column]), MAX_CELL_CHARS), False)
+        long = over if long is None else pc.or_(long, over)
+    if long is None or not pc.any(long).as_py():
+        return RawTable(headers, table, line_label)
+    malformed = [
+        (n, f"a cell is longer than {MAX_CELL_CHARS:,} characters") for n in table["_line"].filter(long).to_pylist()
+    ]
+    return RawTable(headers, table.filter(pc.invert(long)), line_label, malformed)
 
 
 def _parquet_text(source: pa.Table, headers: list[str]) -> pa.Table:
