@@ -203,12 +203,25 @@ def _import(args) -> int:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     from dashboard import writer
+    from dashboard.ingest.limits import MemoryGuard, duckdb_memory_limit
+    from dashboard.settings import load
 
     path = store.resolve_path(args.db)
-    progress = Progress(args.files) if sys.stderr.isatty() else None  # quiet when piped or logged
+    shown = Progress(args.files) if sys.stderr.isatty() else None  # quiet when piped or logged
+    current = [None]
+
+    def progress(file: str, stage: str) -> None:
+        current[0] = file
+        if shown:
+            shown(file, stage)
+
+    memory_mb = load().import_memory_mb
+    guard = MemoryGuard(memory_mb, lambda: f"the import of {current[0]}" if current[0] else "the import")
     try:
         # in a copy that replaces the store when the import is done: the app reads on meanwhile (dashboard/writer.py)
-        with writer.writing(path, wait=writer.WAIT_SECONDS, notify=_to_stderr) as con:
+        with guard, writer.writing(path, wait=writer.WAIT_SECONDS, notify=_to_stderr) as con:
+            if memory_mb:
+                con.execute(f"set memory_limit = '{duckdb_memory_limit(memory_mb)}'")
             reports = import_files(
                 con,
                 args.files,
@@ -218,8 +231,8 @@ def _import(args) -> int:
                 after_import=derive.refresh,
                 progress=progress,
             )
-            if progress:
-                progress.note("saving the store (a new snapshot replaces the old one)…")
+            if shown:
+                shown.note("saving the store (a new snapshot replaces the old one)…")
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -227,8 +240,8 @@ def _import(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        if progress:
-            progress.done()
+        if shown:
+            shown.done()
     for r in reports:
         print(r.summary())
         for row in r.rejects.head(10).itertuples():

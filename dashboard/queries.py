@@ -58,7 +58,25 @@ def run(con: duckdb.DuckDBPyConnection, name: str, **params) -> pd.DataFrame:
     if missing:
         raise KeyError(f"query {name!r} needs parameter(s): {', '.join(sorted(missing))}")
     bound = {k: v for k, v in params.items() if k in needed}
-    return con.execute(sql(name), bound or None).df()
+    return _bounded(con.execute(sql(name), bound or None).df())
+
+
+SHOWN_CHARS = 1_000  # a text value longer than this is cut (codes are at most 64 characters, labels 80)
+CUT_TO = 200
+
+
+def _bounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text values over SHOWN_CHARS characters cut to their first CUT_TO and "…". The importer refuses such
+    values today; a store written before it did may hold one (a label of 200 MB once stopped every page: Streamlit
+    refuses a message over 200 MB)."""
+    for column in frame.columns:
+        values = frame[column]
+        if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+            continue
+        long = values.map(lambda v: isinstance(v, str) and len(v) > SHOWN_CHARS)
+        if long.any():
+            frame[column] = values.where(~long, values[long].map(lambda v: v[:CUT_TO] + "…"))
+    return frame
 
 
 def run_script(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 
 MAX_COLUMNS = 5_000  # columns on a file's header row (CSV, Excel, Parquet)
 MAX_LINE_BYTES = 4 * 1024 * 1024  # one line of a CSV file; a longer line is a rejected row
@@ -101,12 +100,3 @@ def die_with_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before the request was made
         os._exit(1)
-
-
-def wait_until(predicate, seconds: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()

@@ -317,7 +317,10 @@ def _read_csv_careful(path: Path, name: str) -> RawTable:
         except StopIteration:
             break
         except csv.Error as exc:
-            malformed.append((start, f"the row cannot be parsed as CSV ({_csv_error(exc)})"))
+            why = _csv_error(exc)
+            malformed.append(
+                (start, why if why.startswith("a cell is") else f"the row cannot be parsed as CSV ({why})")
+            )
             line = reader.line_num
             continue
         line = reader.line_num

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import access, data, derive, export, store, writer
+from dashboard import access, data, export, store
 from dashboard.escape import md, md_lines
-from dashboard.ingest import ImportBusy, import_file
 from dashboard.ingest.importer import STAGES
+from dashboard.ingest.run import run_import
 from dashboard.settings import load
 from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
 from dashboard.views.common import table as show_table
@@ -54,37 +54,33 @@ if too_big:
         f"Too large to import here (over {limit_mb} MB): {', '.join(map(md, too_big))}. Split the file, or import it "
         "with `python -m dashboard import`."
     )
+if st.session_state.pop("import_cancelled", False):
+    st.warning("The import was cancelled before it finished; nothing was imported.", icon=":material/cancel:")
 if uploads and not too_big and access.can_import() and st.button("Import", type="primary", icon=":material/upload:"):
-    reports = []
     status = st.status(f"Importing {len(uploads)} file(s)…", expanded=True)
     bar = status.progress(0.0)
-    stages = STAGES
+    # pressing Cancel reruns the page, which stops this run and with it the import (see run_import)
+    status.button("Cancel import", icon=":material/cancel:", key="cancel_import")
     names = [u.name for u in uploads]
 
-    def show(file: str, stage: str) -> None:
+    def show(file: str | None, stage: str) -> None:
         i = names.index(file) if file in names else 0
-        done = (i + (list(stages).index(stage) if stage in stages else 0) / len(stages)) / len(names)
-        bar.progress(min(done, 1.0), text=f"{md(file)} ({i + 1} of {len(names)}): {stages.get(stage, stage)}…")
+        done = (i + (list(STAGES).index(stage) if stage in STAGES else 0) / len(STAGES)) / len(names)
+        bar.progress(min(done, 1.0), text=f"{md(file)} ({i + 1} of {len(names)}): {STAGES.get(stage, stage)}…")
 
     target = store.DEFAULT_DB if into_own else data.database_path()[0]
-    try:
-        # into a copy that replaces the store at the end (dashboard/writer.py): other sessions read on meanwhile
-        with tempfile.TemporaryDirectory() as tmp, writer.writing(target) as con:
-            for i, upload in enumerate(uploads):
-                path = Path(tmp) / f"upload{i}{Path(upload.name).suffix.lower()}"
-                path.write_bytes(upload.getbuffer())
-                reports.append(
-                    import_file(
-                        con, path, name=upload.name, replace=replace, after_import=derive.refresh, progress=show
-                    )
-                )
-            bar.progress(1.0, text="saving the store (a new snapshot replaces the old one)…")
-    except (ImportBusy, writer.WriterBusy) as exc:
-        st.error(md(str(exc).capitalize() + "."))
-        reports = []
-    except store.StoreError as exc:
-        st.error(f"**Nothing was imported.** {md(exc)}")
-        reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for i, upload in enumerate(uploads):
+            path = Path(tmp) / f"upload{i}{Path(upload.name).suffix.lower()}"
+            path.write_bytes(upload.getbuffer())
+            files.append({"path": str(path), "name": upload.name})
+        st.session_state["import_cancelled"] = True  # until the import returns: a stopped run leaves it set
+        outcome = run_import(Path(tmp), target, files, replace, show)
+        st.session_state.pop("import_cancelled", None)
+    reports = outcome.get("reports", [])
+    if "error" in outcome:
+        st.error(md(outcome["error"]))
     status.update(
         label="Import finished" if reports else "Nothing was imported",
         state="complete" if reports else "error",
