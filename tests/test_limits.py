@@ -246,6 +246,25 @@ def test_a_300_mb_file_of_long_lines_is_read_in_bounded_memory(tmp_path, header,
     assert after_mb - before_mb < 150, f"peak memory grew by {after_mb - before_mb} MB"
 
 
+def test_a_2_gb_sparse_csv_is_refused_in_bounded_memory(tmp_path):
+    # once 15 GB of memory: a valid first row, then 2 GB of NUL bytes (a sparse file, no disk)
+    path = tmp_path / "sparse.csv"
+    path.write_text("client_id,site\nC1,North\n", encoding="utf-8")
+    os.truncate(path, 2 * 1024 * MIB)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK + "print(report.message)", str(tmp_path / "db.duckdb"), str(path), "-"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures, message = done.stdout.splitlines()[:2]
+    imported, rejected, before_mb, after_mb = map(int, figures.split())
+    assert (imported, rejected) == (0, 0) and "binary file" in message, done.stdout
+    assert after_mb - before_mb < 100, f"peak memory grew by {after_mb - before_mb} MB"
+
+
 def test_the_cli_import_stops_at_its_memory_limit_and_leaves_the_store_as_it_was(tmp_path, write_file):
     db = tmp_path / "store.duckdb"
     env = {**os.environ, "OUTCOMES_SETTINGS": ""}
