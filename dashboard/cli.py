@@ -259,7 +259,7 @@ def _outcomes(args) -> int:
     import json
 
     from dashboard.cohort import Cohort
-    from dashboard.outcomes import OutcomeError, outcomes_table
+    from dashboard.outcomes import OutcomeError, outcomes_table, resolve
     from dashboard.settings import load
 
     settings = load()
@@ -278,9 +278,8 @@ def _outcomes(args) -> int:
         return 2
     con = _open_current(path, settings)
     try:
-        table = outcomes_table(
-            con, Cohort(args.instrument, _filters(args), args.by, settings), timepoints=points, min_cell=args.min_cell
-        )
+        cohort = resolve(con, Cohort(args.instrument, _filters(args), args.by, settings))
+        table = outcomes_table(con, cohort, timepoints=points, min_cell=args.min_cell)
     except OutcomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -376,7 +375,7 @@ def _to_stderr(message: str) -> None:
 
 def _report(args) -> int:
     from dashboard import report
-    from dashboard.outcomes import OutcomeError
+    from dashboard.outcomes import OutcomeError, resolve
 
     path = store.resolve_path(args.db)
     if not store.is_lake(path) and not path.exists():
@@ -388,7 +387,7 @@ def _report(args) -> int:
     settings = load()
     con = _open_current(path, settings)
     try:
-        result = report.build(con, Cohort(args.instrument, _filters(args), settings=settings))
+        result = report.build(con, resolve(con, Cohort(args.instrument, _filters(args), settings=settings)))
     except OutcomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,8 @@ intervals, and applies small-cell suppression here so every consumer (views, dow
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -73,8 +75,59 @@ def _check(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
         raise OutcomeError(f"unknown instrument {cohort.instrument!r}; known: {', '.join(known)}")
 
 
-def _day_label(day: float) -> str:
-    return f"day_{day:g}"
+def resolve(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Cohort:
+    """A cohort asked for in words (the command line): the instrument by its name or an alias (`phq9`), each value
+    of a filter on a label by the label stored (`IV infusion`), a modality also by its aliases (`iv`), compared
+    without case, spaces, dashes or underscores. A value that is none of this database's labels is an
+    OutcomeError that lists them; so is `clinician_vs_rest` without exactly one clinician, who becomes the focus
+    (the rest of the practice is everyone else who passes the other filters)."""
+    from dashboard import instruments
+    from dashboard.cohort import FILTERS
+    from dashboard.ingest.contract import MODALITY_LOOKUP
+
+    labels = instruments.resolver(instruments.load(con))
+    name = labels.get(instruments.normalise(cohort.instrument or ""), cohort.instrument)
+    options = run(con, "views/filter_options")
+    changes: dict = {}
+    for f in FILTERS:
+        values = getattr(cohort.filters, f.field)
+        if not f.multi or not values:
+            continue
+        known = options.loc[options.dimension == f.column, "value"].tolist()
+        folded = {instruments.normalise(v): v for v in known}
+        resolved = []
+        for value in values:
+            key = instruments.normalise(value)
+            if f.name == "modality" and key in MODALITY_LOOKUP:
+                key = instruments.normalise(MODALITY_LOOKUP[key])
+            if value not in known and key not in folded:
+                listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+                raise OutcomeError(f"--{f.name.replace('_', '-')} {value!r}: not in this database; it has: {listed}")
+            resolved.append(value if value in known else folded[key])
+        changes[f.field] = tuple(dict.fromkeys(resolved))
+    out = replace(cohort, instrument=name, filters=replace(cohort.filters, **changes))
+    if out.by == "clinician_vs_rest":
+        chosen = out.filters.clinicians
+        if not chosen or len(chosen) != 1:
+            raise OutcomeError("--by clinician_vs_rest compares one clinician with the rest: give one --clinician")
+        out = out.where(clinicians=None, focus=chosen[0])
+    return out
+
+
+def _day_label(day: float, window: float, shared_day: bool) -> str:
+    """'day_28'; 'day_28±7' when another timepoint of the same table has the same day with another window."""
+    return f"day_{day:g}±{window:g}" if shared_day else f"day_{day:g}"
+
+
+def timepoint_set(points) -> list[tuple[float, float]]:
+    """Timepoints as a set: each (day, window) once, in the order first given (a timepoint asked for twice is
+    counted once)."""
+    unique: list[tuple[float, float]] = []
+    for d, w in points:
+        point = (float(d), float(w))
+        if point not in unique:
+            unique.append(point)
+    return unique
 
 
 def outcomes_table(
@@ -89,7 +142,8 @@ def outcomes_table(
     settings = cohort.settings
     _check(con, cohort)
     k = settings.min_cell if min_cell is None else min_cell
-    points = list(timepoints) if timepoints is not None else list(settings.timepoints)
+    points = timepoint_set(timepoints if timepoints is not None else settings.timepoints)
+    days = [d for d, _ in points]
     targets = [{"target_day": float(d), "window_days": float(w)} for d, w in points]
     standard = [t for t in targets if settings.is_standard(t["target_day"], t["window_days"])]
     custom = [t for t in targets if t not in standard]
@@ -105,7 +159,14 @@ def outcomes_table(
     )
     if table.empty:
         return pd.DataFrame(columns=OUTCOME_COLUMNS)
-    table.insert(1, "timepoint", [("last" if pd.isna(d) else _day_label(d)) for d in table.target_day])
+    table.insert(
+        1,
+        "timepoint",
+        [
+            "last" if pd.isna(d) else _day_label(d, w, days.count(d) > 1)
+            for d, w in zip(table.target_day, table.window_days, strict=True)
+        ],
+    )
     table["target_day"] = table.target_day.astype(object).where(table.target_day.notna(), None)
     table["window_days"] = table.window_days.astype(object).where(table.window_days.notna(), None)
     table = _rates(table)
@@ -317,15 +378,18 @@ def rate_rows(table: pd.DataFrame, measure: str = "response", denominator: str =
 
 
 def timepoint_label(timepoint: str) -> str:
-    """'day_28' -> 'Week 4', 'day_1' -> '24 h', 'last' -> 'Last observed'."""
+    """'day_28' -> 'Week 4', 'day_1' -> '24 h', 'day_28±3' -> 'Week 4 (± 3 days)', 'last' -> 'Last observed'."""
     if timepoint == "last":
         return "Last observed"
-    day = float(timepoint.removeprefix("day_"))
+    day_text, _, window = timepoint.removeprefix("day_").partition("±")
+    day = float(day_text)
     if day < 7:
-        return f"{day * 24:g} h"
-    if day % 7 == 0 and day >= 14:
-        return f"Week {day / 7:g}"
-    return f"Day {day:g}"
+        label = f"{day * 24:g} h"
+    elif day % 7 == 0 and day >= 14:
+        label = f"Week {day / 7:g}"
+    else:
+        label = f"Day {day:g}"
+    return f"{label} (± {window} days)" if window else label
 
 
 def band_transitions(

@@ -4,6 +4,7 @@ account of each file, --kind, --instruments, --replace and the --rejects CSV."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -276,3 +277,48 @@ def test_import_shows_each_file_and_stage_on_a_terminal_and_nothing_when_piped(t
     )
     assert piped.returncode == 0
     assert "…" not in piped.stderr and "[1/2]" not in piped.stderr + piped.stdout
+
+
+def _outcomes(capsys, db, *args) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = run("outcomes", "--db", db, *args)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_outcomes_take_the_instrument_and_modality_by_alias(demo_db, capsys):
+    rc, by_alias, _ = _outcomes(capsys, demo_db, "--instrument", "phq9", "--modality", "iv", "--min-cell", "0")
+    assert rc == 0
+    rc, by_name, _ = _outcomes(capsys, demo_db, "--instrument", "PHQ-9", "--modality", "IV infusion", "--min-cell", "0")
+    assert rc == 0 and by_alias == by_name
+    assert {line.split(",")[0] for line in by_name.splitlines()[1:]} == {"IV infusion"}
+
+
+@pytest.mark.parametrize("flag, value", [("--modality", "hyperbaric"), ("--site", "Atlantis"), ("--condition", "x")])
+def test_outcomes_refuse_a_value_not_in_the_database(demo_db, capsys, flag, value):
+    rc, out, err = _outcomes(capsys, demo_db, "--instrument", "PHQ-9", flag, value)
+    assert rc == 2 and out == ""
+    assert f"{flag} '{value}': not in this database; it has: " in err and "Traceback" not in err
+
+
+def test_outcomes_count_a_timepoint_asked_for_twice_once(demo_db, capsys):
+    _, once, _ = _outcomes(capsys, demo_db, "--instrument", "PHQ-9", "--at-days", "28:7")
+    _, twice, _ = _outcomes(capsys, demo_db, "--instrument", "PHQ-9", "--at-days", "28:7,28:7")
+    assert once == twice
+    _, both, _ = _outcomes(capsys, demo_db, "--instrument", "PHQ-9", "--at-days", "28:7,28:3", "--by", "none")
+    assert [line.split(",")[1] for line in both.splitlines()[1:]] == ["day_28±3", "day_28±7", "last"]
+
+
+def test_clinician_vs_rest_needs_one_clinician_and_splits_the_practice(demo_db, capsys):
+    rc, _, err = _outcomes(capsys, demo_db, "--instrument", "PHQ-9", "--by", "clinician_vs_rest")
+    assert rc == 2 and "give one --clinician" in err
+    common = ("--instrument", "PHQ-9", "--at-days", "28", "--min-cell", "0", "--format", "json")
+    rc, out, _ = _outcomes(capsys, demo_db, *common, "--by", "clinician_vs_rest", "--clinician", "CL01")
+    rows = {(r["group"], r["timepoint"]): r["n_started"] for r in json.loads(out)}
+    _, everyone, _ = _outcomes(capsys, demo_db, *common, "--by", "none")
+    _, alone, _ = _outcomes(capsys, demo_db, *common, "--by", "none", "--clinician", "CL01")
+    assert rows[("this clinician", "day_28")] == json.loads(alone)[0]["n_started"]
+    assert (
+        rows[("this clinician", "day_28")] + rows[("rest of the practice", "day_28")]
+        == json.loads(everyone)[0]["n_started"]
+    )

@@ -1,4 +1,5 @@
--- Dosing sessions numbered into courses: a gap of more than $course_gap_days without dosing starts a new course.
+-- Dosing sessions numbered into courses: a gap of more than $course_gap_days without dosing starts a new course;
+-- a dose $induction_days or more after the course's first (exact elapsed time) is maintenance.
 -- Params: $course_gap_days INTEGER, $induction_days INTEGER
 -- Grain: one row per dosing session.
 create or replace table dose_events as
@@ -20,7 +21,7 @@ coursed as (
         *,
         sum(case
             when previous_dose_at is null then 1
-            when epoch(session_at) - epoch(previous_dose_at) > $course_gap_days * 86400 then 1
+            when us_between(previous_dose_at, session_at) > days_us($course_gap_days) then 1
             else 0
         end) over (partition by client_id order by session_at rows unbounded preceding) as course_no,
     from dosing
@@ -40,8 +41,9 @@ final as (
         course_no::integer as course_no,
         dose_no::integer as dose_no,
         session_at,
-        (epoch(session_at) - epoch(first_dose_at)) / 86400.0 as days_since_first_dose,
-        (epoch(session_at) - epoch(first_dose_at)) / 86400.0 >= $induction_days as is_maintenance,
+        us_between(first_dose_at, session_at) as us_since_first_dose,
+        us_between(first_dose_at, session_at) / 86400000000 as days_since_first_dose,
+        us_between(first_dose_at, session_at) >= days_us($induction_days) as is_maintenance,
         modality,
         dose_mg,
         clinician_id,

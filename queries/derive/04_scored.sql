@@ -10,7 +10,8 @@ with placed as (
         s.assessed_at,
         s.score,
         s.items,
-        (epoch(s.assessed_at) - epoch(c.first_dose_at)) / 86400.0 as days_since_first_dose,
+        us_between(c.first_dose_at, s.assessed_at) as us_since_first_dose,
+        us_between(c.first_dose_at, s.assessed_at) / 86400000000 as days_since_first_dose,
     from scores s
     join courses c
         on s.client_id = c.client_id

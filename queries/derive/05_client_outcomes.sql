@@ -16,7 +16,7 @@ with baselines as (
         arg_max(has_safety_item, assessed_at) as baseline_has_safety_item,
         arg_max(has_safety_flag, assessed_at) as baseline_safety_flag,
     from scored
-    where days_since_first_dose <= 0
+    where us_since_first_dose <= 0
     group by client_id, course_no, instrument
 ),
 
@@ -25,6 +25,7 @@ followups as (
         s.client_id,
         s.course_no,
         s.instrument,
+        s.us_since_first_dose as us,
         s.days_since_first_dose as day,
         s.score,
         s.doses_before,
@@ -33,7 +34,7 @@ followups as (
         case when b.baseline > 0 then 100.0 * (s.score - b.baseline) / b.baseline end as pct_change,
     from scored s
     join baselines b using (client_id, course_no, instrument)
-    where s.days_since_first_dose > 0
+    where s.us_since_first_dose > 0
 ),
 
 summary as (
@@ -45,18 +46,19 @@ summary as (
         max(day) as last_day,
         arg_max(score, day) as last_score,
         min(day) filter (where pct_change <= -$response_pct) as first_response_day,
-        arg_min(doses_before, day) filter (where pct_change <= -$response_pct) as n_doses_before_response,
+        min(us) filter (where pct_change <= -$response_pct) as first_response_us,
+        arg_min(doses_before, us) filter (where pct_change <= -$response_pct) as n_doses_before_response,
         -- the first score after dose k (before dose k + 1)
-        arg_min(pct_change, day) filter (where doses_before = 1) as pct_change_after_dose1,
-        arg_min(pct_change, day) filter (where doses_before = 2) as pct_change_after_dose2,
-        arg_min(pct_change, day) filter (where doses_before = 4) as pct_change_after_dose4,
-        -- nearest to the target within the window, ties to the later score
-        arg_min(pct_change, (abs(day - $rapid_day), -day))
-            filter (where abs(day - $rapid_day) <= $rapid_window_days) as pct_change_24h,
-        arg_min(pct_change, (abs(day - $primary_day), -day))
-            filter (where abs(day - $primary_day) <= $primary_window_days) as pct_change_primary,
-        arg_min(day, (abs(day - $primary_day), -day))
-            filter (where abs(day - $primary_day) <= $primary_window_days) as primary_day_observed,
+        arg_min(pct_change, us) filter (where doses_before = 1) as pct_change_after_dose1,
+        arg_min(pct_change, us) filter (where doses_before = 2) as pct_change_after_dose2,
+        arg_min(pct_change, us) filter (where doses_before = 4) as pct_change_after_dose4,
+        -- nearest to the target within the window (both ends included), ties to the later score
+        arg_min(pct_change, (abs(us - days_us($rapid_day)), -us))
+            filter (where abs(us - days_us($rapid_day)) <= days_us($rapid_window_days)) as pct_change_24h,
+        arg_min(pct_change, (abs(us - days_us($primary_day)), -us))
+            filter (where abs(us - days_us($primary_day)) <= days_us($primary_window_days)) as pct_change_primary,
+        arg_min(us, (abs(us - days_us($primary_day)), -us))
+            filter (where abs(us - days_us($primary_day)) <= days_us($primary_window_days)) as primary_us_observed,
         bool_or(has_safety_flag) as safety_flag_any,
         min(day) filter (where has_safety_flag) as safety_flag_first_day,
         arg_max(has_safety_flag, day) filter (where has_safety_item) as safety_flag_last,
@@ -69,28 +71,29 @@ lapses as (
     select f.client_id, f.course_no, f.instrument, count(*)::integer as n_lapses,
     from followups f
     join summary s using (client_id, course_no, instrument)
-    where f.day > s.first_response_day and f.day < s.primary_day_observed and f.pct_change > -$response_pct
+    where f.us > s.first_response_us and f.us < s.primary_us_observed and f.pct_change > -$response_pct
     group by f.client_id, f.course_no, f.instrument
 ),
 
 after_response as (
     select
         f.*,
-        lead(f.day) over w as next_day,
+        lead(f.us) over w as next_us,
         lead(f.pct_change) over w as next_pct_change,
     from followups f
     join summary s using (client_id, course_no, instrument)
-    where f.day > s.first_response_day
-    window w as (partition by f.client_id, f.course_no, f.instrument order by f.day)
+    where f.us > s.first_response_us
+    window w as (partition by f.client_id, f.course_no, f.instrument order by f.us)
 ),
 
 relapses as (
-    -- two consecutive assessments under a 50% reduction, 5 to 15 days apart; relapse dates from the first
+    -- two consecutive assessments under a 50% reduction, 5 to 15 days apart (both ends included); relapse dates
+    -- from the first of the two
     select client_id, course_no, instrument, min(day) as relapse_day,
     from after_response
     where pct_change > -$response_pct
         and next_pct_change > -$response_pct
-        and next_day - day between $relapse_gap_min and $relapse_gap_max
+        and next_us - us between days_us($relapse_gap_min) and days_us($relapse_gap_max)
     group by client_id, course_no, instrument
 ),
 
@@ -103,13 +106,13 @@ joined as (
         s.last_day,
         s.last_score,
         s.first_response_day,
+        s.first_response_us,
         s.n_doses_before_response,
         s.pct_change_after_dose1,
         s.pct_change_after_dose2,
         s.pct_change_after_dose4,
         s.pct_change_24h,
         s.pct_change_primary,
-        s.primary_day_observed,
         s.safety_flag_any,
         s.safety_flag_first_day,
         s.safety_flag_last,
@@ -158,7 +161,7 @@ final as (
         end as is_partial_response_primary,
         case
             -- eligible: responded at 24 h or during induction; missing primary score = not met
-            when coalesce(pct_change_24h <= -$response_pct, false) or first_response_day < $induction_days
+            when coalesce(pct_change_24h <= -$response_pct, false) or first_response_us < days_us($induction_days)
                 then coalesce(pct_change_primary <= -$response_pct, false) and n_lapses <= 1
         end as is_sustained_response,
         case when n_followups > 0 and reliable_change is not null

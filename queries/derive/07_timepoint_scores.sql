@@ -14,10 +14,10 @@ at_target as (
         s.instrument,
         t.target_day,
         t.window_days,
-        arg_min(s.score, (abs(s.days_since_first_dose - t.target_day), -s.days_since_first_dose)) as score,
+        arg_min(s.score, (abs(s.us_since_first_dose - days_us(t.target_day)), -s.us_since_first_dose)) as score,
     from scored s
-    join targets t on abs(s.days_since_first_dose - t.target_day) <= t.window_days
-    where s.course_no = 1 and s.days_since_first_dose > 0
+    join targets t on abs(s.us_since_first_dose - days_us(t.target_day)) <= days_us(t.window_days)
+    where s.course_no = 1 and s.us_since_first_dose > 0
     group by all
 ),
 

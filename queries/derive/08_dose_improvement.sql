@@ -9,9 +9,9 @@ with first_after as (
         s.client_id,
         s.instrument,
         s.doses_before as dose_no,
-        arg_min(s.score, s.days_since_first_dose) as score,
+        arg_min(s.score, s.us_since_first_dose) as score,
     from scored s
-    where s.course_no = 1 and s.days_since_first_dose > 0 and s.doses_before between 1 and 12
+    where s.course_no = 1 and s.us_since_first_dose > 0 and s.doses_before between 1 and 12
     group by all
 ),
 

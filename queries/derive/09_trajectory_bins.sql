@@ -13,7 +13,7 @@ binned as (
         s.client_id,
         s.instrument,
         w.bin_days,
-        round(s.days_since_first_dose / w.bin_days) * w.bin_days as bin_start,
+        round(s.us_since_first_dose / days_us(w.bin_days)) * w.bin_days as bin_start,
         s.days_since_first_dose as day,
         s.score,
         100.0 * (s.score - o.baseline) / o.baseline as pct_change,
@@ -22,9 +22,9 @@ binned as (
     cross join widths w
     where s.course_no = 1
         and o.baseline > 0
-        and s.days_since_first_dose > 0
-        and s.days_since_first_dose <= $max_day
-        and s.days_since_first_dose <= w.bin_days * 200  -- no more than 200 bins of any width
+        and s.us_since_first_dose > 0
+        and s.us_since_first_dose <= days_us($max_day)
+        and s.us_since_first_dose <= days_us(w.bin_days * 200)  -- no more than 200 bins of any width
 ),
 
 per_bin as (

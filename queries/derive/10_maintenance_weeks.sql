@@ -7,7 +7,7 @@ create or replace table maintenance_weeks as
 with per_week as (
     select
         d.client_id,
-        floor(d.days_since_first_dose / 7)::integer as week,
+        (d.us_since_first_dose // days_us(7))::integer as week,
         count(*) as n_doses,
     from dose_events d
     where d.course_no = 1 and d.is_maintenance

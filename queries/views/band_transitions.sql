@@ -18,13 +18,13 @@ at_target as (
     from (
         select
             s.client_id,
-            arg_min(s.score, (abs(s.days_since_first_dose - $target_day), -s.days_since_first_dose)) as score,
+            arg_min(s.score, (abs(s.us_since_first_dose - days_us($target_day)), -s.us_since_first_dose)) as score,
         from scored s
         where not $standard
             and s.instrument = $instrument
             and s.course_no = 1
-            and s.days_since_first_dose > 0
-            and abs(s.days_since_first_dose - $target_day) <= $window_days
+            and s.us_since_first_dose > 0
+            and abs(s.us_since_first_dose - days_us($target_day)) <= days_us($window_days)
         group by s.client_id
     ) s
     join cohort c using (client_id)

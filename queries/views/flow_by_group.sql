@@ -27,8 +27,8 @@ in_window as (
     where not $standard
         and s.instrument = $instrument
         and s.course_no = 1
-        and s.days_since_first_dose > 0
-        and abs(s.days_since_first_dose - $target_day) <= $window_days
+        and s.us_since_first_dose > 0
+        and abs(s.us_since_first_dose - days_us($target_day)) <= days_us($window_days)
 ),
 
 final as (

@@ -33,12 +33,12 @@ at_custom as (
         x.target_day,
         x.window_days,
         s.client_id,
-        arg_min(s.score, (abs(s.days_since_first_dose - x.target_day), -s.days_since_first_dose)) as score,
+        arg_min(s.score, (abs(s.us_since_first_dose - days_us(x.target_day)), -s.us_since_first_dose)) as score,
     from scored s
-    join custom x on abs(s.days_since_first_dose - x.target_day) <= x.window_days
+    join custom x on abs(s.us_since_first_dose - days_us(x.target_day)) <= days_us(x.window_days)
     where s.instrument = $instrument
         and s.course_no = 1
-        and s.days_since_first_dose > 0
+        and s.us_since_first_dose > 0
     group by all
 ),
 
@@ -99,7 +99,7 @@ final as (
         on g.group_label = s.group_label
         and g.target_day is not distinct from t.target_day
         and g.window_days is not distinct from t.window_days
-    order by t.target_day nulls last, s.group_label
+    order by t.target_day nulls last, t.window_days, s.group_label
 )
 
 select * from final
