@@ -10,8 +10,9 @@ from dashboard.settings import Settings
 def timepoint_rule(s: Settings) -> str:
     points = ", ".join(f"day {d:g} ± {w:g}" for d, w in s.timepoints)
     return (
-        f"A client's score at a timepoint is their score nearest to the target day within the window "
-        f"(ties go to the later score), counted from the first dose of their first course. Standard "
+        f"A client's score at a timepoint is their score nearest to the target day within the window, both ends "
+        f"included (ties go to the later score), counted in exact elapsed time from the first dose of their first "
+        f"course (day 28 = 28 × 24 hours after it; a score recorded as a date only is at midnight). Standard "
         f"timepoints: {points}. Last observed = the client's last score after the first dose."
     )
 
@@ -19,17 +20,21 @@ def timepoint_rule(s: Settings) -> str:
 def baseline_rule(s: Settings) -> str:
     return (
         f"Baseline: the last score at or before the first dose, no earlier than "
-        f"{s.baseline_lookback_days} days before it. Clients without one are not in the outcome cohort."
+        f"{s.baseline_lookback_days} days before it (both exact to the minute). Clients without one are not in "
+        "the outcome cohort; clients with a baseline of 0 cannot respond and are not counted as started."
     )
 
 
 def course_rule(s: Settings) -> str:
     return (
         f"A course starts at a client's first dosing session; more than {s.course_gap_days} days without "
-        f"dosing starts a new one. Doses in the first {s.induction_days} days are induction, later ones "
-        f"maintenance. Cohorts use each client's first course; later courses appear on client timelines. "
-        f"A course counts as with integration therapy when it has at least {s.integration_min_sessions} "
-        f"integration session(s)."
+        f"dosing starts a new one. Doses before day {s.induction_days} are induction, from day "
+        f"{s.induction_days}.0 on maintenance. A course's scores and integration sessions are those from "
+        f"{s.baseline_lookback_days} days before its first dose up to {s.baseline_lookback_days} days before the "
+        f"next course's first dose (those belong to the next course). Cohorts use each client's first course, "
+        f"grouped by its first dose's modality and clinician, and by the client's site (else the first dose's); "
+        f"later courses appear on client timelines. A course counts as with integration therapy when it has at "
+        f"least {s.integration_min_sessions} integration session(s)."
     )
 
 
@@ -43,7 +48,8 @@ def response_rule(inst: Instrument | None, s: Settings) -> str:
         f"Response: a reduction of at least {s.response_pct:g}% from baseline (percent change ≤ "
         f"−{s.response_pct:g}; partial response −{s.partial_response_pct:g} to −{s.response_pct:g}). Only "
         f"clients with a baseline above 0 can respond. {remission}; clients already in remission at baseline "
-        "are left out of remission rates."
+        "are left out of remission rates. Means are over the evaluable clients; the mean percent change is the "
+        "mean of each client's own change."
     )
 
 
@@ -79,7 +85,8 @@ def durability_rule(s: Settings) -> str:
     return (
         f"Relapse: after a response, the reduction falls back under {s.response_pct:g}% on two consecutive "
         "assessments "
-        f"{s.relapse_gap_min_days:g}–{s.relapse_gap_max_days:g} days apart; dated from the first of the two. "
+        f"{s.relapse_gap_min_days:g}–{s.relapse_gap_max_days:g} days apart (both ends included); dated from the "
+        "first of the two. "
         "Time to relapse runs from the first response and is censored at the last assessment "
         "(Kaplan–Meier, with numbers at risk). Sustained response: a response at 24 h or during induction "
         "still met at week 4 (one lapse allowed; a missing week-4 score is not met)."

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -78,11 +79,12 @@ class Settings:
         return any(float(d) == float(day) and float(w) == float(window) for d, w in self.precomputed())
 
     def window_for(self, day: float) -> float:
-        """The standard window of a standard timepoint, else a quarter of the day (at least 1)."""
+        """The standard window of a standard timepoint, else a quarter of the day rounded to the nearest whole day
+        (halves up), at least 1."""
         for target, window in self.timepoints:
             if target == day:
                 return window
-        return max(1.0, round(day / 4))
+        return max(1.0, float(math.floor(day / 4 + 0.5)))
 
 
 def load(path: str | os.PathLike | None = None) -> Settings:

@@ -69,7 +69,32 @@ CLIENTS = {
     # date-only scores: 2025-02-03 is midnight, before the 09:30 dose (a baseline); 2025-03-04 is 28 d 14 h 30 min
     # after it, inside the week-4 window
     "DATEONLY": (["2025-02-03T09:30"], [("2025-02-03", 18), ("2025-03-04", 9)]),
+    # two courses (a gap of 150 days): a score a minute before course 2's window (30 days before its first dose) is
+    # course 1's last follow-up; one exactly at the window's start is course 2's baseline
+    "NEXT": (
+        ["2025-01-02T09:30", "2025-06-01T09:30"],
+        [("2025-01-02T09:00", 20), ("2025-05-02T09:29", 15), ("2025-05-02T09:30", 16)],
+    ),
+    # first dose IV by CL1 at site N, then IM by CL2 at site S; the clients file says site W
+    "MIXED": (
+        [("2025-02-03T09:30", "IV infusion", "CL1", "N"), ("2025-02-05T09:30", "IM injection", "CL2", "S")],
+        [("2025-02-03T09:00", 20)],
+    ),
+    # the same without a site in the clients file: the first dose's site
+    "MIXED2": (
+        [("2025-02-03T09:30", "IV infusion", "CL1", "N"), ("2025-02-05T09:30", "IM injection", "CL2", "S")],
+        [("2025-02-03T09:00", 20)],
+    ),
 }
+# integration sessions: a course's run from 30 days before its first dose (included) to 30 days before the next
+# course's first dose (excluded)
+INTEGRATION = {
+    "INT30": ["2025-02-03T09:30"],  # exactly 30 days before the first dose (2025-03-05T09:30): with integration
+    "INT31": ["2025-02-03T09:29"],  # a minute earlier: ketamine alone
+    "NEXT": ["2025-05-02T09:29", "2025-05-02T09:30"],  # one for course 1, one for course 2
+}
+CLIENTS |= {"INT30": (["2025-03-05T09:30"], []), "INT31": (["2025-03-05T09:30"], [])}
+SITES = {"MIXED": "W"}
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +102,22 @@ def con(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("exact")
     sessions, scores = [], []
     for cid, (doses, points) in CLIENTS.items():
+        for dose in doses:
+            at, modality, clinician, site = (dose, "IV infusion", "CL1", "N") if isinstance(dose, str) else dose
+            sessions.append(
+                {"client_id": cid, "session_at": at, "session_type": "dosing", "modality": modality}
+                | {"clinician_id": clinician, "site": site}
+            )
         sessions += [
-            {"client_id": cid, "session_at": at, "session_type": "dosing", "modality": "IV infusion", "site": "N"}
-            for at in doses
+            {"client_id": cid, "session_at": at, "session_type": "integration"} for at in INTEGRATION.get(cid, [])
         ]
         scores += [{"client_id": cid, "assessed_at": at, "instrument": "PHQ-9", "score": s} for at, s in points]
     pd.DataFrame(sessions).to_csv(tmp / "sessions.csv", index=False)
     pd.DataFrame(scores).to_csv(tmp / "scores.csv", index=False)
+    pd.DataFrame([{"client_id": c, "site": s} for c, s in SITES.items()]).to_csv(tmp / "clients.csv", index=False)
     connection = store.connect(tmp / "exact.duckdb")
-    reports = import_files(
-        connection, [tmp / "sessions.csv", tmp / "scores.csv"], after_import=lambda c: derive.rebuild(c, SETTINGS)
-    )
+    files = [tmp / "clients.csv", tmp / "sessions.csv", tmp / "scores.csv"]
+    reports = import_files(connection, files, after_import=lambda c: derive.rebuild(c, SETTINGS))
     assert all(r.ok for r in reports), [r.summary() for r in reports]
     yield connection
     connection.close()
@@ -191,3 +221,34 @@ def test_two_windows_for_one_day_get_distinct_labels(con):
     # 28 ± 3 (day 25 to 31): TIE (the later of its two scores), DATEONLY and LOOK30, all responders.
     # day 7 ± 3: RELAPSE5, RELAPSE15, NORELAPSE and SHORTGAP at day 7.2 (8 of 20: responders)
     assert rows == {"day_7": (4, 4), "day_28±7": (9, 5), "day_28±3": (3, 3)}
+
+
+def test_a_course_holds_the_scores_and_integration_sessions_of_its_window(con):
+    courses = {
+        (cid, n): (integration, n_sessions)
+        for cid, n, integration, n_sessions in con.execute(
+            "select client_id, course_no, integration, n_integration_sessions from courses"
+        ).fetchall()
+    }
+    assert courses[("INT30", 1)] == ("with integration therapy", 1)
+    assert courses[("INT31", 1)] == ("ketamine alone", 0)
+    assert courses[("NEXT", 1)] == ("with integration therapy", 1)
+    assert courses[("NEXT", 2)] == ("with integration therapy", 1)
+    assert (_outcome(con, "NEXT", "last_score"), _outcome(con, "NEXT", "baseline", course=2)) == (15, 16)
+
+
+def test_a_course_is_grouped_by_its_first_dose_and_the_clients_site(con):
+    rows = {
+        cid: (modality, clinician, site)
+        for cid, modality, clinician, site in con.execute(
+            "select client_id, modality, clinician_id, site from courses where client_id like 'MIXED%'"
+        ).fetchall()
+    }
+    assert rows == {"MIXED": ("IV infusion", "CL1", "W"), "MIXED2": ("IV infusion", "CL1", "N")}
+
+
+@pytest.mark.parametrize("day, window", [(28, 7), (2, 1), (6, 2), (10, 3), (14, 4), (30, 8), (56, 14), (0.5, 1)])
+def test_the_default_window_of_a_day(day, window):
+    # a standard timepoint's own window, else a quarter of the day rounded to the nearest whole day (halves up),
+    # at least 1
+    assert Settings().window_for(day) == window
