@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--window-days", type=_nonnegative, metavar="W", help="default window for --at-days")
     out.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
+    out.add_argument(
+        "--exact",
+        action="store_true",
+        help="exact counts, for use inside the clinic only (default: counts under K hidden, others rounded to 5)",
+    )
     _cohort_arguments(out)
     out.add_argument("--format", choices=["csv", "json"], default="csv")
 
@@ -279,7 +284,7 @@ def _outcomes(args) -> int:
     con = _open_current(path, settings)
     try:
         cohort = resolve(con, Cohort(args.instrument, _filters(args), args.by, settings))
-        table = outcomes_table(con, cohort, timepoints=points, min_cell=args.min_cell)
+        table = outcomes_table(con, cohort, timepoints=points, min_cell=args.min_cell, rounded=not args.exact)
     except OutcomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -290,6 +295,11 @@ def _outcomes(args) -> int:
         print(json.dumps(records, indent=1))
     else:
         sys.stdout.write(_csv(table))
+    if args.exact:
+        print(
+            "note: exact counts, for use inside the clinic only; leave out --exact for output to share",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -20,7 +20,7 @@ def timepoint_rule(s: Settings) -> str:
 def baseline_rule(s: Settings) -> str:
     return (
         f"Baseline: the last score at or before the first dose, no earlier than "
-        f"{s.baseline_lookback_days} days before it (both exact to the minute). Clients without one are not in "
+        f"{s.baseline_lookback_days} days before it (exact elapsed time). Clients without one are not in "
         "the outcome cohort; clients with a baseline of 0 cannot respond and are not counted as started."
     )
 

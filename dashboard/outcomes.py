@@ -83,6 +83,7 @@ def resolve(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Cohort:
     (the rest of the practice is everyone else who passes the other filters)."""
     from dashboard import instruments
     from dashboard.cohort import FILTERS
+    from dashboard.escape import shorten
     from dashboard.ingest.contract import MODALITY_LOOKUP
 
     labels = instruments.resolver(instruments.load(con))
@@ -102,7 +103,8 @@ def resolve(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Cohort:
                 key = instruments.normalise(MODALITY_LOOKUP[key])
             if value not in known and key not in folded:
                 listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
-                raise OutcomeError(f"--{f.name.replace('_', '-')} {value!r}: not in this database; it has: {listed}")
+                asked = shorten(value, 60)
+                raise OutcomeError(f"--{f.name.replace('_', '-')} '{asked}': not in this database; it has: {listed}")
             resolved.append(value if value in known else folded[key])
         changes[f.field] = tuple(dict.fromkeys(resolved))
     out = replace(cohort, instrument=name, filters=replace(cohort.filters, **changes))
@@ -136,9 +138,12 @@ def outcomes_table(
     timepoints: list[tuple[float, float]] | None = None,
     min_cell: int | None = None,
     include_last: bool = True,
+    rounded: bool = False,
 ) -> pd.DataFrame:
     """One row per group and timepoint (and one for the last observed score), with the columns of the
-    `outcomes` command, suppressed. Rates are fractions; Wilson 95% interval of the evaluable rate."""
+    `outcomes` command, suppressed. Rates are fractions; Wilson 95% interval of the evaluable rate.
+    rounded: for what leaves the clinic (privacy.disclose): counts under k hidden, the others rounded to the
+    nearest 5; rates and means shown to 2 and 1 decimals where their rounded denominator is at least k."""
     settings = cohort.settings
     _check(con, cohort)
     k = settings.min_cell if min_cell is None else min_cell
@@ -170,9 +175,29 @@ def outcomes_table(
     table["target_day"] = table.target_day.astype(object).where(table.target_day.notna(), None)
     table["window_days"] = table.window_days.astype(object).where(table.window_days.notna(), None)
     table = _rates(table)
-    shown, mask = privacy.suppress_groups(table[OUTCOME_COLUMNS[:-1]], COUNTS, DEPENDENTS, k=k, partition="timepoint")
+    if rounded:
+        shown, mask = privacy.disclose(table[OUTCOME_COLUMNS[:-1]], COUNTS, DEPENDENTS, k=k)
+        shown = _coarse(shown)
+    else:
+        shown, mask = privacy.suppress_groups(
+            table[OUTCOME_COLUMNS[:-1]], COUNTS, DEPENDENTS, k=k, partition="timepoint"
+        )
     shown["suppressed"] = mask.any(axis=1)
     return shown[OUTCOME_COLUMNS]
+
+
+RATE_COLUMNS = ["response_rate", "response_rate_itt", "response_ci_low", "response_ci_high", "remission_rate"]
+MEAN_COLUMNS = ["mean_baseline", "mean_score", "mean_pct_change"]
+
+
+def _coarse(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rates to whole percents (2 decimals of a fraction) and means to 1 decimal in rounded output: more digits
+    would let a rate and its rounded denominator give an exact count back."""
+    out = frame.copy()
+    for columns, places in ((RATE_COLUMNS, 2), (MEAN_COLUMNS, 1)):
+        for c in columns:
+            out[c] = [None if v is None or pd.isna(v) else round(float(v), places) for v in out[c]]
+    return out
 
 
 def _rates(table: pd.DataFrame) -> pd.DataFrame:
@@ -203,9 +228,11 @@ def flow_table(
     target_day: float | None = None,
     window_days: float | None = None,
     min_cell: int | None = None,
+    rounded: bool = False,
 ) -> pd.DataFrame:
     """The flow per group, suppressed: n_first_dose -> n_with_baseline -> n_completed_induction ->
-    n_followup_in_window -> n_included, at the primary timepoint unless another is given."""
+    n_followup_in_window -> n_included, at the primary timepoint unless another is given (rounded: as in
+    outcomes_table)."""
     settings = cohort.settings
     _check(con, cohort)
     target = settings.primary_day if target_day is None else target_day
@@ -223,7 +250,10 @@ def flow_table(
     )
     stages = ["n_first_dose", "n_with_baseline", "n_completed_induction", "n_followup_in_window", "n_included"]
     k = settings.min_cell if min_cell is None else min_cell
-    shown, mask = privacy.suppress_groups(frame, stages, {}, k=k)
+    if rounded:
+        shown, mask = privacy.disclose(frame, stages, {}, k=k)
+    else:
+        shown, mask = privacy.suppress_groups(frame, stages, {}, k=k)
     shown["suppressed"] = mask.any(axis=1)
     return shown
 

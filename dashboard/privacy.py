@@ -62,3 +62,43 @@ def suppress_groups(
         dtype=object,
     )
     return out, mask
+
+
+ROUND_TO = 5  # NHS Digital's practice: every count that is shown is rounded to the nearest 5
+
+
+def rounded_count(n, k: int = DEFAULT_MIN_CELL, base: int = ROUND_TO):
+    """A count as it may leave the clinic: None (hidden) for 1..k-1, else rounded to the nearest multiple of
+    `base` (halves up; 0 stays 0). k = 0 hides nothing but still rounds."""
+    import math
+
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return None
+    if is_small(n, k):
+        return None
+    return math.floor(n / base + 0.5) * base
+
+
+def disclose(frame, counts: list[str], dependents: dict[str, list[str]], k: int = DEFAULT_MIN_CELL):
+    """Disclosure control for everything meant to leave the clinic (DOMAIN.md §7): rounding survives subtraction
+    between outputs, where complementary suppression protects one table only. Each count of 1..k-1 is hidden and
+    every other count rounded to the nearest 5 (rounded_count); a value built on counts (`dependents`: value ->
+    the counts it is built from, its denominator last) keeps the value computed from the unrounded counts, but is
+    shown only where none of its counts is hidden and its rounded denominator is at least k.
+    Returns (frame, mask of hidden cells) like suppress_groups."""
+    import numpy as np
+    import pandas as pd
+
+    out = frame.copy().astype(object)
+    hidden = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    for col in counts:
+        shown = [rounded_count(v, k) for v in pd.to_numeric(frame[col], errors="coerce")]
+        hidden[col] = [s is None and pd.notna(v) for s, v in zip(shown, frame[col], strict=True)]
+        out[col] = pd.Series(shown, index=out.index, dtype=object)
+    for col, sources in dependents.items():
+        denominator = pd.to_numeric(out[sources[-1]], errors="coerce")
+        passes = denominator.ge(k) if k > 0 else denominator.gt(0)
+        gone = np.logical_or.reduce([hidden[s].to_numpy() for s in sources]) | ~passes.to_numpy()
+        hidden[col] = gone & frame[col].notna().to_numpy()
+        out[col] = pd.Series(np.where(gone, None, frame[col].to_numpy(dtype=object)), index=out.index, dtype=object)
+    return out, hidden

@@ -149,8 +149,9 @@ def _cli(db: Path) -> dict:
     for name, argv in runs.items():
         buf = io.StringIO()
         with redirect_stdout(buf):
-            code = cli.main([*argv, "--db", str(db)])
+            code = cli.main([*argv, "--exact", "--db", str(db)])
         out[f"cli|{name}"] = [code, buf.getvalue()]
+    # recorded before outputs to share were rounded: the engine's exact figures (--exact)
     return out
 
 
