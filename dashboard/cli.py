@@ -283,8 +283,8 @@ def _outcomes(args) -> int:
         return 2
     con = _open_current(path, settings)
     try:
-        cohort = resolve(con, Cohort(args.instrument, _filters(args), args.by, settings))
-        table = outcomes_table(con, cohort, timepoints=points, min_cell=args.min_cell, rounded=not args.exact)
+        cohort = resolve(con, Cohort(args.instrument, _filters(args), args.by, settings, rounded=not args.exact))
+        table = outcomes_table(con, cohort, timepoints=points, min_cell=args.min_cell)
     except OutcomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

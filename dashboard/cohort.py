@@ -232,6 +232,9 @@ class Cohort:
     filters: Filters = field(default_factory=Filters)  # type: ignore[valid-type]
     by: str = "none"
     settings: Settings = field(default_factory=load)
+    # for what may leave the clinic (privacy.disclose): counts under k hidden, every other count rounded to 5.
+    # False: exact counts (complementary suppression only), for use inside the clinic
+    rounded: bool = False
 
     def __post_init__(self):
         if self.by not in GROUP_BY:

@@ -62,6 +62,15 @@ def denominators(s: Settings) -> str:
     )
 
 
+def rounding_rule(s: Settings) -> str:
+    return (
+        f"Counts are rounded to the nearest 5 and counts from 1 to {s.min_cell - 1} are hidden, so that no small "
+        "count can be recovered by subtracting one figure from another. Rates, intervals and means are computed "
+        f"from the exact counts and shown where their rounded denominator is at least {s.min_cell}; rates to the "
+        "whole percent."
+    )
+
+
 def flow_rule(s: Settings) -> str:
     return (
         f"Flow: first dose → a baseline → completed induction (at least {s.min_induction_doses} doses in "

@@ -53,6 +53,7 @@ class State:
     filters: Filters  # type: ignore[valid-type]
     rates: str = "evaluable"
     notices: list[str] = field(default_factory=list)
+    exact: bool = False  # an editor asked for exact counts on screen (never in presentation mode or downloads)
 
     @property
     def itt(self) -> bool:
@@ -60,7 +61,7 @@ class State:
 
     def cohort(self, by: str = "none") -> Cohort:
         """The cohort the sidebar selects, grouped by `by`, under the settings in force."""
-        return Cohort(self.instrument, self.filters, by, load())
+        return Cohort(self.instrument, self.filters, by, load(), rounded=not self.exact)
 
 
 def options() -> dict[str, list[str]]:
@@ -230,10 +231,28 @@ def sidebar() -> State:
             "intention to treat (missing = non-response). Remission is always over evaluable clients "
             "not remitted at baseline.",
         )
-    state = State(st.session_state["f_instrument"], Filters(**chosen), st.session_state["f_rates"], notices)
+        exact = _exact_toggle()
+    state = State(st.session_state["f_instrument"], Filters(**chosen), st.session_state["f_rates"], notices, exact)
     _write_url(state)
     st.session_state["_filter_state"] = state
     return state
+
+
+def _exact_toggle() -> bool:
+    """Counts on screen are rounded to 5 (as everything that may leave the clinic); an editor may show them exact,
+    labelled, but never in presentation mode."""
+    from dashboard import access, presentation
+
+    if presentation.active() or not access.can_import():
+        return False
+    return st.toggle(
+        "Exact counts",
+        key="f_exact",
+        value=False,
+        help="For use inside the clinic only. Off: counts are rounded to the nearest 5 and counts under the minimum "
+        "cell size hidden, as in the report and every download, so a screenshot can be shared. On (editors): "
+        "exact counts, labelled on every page; downloads are off meanwhile.",
+    )
 
 
 def current() -> State:

@@ -28,9 +28,13 @@ OUTCOME_COLUMNS = [
     "response_rate_itt",
     "response_ci_low",
     "response_ci_high",
+    "response_itt_ci_low",
+    "response_itt_ci_high",
     "n_remission_eligible",
     "n_remitters",
     "remission_rate",
+    "remission_ci_low",
+    "remission_ci_high",
     "mean_baseline",
     "mean_score",
     "mean_pct_change",
@@ -46,9 +50,13 @@ OUTCOME_LABELS = {
     "response_ci_low": "95% CI low",
     "response_ci_high": "95% CI high",
     "response_rate_itt": "Response (all who started)",
+    "response_itt_ci_low": "95% CI low (all who started)",
+    "response_itt_ci_high": "95% CI high (all who started)",
     "n_remission_eligible": "Remission-eligible",
     "n_remitters": "Remitters",
     "remission_rate": "Remission",
+    "remission_ci_low": "Remission 95% CI low",
+    "remission_ci_high": "Remission 95% CI high",
     "mean_baseline": "Mean baseline",
     "mean_score": "Mean score",
     "mean_pct_change": "Mean change (%)",
@@ -60,11 +68,19 @@ DEPENDENTS = {
     "response_ci_low": ["n_responders", "n_evaluable"],
     "response_ci_high": ["n_responders", "n_evaluable"],
     "response_rate_itt": ["n_responders", "n_started"],
+    "response_itt_ci_low": ["n_responders", "n_started"],
+    "response_itt_ci_high": ["n_responders", "n_started"],
     "remission_rate": ["n_remitters", "n_remission_eligible"],
+    "remission_ci_low": ["n_remitters", "n_remission_eligible"],
+    "remission_ci_high": ["n_remitters", "n_remission_eligible"],
     "mean_baseline": ["n_evaluable"],
     "mean_score": ["n_evaluable"],
     "mean_pct_change": ["n_evaluable"],
 }
+
+
+RATE_COLUMNS = [c for c in DEPENDENTS if not c.startswith("mean_")]
+MEAN_COLUMNS = ["mean_baseline", "mean_score", "mean_pct_change"]
 
 
 def _check(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
@@ -138,12 +154,12 @@ def outcomes_table(
     timepoints: list[tuple[float, float]] | None = None,
     min_cell: int | None = None,
     include_last: bool = True,
-    rounded: bool = False,
 ) -> pd.DataFrame:
     """One row per group and timepoint (and one for the last observed score), with the columns of the
     `outcomes` command, suppressed. Rates are fractions; Wilson 95% interval of the evaluable rate.
-    rounded: for what leaves the clinic (privacy.disclose): counts under k hidden, the others rounded to the
-    nearest 5; rates and means shown to 2 and 1 decimals where their rounded denominator is at least k."""
+    A rounded cohort (cohort.rounded, for what leaves the clinic; privacy.disclose): counts under k hidden, the
+    others rounded to the nearest 5; rates and means shown to 2 and 1 decimals where their rounded denominator is
+    at least k."""
     settings = cohort.settings
     _check(con, cohort)
     k = settings.min_cell if min_cell is None else min_cell
@@ -175,7 +191,7 @@ def outcomes_table(
     table["target_day"] = table.target_day.astype(object).where(table.target_day.notna(), None)
     table["window_days"] = table.window_days.astype(object).where(table.window_days.notna(), None)
     table = _rates(table)
-    if rounded:
+    if cohort.rounded:
         shown, mask = privacy.disclose(table[OUTCOME_COLUMNS[:-1]], COUNTS, DEPENDENTS, k=k)
         shown = _coarse(shown)
     else:
@@ -184,10 +200,6 @@ def outcomes_table(
         )
     shown["suppressed"] = mask.any(axis=1)
     return shown[OUTCOME_COLUMNS]
-
-
-RATE_COLUMNS = ["response_rate", "response_rate_itt", "response_ci_low", "response_ci_high", "remission_rate"]
-MEAN_COLUMNS = ["mean_baseline", "mean_score", "mean_pct_change"]
 
 
 def _coarse(frame: pd.DataFrame) -> pd.DataFrame:
@@ -208,16 +220,9 @@ def _rates(table: pd.DataFrame) -> pd.DataFrame:
         t["response_rate_itt"] = np.where(t.n_started > 0, t.n_responders / t.n_started, np.nan)
         t["remission_rate"] = np.where(t.n_remission_eligible > 0, t.n_remitters / t.n_remission_eligible, np.nan)
     t["response_ci_low"], t["response_ci_high"] = stats.wilson(t.n_responders, t.n_evaluable)
-    for c in (
-        "response_rate",
-        "response_rate_itt",
-        "remission_rate",
-        "response_ci_low",
-        "response_ci_high",
-        "mean_baseline",
-        "mean_score",
-        "mean_pct_change",
-    ):
+    t["response_itt_ci_low"], t["response_itt_ci_high"] = stats.wilson(t.n_responders, t.n_started)
+    t["remission_ci_low"], t["remission_ci_high"] = stats.wilson(t.n_remitters, t.n_remission_eligible)
+    for c in (*RATE_COLUMNS, *MEAN_COLUMNS):
         t[c] = t[c].astype(float)  # missing stays NaN (suppression then shows None where it hides a value)
     return t
 
@@ -228,11 +233,10 @@ def flow_table(
     target_day: float | None = None,
     window_days: float | None = None,
     min_cell: int | None = None,
-    rounded: bool = False,
 ) -> pd.DataFrame:
     """The flow per group, suppressed: n_first_dose -> n_with_baseline -> n_completed_induction ->
-    n_followup_in_window -> n_included, at the primary timepoint unless another is given (rounded: as in
-    outcomes_table)."""
+    n_followup_in_window -> n_included, at the primary timepoint unless another is given (a rounded cohort: as
+    in outcomes_table)."""
     settings = cohort.settings
     _check(con, cohort)
     target = settings.primary_day if target_day is None else target_day
@@ -250,7 +254,7 @@ def flow_table(
     )
     stages = ["n_first_dose", "n_with_baseline", "n_completed_induction", "n_followup_in_window", "n_included"]
     k = settings.min_cell if min_cell is None else min_cell
-    if rounded:
+    if cohort.rounded:
         shown, mask = privacy.disclose(frame, stages, {}, k=k)
     else:
         shown, mask = privacy.suppress_groups(frame, stages, {}, k=k)
@@ -288,9 +292,23 @@ def kaplan_meier_table(
             km = km[km.at_risk >= k]
         km.insert(0, "group", group)
         km["n_group"] = n_group
+        km["remaining"] = km.at_risk - km.events - km.censored  # at risk just after the row's time
         frames.append(km)
-    columns = ["group", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored", "n_group"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    columns = [
+        "group", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored", "remaining", "n_group"
+    ]  # fmt: skip
+    out = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    if cohort.rounded:
+        out = _rounded_counts(out, ["at_risk", "events", "censored", "remaining", "n_group"], k)
+    return out
+
+
+def _rounded_counts(frame: pd.DataFrame, columns: list[str], k: int) -> pd.DataFrame:
+    """Count columns as they may leave the clinic (privacy.rounded_count: under k hidden, else to the nearest 5)."""
+    out = frame.copy()
+    for c in columns:
+        out[c] = pd.Series([privacy.rounded_count(v, k) for v in out[c]], index=out.index, dtype=object)
+    return out
 
 
 def _rows(con, name: str, cohort: Cohort, **extra) -> pd.DataFrame:
@@ -325,7 +343,11 @@ def trajectory(
     out["ci_low"], out["ci_high"] = stats.mean_ci(frame[mean], frame[sd].fillna(0), frame.n_clients)
     if k > 0:
         out = out[out.n_clients >= k]
-    return out.reset_index(drop=True)[["group", "bin_start", "x", "mean", "ci_low", "ci_high", "n_clients"]]
+    out = out.reset_index(drop=True)[["group", "bin_start", "x", "mean", "ci_low", "ci_high", "n_clients"]]
+    if cohort.rounded:
+        out = _rounded_counts(out, ["n_clients"], k)
+        out[["mean", "ci_low", "ci_high"]] = out[["mean", "ci_low", "ci_high"]].round(1)
+    return out
 
 
 def improvement_by_dose(
@@ -356,55 +378,65 @@ def improvement_by_dose(
             "denominator": frame.n_clients,
         }
     )
-    return _with_rate(out, k, partition="dose_no")
+    return _with_rate(out, k, partition="dose_no", rounded=cohort.rounded)
 
 
-def _with_rate(out: pd.DataFrame, k: int, partition: str | None) -> pd.DataFrame:
-    """Add rate and Wilson CI to numerator/denominator rows, then suppress."""
+def _with_rate(out: pd.DataFrame, k: int, partition: str | None, rounded: bool = False) -> pd.DataFrame:
+    """Add rate and Wilson CI to numerator/denominator rows, then suppress (or, rounded, disclose)."""
     out = out.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out["rate"] = np.where(out.denominator > 0, out.numerator / out.denominator, np.nan)
     out["ci_low"], out["ci_high"] = stats.wilson(out.numerator, out.denominator)
-    shown, mask = privacy.suppress_groups(
-        out,
+    counts, deps = (
         ["numerator", "denominator"],
         {c: ["numerator", "denominator"] for c in ("rate", "ci_low", "ci_high")},
-        k=k,
-        partition=partition,
     )
+    if rounded:
+        shown, mask = privacy.disclose(out, counts, deps, k=k)
+        shown = _coarse_columns(shown, ["rate", "ci_low", "ci_high"], 2)
+    else:
+        shown, mask = privacy.suppress_groups(out, counts, deps, k=k, partition=partition)
     shown["suppressed"] = mask.any(axis=1)
     return shown
+
+
+def _coarse_columns(frame: pd.DataFrame, columns: list[str], places: int) -> pd.DataFrame:
+    out = frame.copy()
+    for c in columns:
+        out[c] = [None if v is None or pd.isna(v) else round(float(v), places) for v in out[c]]
+    return out
 
 
 def rate_rows(table: pd.DataFrame, measure: str = "response", denominator: str = "evaluable") -> pd.DataFrame:
     """Outcomes-table rows as chart rows (group, label, rate, ci_low, ci_high, numerator, denominator,
     suppressed) for response or remission, over evaluable clients or all who started (intention to treat).
-    The interval is recomputed with Wilson for the chosen denominator."""
+    The rate and its Wilson interval are the table's own (computed from exact counts, also in a rounded table)."""
     num = {"response": "n_responders", "remission": "n_remitters"}[measure]
     if measure == "remission":
-        den = "n_remission_eligible"
+        den, rate, low, high = "n_remission_eligible", "remission_rate", "remission_ci_low", "remission_ci_high"
+    elif denominator == "evaluable":
+        den, rate, low, high = "n_evaluable", "response_rate", "response_ci_low", "response_ci_high"
     else:
-        den = "n_evaluable" if denominator == "evaluable" else "n_started"
+        den, rate, low, high = "n_started", "response_rate_itt", "response_itt_ci_low", "response_itt_ci_high"
     out = pd.DataFrame(
         {
             "group": table["group"],
             "label": table["timepoint"].map(timepoint_label),
             "numerator": table[num],
             "denominator": table[den],
+            "rate": pd.to_numeric(table[rate]),
+            "ci_low": pd.to_numeric(table[low]),
+            "ci_high": pd.to_numeric(table[high]),
         }
     )
     # a group with nobody assessed at a timepoint has no rate at all (not a suppressed one, and not 0% over all
     # who started): leave it out
     assessed = pd.to_numeric(table["n_evaluable"]).ne(0) & pd.to_numeric(out.denominator).ne(0)
     out = out[assessed.to_numpy()].reset_index(drop=True)
-    hidden = out.numerator.isna() | out.denominator.isna()
-    out["suppressed"] = hidden  # only this measure's own cells decide (a small remitter count hides remission)
-    n, d = pd.to_numeric(out.numerator), pd.to_numeric(out.denominator)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["rate"] = np.where(~hidden & (d > 0), n / d, np.nan)
-    low, high = stats.wilson(n, d)
-    out["ci_low"], out["ci_high"] = np.where(hidden, np.nan, low), np.where(hidden, np.nan, high)
-    return out
+    # only this measure's own cells decide (a small remitter count hides remission, not response)
+    out["suppressed"] = out.rate.isna()
+    out.loc[out.suppressed, ["ci_low", "ci_high"]] = np.nan
+    return out[["group", "label", "numerator", "denominator", "suppressed", "rate", "ci_low", "ci_high"]]
 
 
 def timepoint_label(timepoint: str) -> str:
@@ -441,7 +473,10 @@ def band_transitions(
         window_days=window_days,
         standard=settings.is_standard(target_day, window_days),
     )
-    shown, _ = privacy.suppress_groups(frame, ["n_clients"], {}, k=k, partition="from_band")
+    if cohort.rounded:
+        shown, _ = privacy.disclose(frame, ["n_clients"], {}, k=k)
+    else:
+        shown, _ = privacy.suppress_groups(frame, ["n_clients"], {}, k=k, partition="from_band")
     return shown
 
 
@@ -456,7 +491,10 @@ def maintenance_by_week(
     frame = run(con, "views/maintenance_doses_by_week", cohort=cohort.grouped("none").sql())
     if k > 0:
         frame = frame[frame.n_clients >= k]
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    if cohort.rounded:
+        frame = _rounded_counts(frame, [c for c in frame.columns if c.startswith("n_")], k)
+    return frame
 
 
 def doses_to_response(
@@ -469,9 +507,11 @@ def doses_to_response(
     settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
     frame = _rows(con, "views/doses_to_response", cohort)
-    shown, mask = privacy.suppress_groups(
-        frame, ["n_responders"], {c: ["n_responders"] for c in ("median_doses", "q1_doses", "q3_doses")}, k=k
-    )
+    deps = {c: ["n_responders"] for c in ("median_doses", "q1_doses", "q3_doses")}
+    if cohort.rounded:
+        shown, mask = privacy.disclose(frame, ["n_responders"], deps, k=k)
+    else:
+        shown, mask = privacy.suppress_groups(frame, ["n_responders"], deps, k=k)
     shown["suppressed"] = mask.any(axis=1)
     return shown
 
@@ -502,7 +542,11 @@ def suicidal_ideation(
     deps |= {
         c: ["n_si_emerged", "n_without_si_followed"] for c in ("emerged_rate", "emerged_ci_low", "emerged_ci_high")
     }
-    shown, mask = privacy.suppress_groups(f, counts, deps, k=k)
+    if cohort.rounded:
+        shown, mask = privacy.disclose(f, counts, deps, k=k)
+        shown = _coarse_columns(shown, list(deps), 2)
+    else:
+        shown, mask = privacy.suppress_groups(f, counts, deps, k=k)
     shown["suppressed"] = mask.any(axis=1)
     return shown
 

@@ -69,14 +69,17 @@ ROUND_TO = 5  # NHS Digital's practice: every count that is shown is rounded to 
 
 def rounded_count(n, k: int = DEFAULT_MIN_CELL, base: int = ROUND_TO):
     """A count as it may leave the clinic: None (hidden) for 1..k-1, else rounded to the nearest multiple of
-    `base` (halves up; 0 stays 0). k = 0 hides nothing but still rounds."""
+    `base` (halves up; 0 stays 0) but never below k: with k = 11, 11 and 12 show as 15, not as a 10 that would read
+    as a small cell. k = 0 hides nothing but still rounds."""
     import math
 
     if n is None or (isinstance(n, float) and math.isnan(n)):
         return None
     if is_small(n, k):
         return None
-    return math.floor(n / base + 0.5) * base
+    if n == 0:
+        return 0
+    return max(math.floor(n / base + 0.5) * base, math.ceil(k / base) * base)
 
 
 def disclose(frame, counts: list[str], dependents: dict[str, list[str]], k: int = DEFAULT_MIN_CELL):

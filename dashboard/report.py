@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 
@@ -51,7 +51,8 @@ class Report:
 
 
 def _pct(x) -> str:
-    return "suppressed" if x is None or pd.isna(x) else f"{100 * float(x):.1f}%"
+    # whole percents: the report's rates are given to 2 decimals of a fraction (outcomes._coarse)
+    return "suppressed" if x is None or pd.isna(x) else f"{100 * float(x):.0f}%"
 
 
 def _count(x) -> str:
@@ -83,6 +84,7 @@ def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
     """Build the report for a cohort (its instrument, filters and settings; its grouping is not used: each
     section groups as it says)."""
     started = datetime.now(UTC)
+    cohort = replace(cohort, rounded=True)  # the report leaves the clinic: every count in it is rounded
     s = cohort.settings
     f = cohort.filters
     instrument = cohort.instrument
@@ -126,6 +128,7 @@ def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
 
     table = outcomes.outcomes_table(con, cohort.grouped("none"), timepoints=[primary])
     parts.append("<h2 id='key-figures'>Key figures</h2>")
+    parts.append(f"<p class='note'>{html.escape(definitions.rounding_rule(s))}</p>")
     if len(table):
         resp = rate_rows(table, "response", "evaluable").query("label == @when")
         itt = rate_rows(table, "response", "itt").query("label == @when")
@@ -301,11 +304,7 @@ def _methods(s: Settings, known: dict) -> str:
         ]
     )
     out.append("<h3>Instruments</h3>" + _table(rows, {}))
-    out.append(
-        f"<p>Small-cell suppression: counts from 1 to {s.min_cell - 1} and rates or means built on fewer "
-        f"than {s.min_cell} clients are suppressed, with complementary suppression so no suppressed cell "
-        "can be recomputed from the others.</p>"
-    )
+    out.append(f"<p>Disclosure control: {html.escape(definitions.rounding_rule(s))}</p>")
     versions = {
         p: _version(p) for p in ("duckdb", "streamlit", "plotly", "pandas", "statsmodels", "lifelines", "scipy")
     }

@@ -155,3 +155,33 @@ def test_presentation_switch_in_the_sidebar(app, demo_db):
     assert not at.exception and "present" not in at.query_params
     at.run()
     assert not at.exception and not next(t for t in at.toggle if t.label == "Presentation mode").value
+
+
+def _tile_counts(at: AppTest) -> list[tuple[int, int]]:
+    import re
+
+    found = [re.match(r"([\d,]+) of ([\d,]+) ·", c.value) for c in at.caption]
+    return [(int(m[1].replace(",", "")), int(m[2].replace(",", ""))) for m in found if m]
+
+
+def test_counts_on_screen_are_rounded_unless_an_editor_asks_for_exact_ones(app, demo_db):
+    at = _open(app(demo_db), "overview")
+    rounded = _tile_counts(at)
+    assert rounded and all(n % 5 == 0 and d % 5 == 0 for n, d in rounded), rounded
+    assert any("Counts are rounded to the nearest 5 and counts under 11 hidden" in c.value for c in at.caption)
+    # local use (no sign-in): whoever reaches localhost is an editor, and may show exact counts, labelled
+    at.toggle(key="f_exact").set_value(True).run()
+    assert not at.exception
+    assert any("Exact counts" in w.value and "inside the clinic only" in w.value for w in at.warning)
+    exact = _tile_counts(at)
+    assert exact and any(n % 5 or d % 5 for n, d in exact), exact
+    at.switch_page("dashboard/views/long_term.py").run()
+    assert not at.exception
+    assert not at.get("download_button") or all(b.label == "Download report" for b in at.get("download_button"))
+    assert any("Downloads are off while exact counts are shown" in c.value for c in at.caption)
+
+
+def test_presentation_mode_never_shows_exact_counts(app, demo_db):
+    at = _open(app(demo_db, {"present": "1"}), "overview")
+    assert not [t for t in at.toggle if t.key == "f_exact"]
+    assert all(n % 5 == 0 and d % 5 == 0 for n, d in _tile_counts(at))

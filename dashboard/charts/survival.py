@@ -121,6 +121,9 @@ def _at_risk(rows: pd.DataFrame, t: float, has_removed: bool, k: int) -> str:
     if before.empty:
         return "–"
     last = before.iloc[-1]
+    if "remaining" in rows.columns:  # the engine's own count after the row's events (rounded where it is shared)
+        n = num(last["remaining"])
+        return f"<{k}" if n is None else count_label(round(n), k)
     n = num(last["at_risk"])
     if n is not None and has_removed:
         n -= (num(last["events"]) or 0) + (num(last["censored"]) or 0)

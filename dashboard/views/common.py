@@ -26,9 +26,23 @@ def page(title: str, question: str) -> filters.State:
         )
     else:
         st.caption(question)
+    counts_notice(state)
     dataset_notice()
     filters.show_notices(state)
     return state
+
+
+def counts_notice(state: filters.State) -> None:
+    """Say how the counts on the page are shown: rounded (the default, shareable) or exact (labelled)."""
+    k = load().min_cell
+    if state.exact:
+        st.warning(
+            "**Exact counts**, for use inside the clinic only: not for slides, screenshots or e-mail. Downloads "
+            "are off while exact counts are shown; turn off *Exact counts* in the sidebar to share.",
+            icon=":material/lock:",
+        )
+    else:
+        st.caption(f"Counts are rounded to the nearest 5 and counts under {k} hidden; rates use the exact counts.")
 
 
 def dataset_notice() -> None:
@@ -89,7 +103,11 @@ def chart(fig, caption: str, how: str, frame: pd.DataFrame | None = None, key: s
 
 
 def pct(x) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):.1f}%"
+    """A rate as a percent: whole when it is one (a rounded cohort's rates are), else to one decimal."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    value = 100 * float(x)
+    return f"{value:.0f}%" if abs(value - round(value)) < 1e-9 else f"{value:.1f}%"
 
 
 def rate_tile(col, label: str, k, n, rate, low, high, definition: str) -> None:
@@ -134,8 +152,13 @@ def suppressed_counts(frame: pd.DataFrame, columns: list[str], k: int | None = N
     return out
 
 
-def download_csv(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:
+def download_csv(frame: pd.DataFrame, label: str, file_name: str, key: str, figures: bool = True) -> None:
+    """A CSV download (formulas neutralised); `figures`: the frame holds counts of clients, which never leave the
+    clinic exact, so the button is off while an editor shows exact counts."""
     if presentation.active():
+        return
+    if figures and filters.current().exact:
+        st.caption("Downloads are off while exact counts are shown.")
         return
     st.download_button(
         label, export.to_csv_bytes(frame), file_name=file_name, mime="text/csv", key=key, icon=":material/download:"

@@ -100,7 +100,7 @@ if st.session_state.get("last_import"):
     rejected = export.rejects_frame(st.session_state["last_import"])
     if len(rejected):
         show_table(rejected, hide_index=True, width="stretch")
-        download_csv(rejected, "Download rejected rows (CSV)", "rejected_rows.csv", key="dl_rejects_now")
+        download_csv(rejected, "Download rejected rows (CSV)", "rejected_rows.csv", key="dl_rejects_now", figures=False)
 
 st.subheader("Import log")
 log = data.import_log_recent(limit=200)
@@ -121,6 +121,7 @@ else:
             f"Download rejected rows of import #{chosen} (CSV)",
             f"rejected_import_{chosen}.csv",
             key="dl_rejects_log",
+            figures=False,
         )
 
 st.subheader("Data quality")
