@@ -46,6 +46,7 @@ def main() -> None:
             view("long_term", "Long-term", "timeline"),
             view("compare", "Compare cohorts", "compare_arrows"),
             view("clinicians_sites", "Clinicians and sites", "scatter_plot"),
+            view("attrition", "Attrition", "trending_down"),
         ],
         "Clients": [
             view("client_timeline", "Client timeline", "person"),

@@ -54,6 +54,32 @@ def build_parser() -> argparse.ArgumentParser:
     _cohort_arguments(out)
     out.add_argument("--format", choices=["csv", "json"], default="csv")
 
+    att = sub.add_parser(
+        "attrition", help="who stops dosing and being assessed, when, after which dose; and the counts behind rates"
+    )
+    att.add_argument("--instrument", required=True, metavar="NAME")
+    att.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
+    att.add_argument(
+        "--by",
+        default="modality",
+        choices=["modality", "site", "clinician", "none"],
+        help="grouping (default modality)",
+    )
+    att.add_argument(
+        "--table",
+        default="weeks",
+        choices=["weeks", "stopping-dose", "reconciliation"],
+        help="weeks: share still dosing and still assessed at --weeks (default); stopping-dose: the dose after which "
+        "clients stopped; reconciliation: the client counts behind each figure at the primary timepoint",
+    )
+    att.add_argument(
+        "--weeks", type=_weeks, default=[1, 2, 3, 4, 8, 12], metavar="W,...", help="weeks since the first dose"
+    )
+    att.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
+    att.add_argument("--exact", action="store_true", help="exact counts, for use inside the clinic only")
+    _cohort_arguments(att)
+    att.add_argument("--format", choices=["csv", "json"], default="csv")
+
     rep = sub.add_parser("report", help="write the case-conference report (one self-contained HTML file)")
     rep.add_argument("--out", required=True, metavar="FILE.html")
     rep.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
@@ -90,6 +116,16 @@ def _timepoints(text: str) -> list[tuple[float, float | None]]:
             raise argparse.ArgumentTypeError(f"day must be > 0 and window >= 0: {part!r}")
         points.append((d, w))
     return points
+
+
+def _weeks(text: str) -> list[float]:
+    try:
+        weeks = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of weeks: {text!r}") from None
+    if not weeks or not all(_finite(w) and 0 <= w <= 520 for w in weeks):
+        raise argparse.ArgumentTypeError("weeks must be from 0 to 520")
+    return list(dict.fromkeys(weeks))
 
 
 def _finite(x: float) -> bool:
@@ -134,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             return _outcomes(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "attrition":
+            return _attrition(args)
         if args.command == "encrypt":
             return _encrypt(args)
         if args.command == "bench":
@@ -305,6 +343,71 @@ def _outcomes(args) -> int:
 
 def _tuple(values):
     return tuple(values) if values else None
+
+
+def _attrition(args) -> int:
+    import json
+
+    import pandas as pd
+
+    from dashboard import outcomes
+    from dashboard.cohort import Cohort
+    from dashboard.export import neutralise
+    from dashboard.settings import load
+
+    settings = load()
+    path = store.resolve_path(args.db)
+    if not store.is_lake(path) and not path.exists():
+        print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
+        return 2
+    con = _open_current(path, settings)
+    try:
+        cohort = outcomes.resolve(
+            con, Cohort(args.instrument, _filters(args), args.by, settings, rounded=not args.exact)
+        )
+        if args.table == "weeks":
+            km = outcomes.attrition(con, cohort, min_cell=args.min_cell)
+            days = [7 * w for w in args.weeks]
+            parts = []
+            for measure in outcomes.ATTRITION_MEASURES:
+                at = outcomes.share_at(km[km.measure == measure], days)
+                at = at.rename(
+                    columns={
+                        "share": f"still_{measure}",
+                        "ci_low": f"{measure}_ci_low",
+                        "ci_high": f"{measure}_ci_high",
+                        "remaining": f"n_still_{measure}",
+                    }
+                )
+                parts.append(at.set_index(["group", "day"]))
+            table = pd.concat(parts, axis=1).reset_index() if parts else pd.DataFrame(columns=["group", "day"])
+            table.insert(1, "week", [d / 7 for d in table.day])
+            table = table.drop(columns="day")
+        elif args.table == "stopping-dose":
+            table = outcomes.stopping_dose(con, cohort, min_cell=args.min_cell)
+        else:
+            table = outcomes.reconciliation(con, cohort, min_cell=args.min_cell)
+    except outcomes.OutcomeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    for c in table.columns:
+        if c.startswith(("still_", "share")) or c.endswith(("_ci_low", "_ci_high")) or c in ("ci_low", "ci_high"):
+            table[c] = [
+                None if v is None or pd.isna(v) else round(float(v), 2 if cohort.rounded else 4) for v in table[c]
+            ]
+    if "group" in table.columns:
+        table["group"] = table["group"].map(neutralise)
+    if args.format == "json":
+        print(json.dumps(json.loads(table.to_json(orient="records")), indent=1))
+    else:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+    if args.exact:
+        print(
+            "note: exact counts, for use inside the clinic only; leave out --exact for output to share", file=sys.stderr
+        )
+    return 0
 
 
 def _csv(table) -> str:

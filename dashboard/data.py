@@ -299,6 +299,24 @@ def funnel(cohort: Cohort, target_day: float, window_days: float):
     return _engine(outcomes.funnel, cohort, target_day=target_day, window_days=window_days)
 
 
+@st.cache_data(show_spinner=False, max_entries=512)
+def attrition(cohort: Cohort) -> pd.DataFrame:
+    """outcomes.attrition: still dosing and still assessed (Kaplan–Meier)."""
+    return _engine(outcomes.attrition, cohort)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def stopping_dose(cohort: Cohort) -> pd.DataFrame:
+    """outcomes.stopping_dose: the dose after which clients stopped."""
+    return _engine(outcomes.stopping_dose, cohort)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def reconciliation(cohort: Cohort) -> pd.DataFrame:
+    """outcomes.reconciliation: the client counts behind each figure at the primary timepoint."""
+    return _engine(outcomes.reconciliation, cohort)
+
+
 CACHED = [
     filter_options,
     table_counts,
@@ -321,6 +339,9 @@ CACHED = [
     doses_to_response,
     suicidal_ideation,
     funnel,
+    attrition,
+    stopping_dose,
+    reconciliation,
 ]
 
 

@@ -102,6 +102,18 @@ def durability_rule(s: Settings) -> str:
     )
 
 
+def attrition_rule(s: Settings) -> str:
+    return (
+        "Of the clients who started (a baseline above 0), still dosing at day t: a dose of the first course later "
+        "than day t; still assessed at day t: a follow-up score of the instrument later than day t (whole days "
+        "since the first dose, rounded up). A client whose last dose (or last score) is "
+        f"{s.course_gap_days} days or less before the end of the data may go on, and is censored there "
+        "(Kaplan–Meier, 95% CI, numbers at risk below). The dose after which clients stopped counts the doses of "
+        f"first courses that have ended (the last dose more than {s.course_gap_days} days before the end of the "
+        "data)."
+    )
+
+
 def safety_rule() -> str:
     return (
         "Suicidal ideation: PHQ-9 item 9 (thoughts of self-harm) above 0. Resolved: present at baseline and "

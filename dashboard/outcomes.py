@@ -262,6 +262,7 @@ def flow_table(
     return shown
 
 
+KM_COLUMNS = ["group", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored", "remaining", "n_group"]
 KM_QUERIES = {"response": "views/time_to_response", "relapse": "views/time_to_relapse"}
 # what a KM download carries: the curve and the numbers at risk (>= k), not the per-day event counts
 KM_SHOWN = ["group", "time", "survival", "ci_low", "ci_high", "at_risk"]
@@ -294,9 +295,7 @@ def kaplan_meier_table(
         km["n_group"] = n_group
         km["remaining"] = km.at_risk - km.events - km.censored  # at risk just after the row's time
         frames.append(km)
-    columns = [
-        "group", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored", "remaining", "n_group"
-    ]  # fmt: skip
+    columns = KM_COLUMNS
     out = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     if cohort.rounded:
         out = _rounded_counts(out, ["at_risk", "events", "censored", "remaining", "n_group"], k)
@@ -581,3 +580,164 @@ def funnel(
     n_min = max(1, settings.min_cell if min_cell is None else min_cell)
     limits = stats.funnel_limits(p0, max(n_max, 10) + 5, n_min=n_min)
     return frame.reset_index(drop=True), limits, p0
+
+
+# --- attrition: who stops, when, and the denominators each figure uses ---------------------------------------------
+
+ATTRITION_MEASURES = {"dosing": "Still dosing", "assessed": "Still assessed"}
+
+
+def attrition(con: duckdb.DuckDBPyConnection, cohort: Cohort, min_cell: int | None = None) -> pd.DataFrame:
+    """Kaplan–Meier per measure and group of the share of clients who started (a baseline above 0) still dosing
+    (a dose of the first course later than day t) and still assessed (a follow-up score of the instrument later
+    than day t). A client whose last dose (or score) is course_gap_days or less before the end of the data may go
+    on: censored there. Columns: measure, group, time, survival, ci_low, ci_high, at_risk, events, censored,
+    remaining, n_group; cut where fewer than k remain at risk; rounded counts for a rounded cohort."""
+    settings = cohort.settings
+    k = settings.min_cell if min_cell is None else min_cell
+    counts = _rows(con, "views/attrition_by_group", cohort, course_gap_days=settings.course_gap_days)
+    frames = []
+    for (measure, group), rows in counts.groupby(["measure", "group"], sort=True):
+        n_group = int(rows.n_clients.sum())
+        if privacy.is_small(n_group, k):
+            continue
+        km = stats.kaplan_meier(rows.days, rows.is_event, weights=rows.n_clients)
+        if k > 0:
+            km = km[km.at_risk >= k]
+        km.insert(0, "group", group)
+        km.insert(0, "measure", measure)
+        km["remaining"] = km.at_risk - km.events - km.censored
+        km["n_group"] = n_group
+        frames.append(km)
+    columns = ["measure", *KM_COLUMNS]
+    out = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    if cohort.rounded:
+        out = _rounded_counts(out, ["at_risk", "events", "censored", "remaining", "n_group"], k)
+    return out
+
+
+def share_at(km: pd.DataFrame, days: list[float]) -> pd.DataFrame:
+    """A Kaplan–Meier table (one measure) read at given days: per group and day the survival, its interval and
+    the number still at risk after that day (the step at or before it). Columns: group, day, share, ci_low,
+    ci_high, remaining; a day past the shown curve (fewer than k at risk) has no share."""
+    rows = []
+    for group, g in km.groupby("group", sort=True):
+        g = g.sort_values("time")
+        for day in days:
+            before = g[g.time <= day]
+            last = before.iloc[-1] if len(before) else None
+            past_end = len(g) and day > g.time.max() and (last is None or last.remaining is None)
+            if last is None:
+                rows.append((group, day, 1.0, 1.0, 1.0, None))
+            elif past_end:
+                rows.append((group, day, None, None, None, None))
+            else:
+                rows.append((group, day, last.survival, last.ci_low, last.ci_high, last.remaining))
+    return pd.DataFrame(rows, columns=["group", "day", "share", "ci_low", "ci_high", "remaining"])
+
+
+def stopping_dose(
+    con: duckdb.DuckDBPyConnection, cohort: Cohort, max_dose: int = 8, min_cell: int | None = None
+) -> pd.DataFrame:
+    """The dose after which clients who started stopped: per group, the number of doses of their first course
+    (max_dose meaning that many or more), over the courses that have ended (the last dose more than
+    course_gap_days before the end of the data); n_doses None counts the courses that may go on. Columns: group,
+    n_doses, n_clients, share (of the ended courses), ci_low, ci_high, suppressed."""
+    settings = cohort.settings
+    k = settings.min_cell if min_cell is None else min_cell
+    frame = _rows(con, "views/stopping_dose", cohort, course_gap_days=settings.course_gap_days, max_dose=int(max_dose))
+    ended = frame[frame.n_doses.notna()].groupby("group").n_clients.sum()
+    out = pd.DataFrame(
+        {
+            "group": frame["group"],
+            "n_doses": frame.n_doses.astype(object).where(frame.n_doses.notna(), None),
+            "numerator": frame.n_clients,
+            "denominator": frame["group"].map(ended).fillna(0).astype(int),
+        }
+    )
+    out.loc[out.n_doses.isna(), "denominator"] = out.loc[out.n_doses.isna(), "numerator"]
+    shown = _with_rate(out, k, partition="group", rounded=cohort.rounded)
+    shown = shown.rename(columns={"numerator": "n_clients", "denominator": "n_ended", "rate": "share"})
+    shown.loc[shown.n_doses.isna(), ["n_ended", "share", "ci_low", "ci_high"]] = None  # not an ended course
+    return shown[["group", "n_doses", "n_clients", "n_ended", "share", "ci_low", "ci_high", "suppressed"]]
+
+
+RECONCILIATION = [
+    (
+        "n_first_dose",
+        "First dose",
+        "Clients whose first course passes the filters.",
+        "Flow chart: first bar.",
+    ),
+    (
+        "n_with_baseline",
+        "A baseline score",
+        "Of those, clients with a score of the instrument at or before the first dose, at most {lookback} days "
+        "before it.",
+        "Flow chart: second bar.",
+    ),
+    (
+        "n_started",
+        "Started (baseline above 0)",
+        "Of those, clients whose baseline is above 0 (and at least the minimum baseline, when one is set): a "
+        "baseline of 0 cannot fall by half.",
+        "'Started' in Compare and the outcomes command; the denominator of every rate over all who started.",
+    ),
+    (
+        "n_evaluable",
+        "Evaluable at the timepoint",
+        "Of the started, clients with a score in the timepoint's window, whatever the number of doses.",
+        "The response tile's denominator ('k of n'), 'Evaluable' in Compare.",
+    ),
+    (
+        "n_completed_induction",
+        "Completed induction",
+        "Of the clients with a baseline (any value), those with at least {min_doses} doses before day "
+        "{induction_days}.",
+        "Flow chart: third bar.",
+    ),
+    (
+        "n_followup_in_window",
+        "Completed induction, scored at the timepoint",
+        "Of those, clients with a score in the timepoint's window.",
+        "Flow chart: fourth bar.",
+    ),
+    (
+        "n_included",
+        "Included (completers)",
+        "Of those, clients whose baseline is above 0 (and at least the minimum baseline): the completers' analysis "
+        "set, a subset of the evaluable.",
+        "Flow chart: last bar.",
+    ),
+]
+
+
+def reconciliation(
+    con: duckdb.DuckDBPyConnection, cohort: Cohort, target_day: float | None = None, min_cell: int | None = None
+) -> pd.DataFrame:
+    """The client counts a user meets for one timepoint (the primary one unless another is given), in one table:
+    stage, n_clients, rule, where (where in the app the number appears). All clients, not grouped; counts as the
+    cohort shows them (rounded for a rounded cohort)."""
+    settings = cohort.settings
+    day = settings.primary_day if target_day is None else target_day
+    window = settings.window_for(day)
+    whole = cohort.grouped("none")
+    flow = flow_table(con, whole, target_day=day, window_days=window, min_cell=min_cell)
+    table = outcomes_table(con, whole, timepoints=[(day, window)], min_cell=min_cell, include_last=False)
+    values = {**(flow.iloc[0].to_dict() if len(flow) else {}), **(table.iloc[0].to_dict() if len(table) else {})}
+    when = timepoint_label(_day_label(day, window, False)).lower()
+    words = {
+        "lookback": settings.baseline_lookback_days,
+        "min_doses": settings.min_induction_doses,
+        "induction_days": settings.induction_days,
+    }
+    rows = [
+        {
+            "stage": stage.replace("the timepoint", when),
+            "n_clients": values.get(column, 0),
+            "rule": rule.replace("the timepoint", when).format(**words),
+            "where": where,
+        }
+        for column, stage, rule, where in RECONCILIATION
+    ]
+    return pd.DataFrame(rows, columns=["stage", "n_clients", "rule", "where"])

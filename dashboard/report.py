@@ -24,6 +24,7 @@ SECTIONS = [
     "Key figures",
     "Rapid onset",
     "Long-term",
+    "Attrition",
     "Cohort comparison",
     "Clinicians and sites",
     "Methods",
@@ -78,6 +79,35 @@ def _table(frame: pd.DataFrame, formats: dict) -> str:
             cells.append(f"<td>{fmt(r[c])}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _attrition_section(con: duckdb.DuckDBPyConnection, cohort: Cohort, when: str) -> list[str]:
+    """Still dosing and still assessed by modality (Kaplan–Meier), and the counts behind each figure."""
+    s = cohort.settings
+    parts: list[str] = []
+    parts.append("<h2 id='attrition'>Attrition</h2>")
+    att = outcomes.attrition(con, cohort.grouped("modality"))
+    for measure, title in outcomes.ATTRITION_MEASURES.items():
+        rows = att[att.measure == measure].drop(columns="measure")
+        if len(rows):
+            parts.append(
+                _figure(
+                    charts.km_curve(rows, f"{title} (share of starters)"),
+                    f"{title}: Kaplan–Meier share of the clients who started, by modality, 95% CI. "
+                    + definitions.attrition_rule(s),
+                )
+            )
+    recon = outcomes.reconciliation(con, cohort)
+    parts.append(
+        f"<h3>Which clients each figure at {html.escape(when.lower())} counts</h3>"
+        + _table(
+            recon.rename(
+                columns={"stage": "Clients", "n_clients": "Number", "rule": "Who they are", "where": "Where it is"}
+            ),
+            {"Number": _count},
+        )
+    )
+    return parts
 
 
 def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
@@ -223,6 +253,8 @@ def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
                 definitions.durability_rule(s),
             )
         )
+
+    parts += _attrition_section(con, cohort, when)
 
     parts.append("<h2 id='cohort-comparison'>Cohort comparison</h2>")
     pct_fmt = {

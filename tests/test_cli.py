@@ -343,3 +343,32 @@ def test_outcomes_round_counts_to_5_and_hide_under_k_unless_exact(demo_db, capsy
     iv = next(r for r in json.loads(out) if r["group"] == "IV infusion" and r["timepoint"] == "day_28")
     assert iv["response_rate"] == 0.51
     assert all(v is None or v % 5 == 0 for values in shown.values() for v in values)
+
+
+def test_attrition_command_prints_each_table(demo_db, capsys):
+    common = ("attrition", "--db", demo_db, "--instrument", "phq9", "--format", "json")
+    capsys.readouterr()
+    assert run(*common, "--by", "none") == 0
+    weeks = json.loads(capsys.readouterr().out)
+    assert [r["week"] for r in weeks] == [1, 2, 3, 4, 8, 12]
+    # shares fall (or stay) week by week; counts still at risk are rounded to 5
+    dosing = [r["still_dosing"] for r in weeks]
+    assert dosing == sorted(dosing, reverse=True) and all(0 <= d <= 1 for d in dosing)
+    assert all(r["n_still_dosing"] % 5 == 0 and r["n_still_assessed"] % 5 == 0 for r in weeks)
+    assert run(*common, "--table", "reconciliation") == 0
+    recon = json.loads(capsys.readouterr().out)
+    assert [r["stage"] for r in recon][:4] == [
+        "First dose",
+        "A baseline score",
+        "Started (baseline above 0)",
+        "Evaluable at week 4",
+    ]
+    # each stage is within the one it is drawn from
+    n = [r["n_clients"] for r in recon]
+    assert n[0] >= n[1] >= n[2] >= n[3] and n[1] >= n[4] >= n[5] >= n[6] and n[6] <= n[3]
+    assert run(*common, "--table", "stopping-dose", "--by", "none") == 0
+    stops = json.loads(capsys.readouterr().out)
+    ended = [r for r in stops if r["n_doses"] is not None]
+    assert sum(r["share"] for r in ended if r["share"] is not None) == pytest.approx(1, abs=0.06)
+    assert run("attrition", "--db", demo_db, "--instrument", "nope") == 2
+    assert "unknown instrument" in capsys.readouterr().err

@@ -381,3 +381,40 @@ def test_partial_response_at_week_4(con):
     got = {c: _client(con, c).is_partial_response_primary for c in "FLKAHE"}
     got = {c: None if pd.isna(v) else bool(v) for c, v in got.items()}
     assert got == {"F": True, "L": True, "K": False, "A": False, "H": None, "E": False}
+
+
+def test_attrition_still_dosing_and_still_assessed(con):
+    from dashboard.outcomes import attrition, share_at
+
+    km = attrition(con, Cohort("PHQ-9"), min_cell=0)
+    # the data end on day 207 (J's last score), more than 90 days after every first course's last dose and last
+    # score: no one is censored. The ten who started (C's baseline is 0, I has none), by the day of their last
+    # dose: G 0, J 3, B D E 7, F 9, H L 10, A 11, K 24
+    dosing = share_at(km[km.measure == "dosing"], [0, 3, 7, 9, 10, 11, 14, 24]).set_index("day")
+    assert dosing.share.round(9).tolist() == [0.9, 0.8, 0.5, 0.4, 0.2, 0.1, 0.1, 0.0]
+    assert dosing.loc[7, "remaining"] == 5
+    # by the day of their last follow-up score: G none (0), J 7, L 21, D K 28, F 32, E 35, H 36, B 40, A 56
+    assessed = share_at(km[km.measure == "assessed"], [0, 7, 21, 28, 32, 35, 36, 40, 56]).set_index("day")
+    assert assessed.share.round(9).tolist() == [0.9, 0.8, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
+    assert set(km.n_group) == {10}
+
+
+def test_stopping_dose(con):
+    from dashboard.outcomes import stopping_dose
+
+    table = stopping_dose(con, Cohort("PHQ-9"), min_cell=0)
+    # doses in the first course: G 1, J 2, B D E H L 4, F 5, A 6, K 8 (8 or more)
+    assert dict(zip(table.n_doses, table.n_clients, strict=True)) == {1: 1, 2: 1, 4: 5, 5: 1, 6: 1, 8: 1}
+    assert set(table.n_ended) == {10}
+    assert table.set_index("n_doses").loc[4, "share"] == 0.5
+
+
+def test_reconciliation_of_the_week_4_counts(con):
+    from dashboard.outcomes import reconciliation
+
+    table = reconciliation(con, Cohort("PHQ-9"), min_cell=0).set_index("stage")
+    # first dose: all 12; baseline: not I (31 days before); started: not C (baseline 0); evaluable at 28 ± 7:
+    # A B D E F K L; completed induction (4+ doses before day 28) with a baseline: not G, J, I; scored in the window
+    # among those: A B C D E F K L; included (baseline above 0): A B D E F K L
+    assert table.n_clients.tolist() == [12, 11, 10, 7, 9, 8, 7]
+    assert table.index[3] == "Evaluable at week 4"

@@ -28,6 +28,7 @@ SHARED = {
     "standard_targets": [{"target_day": 28.0, "window_days": 7.0}],
     "custom_targets": [{"target_day": 30.0, "window_days": 5.0}],
     "include_last": True,
+    "course_gap_days": 90,
 }
 # the schema and its migrations, run by store.connect (the derived builds, queries/derive/, by derive.rebuild)
 STORE = {"schema", *(f"migrate_{v:03d}" for v in range(2, store.SCHEMA_VERSION + 1))}
@@ -53,6 +54,8 @@ QUERIES = {
     "client_outcome_rows",
     "needs_attention",
     "data_quality",
+    "attrition_by_group",
+    "stopping_dose",
 }
 MAY_BE_EMPTY_ON_DEMO = {"import_rejects_for"}  # the demo imports cleanly
 

@@ -13,7 +13,17 @@ from streamlit.testing.v1 import AppTest
 from dashboard import store
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-VIEWS = ["overview", "rapid_onset", "long_term", "compare", "clinicians_sites", "client_timeline", "my_cohort", "data"]
+VIEWS = [
+    "overview",
+    "rapid_onset",
+    "long_term",
+    "compare",
+    "clinicians_sites",
+    "attrition",
+    "client_timeline",
+    "my_cohort",
+    "data",
+]
 
 
 @pytest.fixture

@@ -130,6 +130,11 @@ def count_tile(col, label: str, n, caption: str, definition: str) -> None:
         st.caption(md(caption))
 
 
+def count_text(n) -> str:
+    """A count for a table cell: '1,234', or 'suppressed' where it is hidden."""
+    return "suppressed" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{int(n):,}"
+
+
 def value_tile(col, label: str, value: str | None, caption: str | None, definition: str) -> None:
     """A tile for a statistic that is not a count (a median, say); None means suppressed."""
     with col.container(border=True):
