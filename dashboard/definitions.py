@@ -142,19 +142,29 @@ def reliable_change(inst: Instrument) -> str:
     )
 
 
-def references(instrument: str, measure: str, timepoint_day: float | None = None) -> list[dict]:
-    """Published figures (DOMAIN.md §6) for an instrument and measure, each with its definition."""
+def references(
+    instrument: str,
+    measure: str,
+    timepoint_day: float | None = None,
+    denominator: str | None = None,
+    at_label: str | None = None,
+) -> list[dict]:
+    """Published figures (DOMAIN.md §6) whose definition matches: the instrument, the measure, the timepoint (its
+    own day) and the denominator ('evaluable' or 'itt'), each with its source, n and definition. `at_label`: the
+    chart's category the figure belongs at (rates_with_ci draws a reference only there)."""
     import tomllib
     from pathlib import Path
 
     data = tomllib.loads((Path(__file__).with_name("references.toml")).read_text(encoding="utf-8"))
-    return [
+    found = [
         r
         for r in data.get("reference", [])
         if r["instrument"] == instrument
         and r["measure"] == measure
         and (timepoint_day is None or r["timepoint_day"] == timepoint_day)
+        and (denominator is None or r.get("denominator") == denominator)
     ]
+    return [r | {"at_label": at_label} for r in found] if at_label else found
 
 
 def settings_in_force(s: Settings) -> str:

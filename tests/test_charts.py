@@ -346,15 +346,43 @@ def test_rates_with_ci_suppressed_rows_absent_via_none_or_flag():
     assert "2 groups suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
 
 
-def test_rates_with_ci_reference_lines_show_label_and_definition():
-    refs = [{"label": "McInnes 2022", "value": 0.536, "definition": "PHQ-9 ≥50% reduction, 14–31 days"}]
+def test_rates_with_ci_reference_marks_sit_at_their_own_timepoint_with_source_n_and_definition():
+    refs = [
+        {
+            "label": "McInnes 2022",
+            "value": 0.536,
+            "n": "537",
+            "definition": "PHQ-9 ≥50% reduction, 14–31 days",
+            "at_label": "Week 4",
+        },
+        # no category of its own on this chart: not drawn, not listed
+        {"label": "Han 2016", "value": 0.522, "definition": "24 h", "at_label": "24 h"},
+        {"label": "Undated", "value": 0.4, "definition": "no timepoint"},
+    ]
     fig = charts.rates_with_ci(rates_frame(), references=refs)
     assert len(fig.data) == 2  # references are shapes, not traces
     (shape,) = fig.layout.shapes
+    # a dashed mark across the 'Week 4' category only (index 1 of Week 2, Week 4), not a line across the chart
     assert shape.line.dash == "dash" and shape.y0 == shape.y1 == 0.536
+    assert (shape.xref, shape.x0, shape.x1) == ("x", 1 - 0.45, 1 + 0.45)
     texts = annotation_texts(fig)
     assert "McInnes 2022" in texts
-    assert any("PHQ-9 ≥50% reduction, 14–31 days" in t for t in texts)
+    assert "Reference “McInnes 2022” at Week 4: 53.6%, n = 537; PHQ-9 ≥50% reduction, 14–31 days" in texts
+    assert not any("Han 2016" in t or "Undated" in t for t in texts)
+
+
+def test_references_match_instrument_timepoint_measure_and_denominator():
+    from dashboard import definitions
+
+    day1 = definitions.references("MADRS", "response", 1, "evaluable", at_label="24 h")
+    assert [(r["label"], r["value"], r["at_label"]) for r in day1] == [
+        ("Han 2016 meta-analysis (single IV dose)", 0.522, "24 h")
+    ]
+    assert [r["value"] for r in definitions.references("MADRS", "response", 7, "evaluable")] == [0.398]
+    assert definitions.references("MADRS", "response", 3, "evaluable") == []  # no 72 h figure: nothing drawn
+    assert definitions.references("MADRS", "response", 1, "itt") == []  # another denominator
+    assert definitions.references("PHQ-9", "response", 42, "evaluable") == []  # Oliver: 'within 6 weeks'
+    assert all(r.get("n") and r.get("definition") for r in definitions.references("PHQ-9", "response", 28))
 
 
 # --------------------------------------------------------------------------------------------------- flow

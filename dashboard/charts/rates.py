@@ -28,8 +28,10 @@ def rates_with_ci(
     frame columns: group, label, rate, ci_low, ci_high, numerator, denominator (+ optional suppressed).
     rate and CI limits are proportions 0–1. Labels keep the order they first appear in (suppressed rows
     included, so the axis does not change when a cell is hidden). One marker trace per group.
-    references: optional list of {label, value, definition} (value a proportion): a dashed line with the
-    label beside it (the definition on hover), and the definitions listed under the chart.
+    references: optional list of {label, value, definition, n, at_label} (value a proportion): a dashed mark
+    across the category `at_label` only (a published figure belongs at its own timepoint and denominator; one
+    without an `at_label` among the chart's labels is not drawn), labelled beside it with the definition on
+    hover, and each drawn reference's source, n and definition listed under the chart.
     """
     if is_empty(frame):
         return no_data(x_title, y_title)
@@ -61,38 +63,54 @@ def rates_with_ci(
                 cliponaxis=False,
             )
         )
-    refs = [r for r in (references or []) if num(r.get("value")) is not None]
+    refs = [r for r in (references or []) if num(r.get("value")) is not None and plot(r.get("at_label")) in labels]
     style(fig, x_title=x_title, y_title=y_title, bottom=70 + 18 * len(refs), scattermode="group", scattergap=0.4)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
     percent_axis(fig)
-    _reference_lines(fig, refs)
+    _reference_marks(fig, refs, labels)
     suppression_note(fig, int((~shown).sum()), k, "group")
     return fig
 
 
-def _reference_lines(fig: go.Figure, refs: list[dict]) -> None:
-    """Each reference as a dashed line labelled at the right, then all their definitions under the chart."""
+def _reference_marks(fig: go.Figure, refs: list[dict], labels: list[str]) -> None:
+    """Each reference as a dashed mark across its own category, labelled at its right end; then, under the chart,
+    each one's source, value, n and definition."""
     for ref in refs:
+        at = labels.index(plot(ref["at_label"]))
         label, definition = plot(ref.get("label", "")), plot(ref.get("definition", "") or "")
-        fig.add_hline(
-            y=num(ref["value"]),
-            line={"dash": "dash", "color": "#777777", "width": 1},
-            annotation={
-                "text": label,
-                "hovertext": definition or label,
-                "font": NOTE_FONT,
-                "xanchor": "right",
-                "x": 1,
-                "yanchor": "bottom",
-                "showarrow": False,
-            },
+        value = num(ref["value"])
+        fig.add_shape(
+            type="line",
+            xref="x",
+            yref="y",
+            x0=at - 0.45,
+            x1=at + 0.45,
+            y0=value,
+            y1=value,
+            line={"dash": "dash", "color": "#777777", "width": 1.5},
+            name="reference_mark",
+        )
+        fig.add_annotation(
+            x=at + 0.45,
+            y=value,
+            xref="x",
+            yref="y",
+            text=label,
+            hovertext=definition or label,
+            font=NOTE_FONT,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            name="reference_label",
         )
     for i, ref in enumerate(refs):
         definition = plot(ref.get("definition", "") or "")
+        n = plot(ref.get("n", "") or "")
         note_below(
             fig,
-            f"Reference line “{plot(ref.get('label', ''))}” ({pct(num(ref['value']), 1)})"
-            + (f": {definition}" if definition else ""),
+            f"Reference “{plot(ref.get('label', ''))}” at {plot(ref['at_label'])}: {pct(num(ref['value']), 1)}"
+            + (f", n = {n}" if n else "")
+            + (f"; {definition}" if definition else ""),
             name="reference_definition",
             left=True,
             yshift=-54 - 18 * i,

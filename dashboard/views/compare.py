@@ -31,7 +31,12 @@ table = table[table.timepoint != "last"]
 if common.empty_note(table):
     st.stop()
 
-refs = definitions.references(state.instrument, "response", day) if show_refs else None
+refs = (
+    definitions.references(state.instrument, "response", day, "evaluable", at_label="Evaluable")
+    + definitions.references(state.instrument, "response", day, "itt", at_label="All who started")
+    if show_refs
+    else None
+)
 if show_refs and not refs:
     st.caption(f"No published {md(state.instrument)} figures at {timepoint_label(f'day_{day:g}').lower()} to show.")
 both = [
@@ -47,7 +52,13 @@ common.chart(
     key="compare_response",
 )
 rem = rate_rows(table, "remission").assign(label="Evaluable, not remitted at baseline")
-rem_refs = definitions.references(state.instrument, "remission", day) if show_refs else None
+rem_refs = (
+    definitions.references(
+        state.instrument, "remission", day, "evaluable", at_label="Evaluable, not remitted at baseline"
+    )
+    if show_refs
+    else None
+)
 common.chart(
     charts.rates_with_ci(rem, "Remission rate", references=rem_refs or None),
     "Remission per group over evaluable clients not in remission at baseline, Wilson 95% CI.",

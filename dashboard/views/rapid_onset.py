@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import charts, data, definitions
 from dashboard.escape import md
-from dashboard.outcomes import KM_SHOWN, rate_rows
+from dashboard.outcomes import KM_SHOWN, rate_rows, timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
 
@@ -42,7 +42,14 @@ if missing:
         + (" (its recall period is longer than that; see above)." if warning else ".")
     )
 if not common.empty_note(rows):
-    refs = definitions.references(state.instrument, "response", 1)
+    # each published figure at its own timepoint, for the same denominator as the chart
+    refs = [
+        ref
+        for day in (1, 3, 7)
+        for ref in definitions.references(
+            state.instrument, "response", day, state.rates, at_label=timepoint_label(f"day_{day:g}")
+        )
+    ]
     common.chart(
         charts.rates_with_ci(rows, "Response rate", references=refs or None),
         f"Clients with ≥50% reduction / {'all who started' if state.itt else 'evaluable clients'} at "
