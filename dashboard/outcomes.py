@@ -667,14 +667,14 @@ RECONCILIATION = [
         "n_first_dose",
         "First dose",
         "Clients whose first course passes the filters.",
-        "Flow chart: first bar.",
+        "Overview: 'Clients started'; flow chart: first bar.",
     ),
     (
         "n_with_baseline",
         "A baseline score",
         "Of those, clients with a score of the instrument at or before the first dose, at most {lookback} days "
         "before it.",
-        "Flow chart: second bar.",
+        "Overview: 'With baseline'; flow chart: second bar.",
     ),
     (
         "n_started",
@@ -687,7 +687,7 @@ RECONCILIATION = [
         "n_evaluable",
         "Evaluable at the timepoint",
         "Of the started, clients with a score in the timepoint's window, whatever the number of doses.",
-        "The response tile's denominator ('k of n'), 'Evaluable' in Compare.",
+        "Overview: the response tile's 'k of n'; 'Evaluable' in Compare and the outcomes command.",
     ),
     (
         "n_completed_induction",
