@@ -70,6 +70,7 @@ EXPECTED_VIEWS = {
     "long-term",
     "compare",
     "clinicians-sites",
+    "attrition",
     "client-timeline",
     "my-cohort",
     "data",
