@@ -282,24 +282,30 @@ def kaplan_meier_table(
     if event not in KM_QUERIES:
         raise OutcomeError(f"unknown event {event!r}; use one of {', '.join(KM_QUERIES)}")
     k = settings.min_cell if min_cell is None else min_cell
-    counts = _rows(con, KM_QUERIES[event], cohort)
+    out = _km_by(_rows(con, KM_QUERIES[event], cohort), ["group"], k)
+    if cohort.rounded:
+        out = _rounded_counts(out, ["at_risk", "events", "censored", "remaining", "n_group"], k)
+    return out
+
+
+def _km_by(counts: pd.DataFrame, keys: list[str], k: int) -> pd.DataFrame:
+    """Kaplan–Meier per combination of `keys` (e.g. group) of rows (days, is_event, n_clients): the KM_COLUMNS after
+    the keys, a combination of fewer than k clients left out and each curve cut where fewer than k are at risk."""
     frames = []
-    for group, rows in counts.groupby("group", sort=True):
+    for values, rows in counts.groupby(keys, sort=True):
         n_group = int(rows.n_clients.sum())
         if privacy.is_small(n_group, k):
             continue
         km = stats.kaplan_meier(rows.days, rows.is_event, weights=rows.n_clients)
         if k > 0:
             km = km[km.at_risk >= k]
-        km.insert(0, "group", group)
+        for key, value in reversed(list(zip(keys, values, strict=True))):
+            km.insert(0, key, value)
         km["n_group"] = n_group
         km["remaining"] = km.at_risk - km.events - km.censored  # at risk just after the row's time
         frames.append(km)
-    columns = KM_COLUMNS
-    out = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-    if cohort.rounded:
-        out = _rounded_counts(out, ["at_risk", "events", "censored", "remaining", "n_group"], k)
-    return out
+    columns = [*keys[:-1], *KM_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def _rounded_counts(frame: pd.DataFrame, columns: list[str], k: int) -> pd.DataFrame:
@@ -596,21 +602,7 @@ def attrition(con: duckdb.DuckDBPyConnection, cohort: Cohort, min_cell: int | No
     settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
     counts = _rows(con, "views/attrition_by_group", cohort, course_gap_days=settings.course_gap_days)
-    frames = []
-    for (measure, group), rows in counts.groupby(["measure", "group"], sort=True):
-        n_group = int(rows.n_clients.sum())
-        if privacy.is_small(n_group, k):
-            continue
-        km = stats.kaplan_meier(rows.days, rows.is_event, weights=rows.n_clients)
-        if k > 0:
-            km = km[km.at_risk >= k]
-        km.insert(0, "group", group)
-        km.insert(0, "measure", measure)
-        km["remaining"] = km.at_risk - km.events - km.censored
-        km["n_group"] = n_group
-        frames.append(km)
-    columns = ["measure", *KM_COLUMNS]
-    out = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    out = _km_by(counts, ["measure", "group"], k)
     if cohort.rounded:
         out = _rounded_counts(out, ["at_risk", "events", "censored", "remaining", "n_group"], k)
     return out
