@@ -273,6 +273,7 @@ def _import(args) -> int:
                 instrument_file=args.instruments,
                 after_import=derive.refresh,
                 progress=progress,
+                derive_once=not store.is_lake(path),  # a file store is seen only when the command is done
             )
             if shown:
                 shown.note("saving the store (a new snapshot replaces the old one)…")

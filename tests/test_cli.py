@@ -265,8 +265,11 @@ def test_import_shows_each_file_and_stage_on_a_terminal_and_nothing_when_piped(t
     files = [PROJECT / "data/examples/clients.csv", PROJECT / "data/examples/sessions.csv"]
     shown = _import_on_a_terminal(tmp_path, files)
     for n, name in ((1, "clients.csv"), (2, "sessions.csv")):
-        for stage in ("reading", "checking", "storing", "updating the derived tables"):
+        for stage in ("reading", "checking", "storing"):
             assert f"[{n}/2] {name}: {stage}…" in shown, shown
+    # a file store's derived tables are refreshed once, after the last file, for the clients of both
+    assert "[2/2] sessions.csv: updating the derived tables…" in shown, shown
+    assert "[1/2] clients.csv: updating the derived tables…" not in shown, shown
     assert "saving the store" in shown
     piped = subprocess.run(
         [sys.executable, "-m", "dashboard", "import", *map(str, files), "--db", str(tmp_path / "p.duckdb")],

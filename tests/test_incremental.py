@@ -138,3 +138,44 @@ def test_refresh_rebuilds_everything_when_the_settings_changed(tmp_path, monkeyp
         assert derive.is_current(con)
     finally:
         con.close()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(clinic=clinic_files())
+def test_property_one_refresh_after_several_files_equals_a_full_rebuild(tmp_path_factory, clinic):
+    # a file store's command refreshes once, after its last file, for every client its files named
+    from dashboard.ingest import import_files
+
+    files, replace = clinic
+    folder = tmp_path_factory.mktemp("once")
+    paths = []
+    for i, (name, header, rows) in enumerate(files):
+        path = folder / f"{i:02d}_{name}"
+        path.write_text(header + "\n" + "".join(f"{r}\n" for r in rows), encoding="utf-8")
+        paths.append(path)
+    half = len(paths) // 2
+    once, full = folder / "once.duckdb", folder / "full.duckdb"
+    calls = []
+
+    def refresh(con):
+        calls.append(con.execute("select count(*) from temp._touched").fetchone()[0])
+        derive.refresh(con)
+
+    con = store.connect(once, key=None)
+    try:  # a history in one command, then the rest in another: two refreshes
+        import_files(con, paths[:half], replace=replace, after_import=refresh, derive_once=True)
+        import_files(con, paths[half:], replace=replace, after_import=refresh, derive_once=True)
+        tables = {r[0] for r in con.execute("select table_name from duckdb_tables() where temporary").fetchall()}
+        assert not tables & {"_touched", "_touched_run"}
+    finally:
+        con.close()
+    assert len(calls) <= 2
+    _apply(full, folder, files, replace, derive.rebuild)
+    a, b = store.connect(once, read_only=True, key=None), store.connect(full, read_only=True, key=None)
+    try:
+        got, want = derived_rows(a), derived_rows(b)
+        for t in want:
+            assert got[t] == want[t], t
+    finally:
+        a.close()
+        b.close()

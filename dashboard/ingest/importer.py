@@ -166,11 +166,43 @@ def import_files(
     names: list[str] | None = None,
     after_import=None,
     progress=None,
+    derive_once: bool = False,
 ) -> list[FileReport]:
     """Import several files, each in its own transaction. Custom instruments are stored first. `progress(file,
-    stage)` is told each file's stages as they start (see STAGES)."""
+    stage)` is told each file's stages as they start (see STAGES).
+
+    derive_once: run `after_import` once, after the last file, for the clients every file named (in a transaction
+    of its own), instead of once per file. For a store whose changes no one sees before the whole command is done
+    (a file store is written in a copy that replaces it at the end: dashboard/writer.py); not for a DuckLake store,
+    where each file's commit is seen at once and must carry its derived rows."""
     with import_lock(con):
-        return _import_files(con, paths, kind, replace, instrument_file, names, after_import, progress)
+        if not (derive_once and after_import is not None):
+            return _import_files(con, paths, kind, replace, instrument_file, names, after_import, progress)
+        con.execute("create or replace temp table _touched_run (client_id varchar)")
+        try:
+            reports = _import_files(con, paths, kind, replace, instrument_file, names, _remember_touched, progress)
+            if con.execute("select count(*) from temp._touched_run").fetchone()[0]:
+                con.execute("begin")
+                try:
+                    con.execute("create or replace temp table _touched as select distinct client_id from _touched_run")
+                    if progress is not None:
+                        progress(reports[-1].file if reports else None, "derive")
+                    after_import(con)
+                    con.execute("commit")
+                except BaseException:
+                    with contextlib.suppress(duckdb.TransactionException):
+                        con.execute("rollback")
+                    raise
+                finally:
+                    con.execute("drop table if exists temp._touched")
+            return reports
+        finally:
+            con.execute("drop table if exists temp._touched_run")
+
+
+def _remember_touched(con) -> None:
+    """derive_once's after_import for each file: keep the clients it named for the one refresh at the end."""
+    con.execute("insert into temp._touched_run select client_id from temp._touched")
 
 
 def _import_files(con, paths, kind, replace, instrument_file, names, after_import, progress) -> list[FileReport]:
@@ -299,7 +331,8 @@ def _import_file(
                     "create or replace temp table _touched as "
                     "select distinct client_id from _checked where _reason is null and client_id is not null"
                 )
-                stage("derive")
+                if after_import is not _remember_touched:  # derive_once: the refresh is after the last file
+                    stage("derive")
                 after_import(con)
             con.execute("commit")
         except BaseException:

@@ -23,7 +23,7 @@ from dashboard.ingest.limits import MemoryGuard, die_with_parent, duckdb_memory_
 
 def run(spec: dict) -> dict:
     from dashboard import derive, store, writer
-    from dashboard.ingest import ImportBusy, import_file
+    from dashboard.ingest import ImportBusy, import_files
 
     progress_file = open(spec["progress"], "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run)
     current = [None]
@@ -39,17 +39,15 @@ def run(spec: dict) -> dict:
         with guard, writer.writing(Path(spec["target"])) as con:
             if memory_mb:
                 con.execute(f"set memory_limit = '{duckdb_memory_limit(memory_mb)}'")
-            reports = [
-                import_file(
-                    con,
-                    Path(f["path"]),
-                    name=f["name"],
-                    replace=bool(spec["replace"]),
-                    after_import=derive.refresh,
-                    progress=progress,
-                )
-                for f in spec["files"]
-            ]
+            reports = import_files(
+                con,
+                [Path(f["path"]) for f in spec["files"]],
+                names=[f["name"] for f in spec["files"]],
+                replace=bool(spec["replace"]),
+                after_import=derive.refresh,
+                progress=progress,
+                derive_once=not store.is_lake(spec["target"]),  # a file store is seen only when the import is done
+            )
             progress(None, "saving")
         return {"reports": reports}
     except (ImportBusy, writer.WriterBusy) as exc:
