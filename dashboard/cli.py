@@ -295,7 +295,7 @@ def _import(args) -> int:
             print(f"    … and {len(r.rejects) - 10:,} more" + ("" if args.rejects else " (use --rejects PATH)"))
     if args.rejects:
         n = write_rejects_csv(reports, args.rejects)
-        print(f"wrote {n:,} rejected rows to {args.rejects}")
+        print(f"wrote {n:,} rejected {'row' if n == 1 else 'rows'} to {args.rejects}")
     return 0 if all(r.ok for r in reports) else 1
 
 

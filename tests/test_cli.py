@@ -375,3 +375,10 @@ def test_attrition_command_prints_each_table(demo_db, capsys):
     assert sum(r["share"] for r in ended if r["share"] is not None) == pytest.approx(1, abs=0.06)
     assert run("attrition", "--db", demo_db, "--instrument", "nope") == 2
     assert "unknown instrument" in capsys.readouterr().err
+
+
+def test_one_rejected_row_is_said_in_the_singular(db, write_file, tmp_path, capsys):
+    out_path = tmp_path / "rejects.csv"
+    bad = write_file("s.csv", lines(SCORES_HEADER, "C1,2025-01-01,PHQ-9,5", "C2,2025-01-01,PHQ-9,abc"))
+    assert run("import", bad, "--db", db, "--rejects", out_path) == 1
+    assert f"wrote 1 rejected row to {out_path}" in capsys.readouterr().out
