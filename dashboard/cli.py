@@ -316,9 +316,8 @@ def _outcomes(args) -> int:
         ]
     elif default_window is not None:
         points = [(d, default_window) for d, _ in settings.timepoints]
-    path = store.resolve_path(args.db)
-    if not store.is_lake(path) and not path.exists():
-        print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
+    path = _existing_store(args.db)
+    if path is None:
         return 2
     con = _open_current(path, settings)
     try:
@@ -357,9 +356,8 @@ def _attrition(args) -> int:
     from dashboard.settings import load
 
     settings = load()
-    path = store.resolve_path(args.db)
-    if not store.is_lake(path) and not path.exists():
-        print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
+    path = _existing_store(args.db)
+    if path is None:
         return 2
     con = _open_current(path, settings)
     try:
@@ -438,6 +436,15 @@ def _filters(args):
     return cohort.filters_from_args(args)
 
 
+def _existing_store(db: str | None) -> Path | None:
+    """The store a reading command names (--db, $OUTCOMES_DB or the default), or None after saying there is none."""
+    path = store.resolve_path(db)
+    if not store.is_lake(path) and not path.exists():
+        print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
+        return None
+    return path
+
+
 def _open_current(path: Path, settings):
     """A read-only connection on derived tables built under `settings`: when they were built under others, they
     are rebuilt first (saying so on stderr), so no figure is read from stale tables."""
@@ -491,9 +498,8 @@ def _report(args) -> int:
     from dashboard import report
     from dashboard.outcomes import OutcomeError, resolve
 
-    path = store.resolve_path(args.db)
-    if not store.is_lake(path) and not path.exists():
-        print(f"error: {path}: no database here; import data or run `python -m dashboard demo`", file=sys.stderr)
+    path = _existing_store(args.db)
+    if path is None:
         return 2
     from dashboard.cohort import Cohort
     from dashboard.settings import load
