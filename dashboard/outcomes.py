@@ -327,7 +327,7 @@ def trajectory(
     con: duckdb.DuckDBPyConnection,
     cohort: Cohort,
     bin_days: float = 7,
-    max_day: float = 364,
+    max_day: float | None = None,
     measure: str = "score",
     min_cell: int | None = None,
 ) -> pd.DataFrame:
@@ -340,6 +340,13 @@ def trajectory(
         raise OutcomeError(
             f"trajectory bins of {bin_days:g} days are not precomputed; use one of "
             f"{', '.join(f'{b:g}' for b in settings.trajectory_bins)} (settings.trajectory_bins)"
+        )
+    last = settings.trajectory_last_day(bin_days)
+    max_day = last if max_day is None else max_day
+    if max_day > last:
+        raise OutcomeError(
+            f"trajectory bins of {bin_days:g} days are precomputed up to day {last:g} "
+            "(settings.trajectory_max_day, trajectory_max_bins)"
         )
     frame = _rows(con, "views/trajectory_by_bin", cohort, bin_days=float(bin_days), max_day=max_day)
     mean, sd = ("mean", "sd") if measure == "score" else ("mean_pct_change", "sd_pct_change")

@@ -42,6 +42,9 @@ class Settings:
     # Trajectory bin widths precomputed per client (days): half-days for the first week, weeks for the long term.
     trajectory_bins: tuple[float, ...] = (0.5, 7.0)
     trajectory_max_day: float = 364.0
+    # ... and no more than this many bins of any width: 52 weeks, or the first 26 days in half-days (the rapid-onset
+    # charts draw 7); a bin past both is not stored, and not asked for (outcomes.trajectory refuses).
+    trajectory_max_bins: int = 52
     max_upload_mb: int = 200  # the largest file the Data page imports (server.maxUploadSize caps uploads too)
     import_memory_mb: int = 4096  # an import that needs more memory is stopped (0: no limit); DuckDB gets half
 
@@ -64,6 +67,7 @@ class Settings:
             "timepoints": [{"target_day": float(d), "window_days": float(w)} for d, w in self.precomputed()],
             "bin_widths": [float(b) for b in self.trajectory_bins],
             "max_day": self.trajectory_max_day,
+            "max_bins": self.trajectory_max_bins,
         }
 
     def as_json(self) -> dict:
@@ -77,6 +81,10 @@ class Settings:
     def is_standard(self, day: float, window: float) -> bool:
         """Whether a timepoint is precomputed (a standard one or an extra one)."""
         return any(float(d) == float(day) and float(w) == float(window) for d, w in self.precomputed())
+
+    def trajectory_last_day(self, bin_days: float) -> float:
+        """The last day whose scores the precomputed bins of this width hold."""
+        return min(self.trajectory_max_day, self.trajectory_max_bins * float(bin_days))
 
     def window_for(self, day: float) -> float:
         """The standard window of a standard timepoint, else a quarter of the day rounded to the nearest whole day

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import threading
+import time
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,14 +140,17 @@ def configured_key() -> str | None:
 _DEFAULT_KEY = object()
 
 
-def connect(path: str | os.PathLike, read_only: bool = False, key=_DEFAULT_KEY, shown=None) -> Connection:
+def connect(
+    path: str | os.PathLike, read_only: bool = False, key=_DEFAULT_KEY, shown=None, checked: bool = False
+) -> Connection:
     """Open the database at `path`, with its schema in place and its version checked. With a key (by default the
     configured one, see configured_key) the file is created and opened encrypted.
 
     A store is created only where no file exists. An existing file is opened only when it is an outcomes database
     (our schema_info marker) and every block of every table reads back intact (verify); anything else is a
     StoreError that names the file and says what to do, and nothing is added to the file. `shown` is the name the
-    messages use (the store, when `path` is a writer's copy of it)."""
+    messages use (the store, when `path` is a writer's copy of it). The full read is skipped for a file unchanged
+    since one passed (is_checked), or, with `checked`, for a writer's copy of such a file."""
     path = Path(path) if not is_lake(path) else path
     key = configured_key() if key is _DEFAULT_KEY else key
     if is_lake(path):
@@ -163,7 +168,7 @@ def connect(path: str | os.PathLike, read_only: bool = False, key=_DEFAULT_KEY, 
     if not new and not path.is_file():
         raise StoreError(f"{shown}: not a regular file, so not a database; point --db / {ENV_VAR} at a database file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(path, read_only, key, new=new, shown=shown)
+    con = _open(path, read_only, key, new=new, shown=shown, checked=checked)
     try:
         _ensure_schema(con, read_only, shown, new=new)
     except duckdb.Error as exc:
@@ -175,7 +180,9 @@ def connect(path: str | os.PathLike, read_only: bool = False, key=_DEFAULT_KEY, 
     return con
 
 
-def _open(path: Path, read_only: bool, key: str | None, new: bool = False, shown=None) -> Connection:
+def _open(
+    path: Path, read_only: bool, key: str | None, new: bool = False, shown=None, checked: bool = False
+) -> Connection:
     """A cursor of the process's root connection on the file now at `path`, attaching it first when it is not
     open (and verifying it then, unless it is `new`). A file replaced since (a new snapshot, see
     dashboard/writer.py) gets a root of its own; the old one lives on for the connections that still read it."""
@@ -193,13 +200,17 @@ def _open(path: Path, read_only: bool, key: str | None, new: bool = False, shown
                 f"({'read-only' if root.read_only else 'for writing'}); close it first"
             )
         if root is None:
+            before = None if new or is_lake(path) else path.stat()
             con = _attach(path, read_only, key, shown)
             if not new and not is_lake(path):
+                whole = not (checked or is_checked(path))
                 try:
-                    verify(con, shown)
+                    verify(con, shown, whole=whole)
                 except StoreError:
                     con.close()
                     raise
+                if whole and shown == path:  # not a writer's copy: that one is recorded once it is the store
+                    record_checked(path, before)
             root = _OPEN[name] = _Root(name, con, read_only, key, _inode(path))
         root.users += 1
         cur = root.con.cursor()
@@ -368,28 +379,32 @@ MARKER_COLUMNS = ("schema_version", "created_at", "app_version", "dataset")  # s
 def is_ours(con) -> bool:
     """Whether the attached database carries our marker: a main.schema_info table with our columns and one row
     with a schema version."""
-    row = con.execute(
+    # fetchall, not fetchone: a result not read to its end keeps its transaction open (and a checkpoint waits)
+    (row,) = con.execute(
         "select list(column_name) from duckdb_columns() "
         "where database_name = $db and schema_name = 'main' and table_name = 'schema_info'",
         {"db": ALIAS},
-    ).fetchone()
+    ).fetchall()
     if not row or not row[0] or not set(MARKER_COLUMNS) <= set(row[0]):
         return False
-    total, versioned = con.execute(
+    ((total, versioned),) = con.execute(
         f"select count(*), count(*) filter (where try_cast(schema_version as integer) >= 1) "
         f"from {ALIAS}.main.schema_info"
-    ).fetchone()
+    ).fetchall()
     return total == versioned == 1
 
 
-def verify(con, path) -> None:
+def verify(con, path, whole: bool = True) -> None:
     """Read every stored value of every table once, so that DuckDB checks every block they occupy (its checksum,
     or with encryption its tag), and raise StoreError naming `path` on the first that fails: an answer is never
     given from a file with a damaged block, whichever blocks the question would have read. A file that is not an
-    outcomes database is refused first, without reading it all. Costs one scan of the store (README: figures)."""
+    outcomes database is refused first, without reading it all. Costs one scan of the store (README: figures).
+    Without `whole`, only the marker is checked (a file unchanged since it passed: is_checked)."""
     try:
         if not is_ours(con):
             raise StoreError(not_ours(path))
+        if not whole:
+            return
         limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
         con.execute(f"set memory_limit = {_lit(VERIFY_MEMORY)}")  # what is read once is not kept
         try:
@@ -398,6 +413,55 @@ def verify(con, path) -> None:
             con.execute(f"set memory_limit = {_lit(limit)}")
     except duckdb.Error as exc:
         raise StoreError(_unreadable(path, exc)) from None
+
+
+# A file that passed the full read, or that a writer wrote whole (dashboard/writer.py), is not read whole again
+# while it is unchanged: <db>.checked records its device, inode, size, modification and change times. Any write to
+# the file, or another file put in its place, changes one of them; the record is made at least TICK_NS after the
+# file's change time, so that a write in the same tick of the file system's coarse clock cannot go unnoticed (as git
+# treats a "racily clean" file). Damage that leaves them all alone (a disk's own decay) is still found by DuckDB's
+# checksum when the block is read (the command or page stops then).
+CHECKED_SUFFIX = ".checked"
+TICK_NS = 30_000_000
+
+
+def checked_path(path: Path) -> Path:
+    return path.with_name(path.name + CHECKED_SUFFIX)
+
+
+def _identity(st: os.stat_result) -> list[int]:
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def is_checked(path: Path) -> bool:
+    """Whether the file is, to the nanosecond, the one a passed check (or a writer) recorded."""
+    try:
+        record = json.loads(checked_path(path).read_text(encoding="utf-8"))
+        st = path.stat()
+        return record["file"] == _identity(st) and record["recorded_ns"] - st.st_ctime_ns >= TICK_NS
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def record_checked(path: Path, before: os.stat_result | None = None) -> None:
+    """Record the file as checked (best effort: a reader may not be allowed to write beside the store). `before`:
+    its state when the check began; nothing is recorded if it changed meanwhile."""
+    try:
+        st = path.stat()
+        if before is not None and _identity(before) != _identity(st):
+            return
+        wait = st.st_ctime_ns + TICK_NS - time.time_ns()
+        if wait > 0:
+            time.sleep(wait / 1e9)
+        record = json.dumps({"file": _identity(st), "recorded_ns": time.time_ns()})
+        temporary = path.with_name(f".{path.name}{CHECKED_SUFFIX}-{os.getpid()}")
+        try:
+            temporary.write_text(record, encoding="utf-8")
+            os.replace(temporary, checked_path(path))
+        finally:
+            temporary.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 VERIFY_MEMORY = "64MB"  # DuckDB's buffer pool while verifying: without a cap it would keep the whole store in memory

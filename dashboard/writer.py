@@ -89,11 +89,16 @@ def writing(path: Path, key=store._DEFAULT_KEY, wait: float = 0, notify=None) ->
     with locked(path, wait, notify):
         copy = copy_path(path)
         try:
+            checked = False
             if path.exists():
                 _settle(path, key)
+                before = path.stat()
+                checked = store.is_checked(path)
                 _copy(path, copy)
-            # an existing store is verified (our marker, every block) as the copy opens; a new one is created
-            con = store.connect(copy, key=key, shown=path)
+                checked = checked and store.is_checked(path) and path.stat().st_mtime_ns == before.st_mtime_ns
+            # an existing store is verified (our marker, and every block unless it is unchanged since a check
+            # passed: store.is_checked) as the copy opens; a new one is created
+            con = store.connect(copy, key=key, shown=path, checked=checked)
             try:
                 yield con
                 con.execute("checkpoint")
@@ -107,6 +112,7 @@ def writing(path: Path, key=store._DEFAULT_KEY, wait: float = 0, notify=None) ->
             if Path(f"{copy}.wal").exists():
                 raise store.StoreError(f"{path}: the new snapshot was not written completely; nothing was changed")
             replace(copy, path)
+            store.record_checked(path)  # written whole just now: the next writer or reader need not read it all
         finally:
             for left in (copy, Path(f"{copy}.wal"), lock_path(copy), Path(f"{copy}.tmp")):
                 if left.is_dir():
@@ -232,6 +238,7 @@ def encrypt(path: Path, key: str, notify=print) -> None:
             finally:
                 con.close()
             replace(copy, path)
+            store.record_checked(path)
         except (extensions.ExtensionError, duckdb.Error) as exc:
             first = str(exc).splitlines()[0]
             raise store.StoreError(f"{path}: could not be encrypted ({first}); it is unchanged") from None

@@ -1,7 +1,8 @@
 -- Each client's mean score per time bin since the first dose, for the trajectory bin widths in the settings
 -- (bins centred on multiples of the width), so a trajectory aggregates per-client bins, not every score; with
 -- the cohort's columns and baseline copied from cohort_outcomes, so it needs no join to the cohort either.
--- Params: $bin_widths DOUBLE[], $max_day DOUBLE
+-- Params: $bin_widths DOUBLE[], $max_day DOUBLE, $max_bins INTEGER (scores up to day max_day, and up to max_bins
+--         widths of each bin width: half-day bins cover the first 26 days, weekly ones the year)
 -- Grain: one row per client, instrument, bin width and bin (first course, after the first dose, baseline > 0).
 create or replace table trajectory_bins as
 with widths as (
@@ -24,7 +25,7 @@ binned as (
         and o.baseline > 0
         and s.us_since_first_dose > 0
         and s.us_since_first_dose <= days_us($max_day)
-        and s.us_since_first_dose <= days_us(w.bin_days * 200)  -- no more than 200 bins of any width
+        and s.us_since_first_dose <= days_us(w.bin_days * $max_bins)
 ),
 
 per_bin as (
