@@ -14,6 +14,9 @@ import duckdb
 BUILTIN_FILE = Path(__file__).with_name("instruments.toml")
 
 
+LOINC = re.compile(r"[0-9]{1,7}-[0-9]")
+
+
 class InstrumentError(ValueError):
     """An instrument definition file that cannot be used."""
 
@@ -52,6 +55,8 @@ class Instrument:
     aliases: tuple[str, ...] = ()
     bands: tuple[tuple[float, str], ...] = field(default=())
     is_builtin: bool = False
+    loinc: str | None = None  # the LOINC code of the total score (a FHIR Observation's code)
+    loinc_items: tuple[str, ...] = ()  # the LOINC codes of items 1..n (Observation.component codes)
 
     def row(self) -> dict:
         """The instrument as a row of the `instruments` table."""
@@ -71,6 +76,8 @@ class Instrument:
             "aliases": list(self.aliases),
             "bands": [{"max": m, "label": lab} for m, lab in self.bands],
             "is_builtin": self.is_builtin,
+            "loinc": self.loinc,
+            "loinc_items": list(self.loinc_items),
         }
 
 
@@ -83,6 +90,21 @@ def _number(defn: dict, key: str, where: str, required: bool = False) -> float |
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InstrumentError(f"{where}: '{key}' must be a number, got {value!r}")
     return float(value)
+
+
+def _loinc(defn: dict, where: str, n_items: float | None) -> tuple[str | None, list[str]]:
+    """The LOINC codes of the total and of items 1..n (the FHIR import reads them)."""
+    loinc = defn.get("loinc")
+    if loinc is not None and not (isinstance(loinc, str) and LOINC.fullmatch(loinc)):
+        raise InstrumentError(f"{where}: 'loinc' must be a LOINC code such as \"44261-6\", got {loinc!r}")
+    items = defn.get("loinc_items", [])
+    if not isinstance(items, list) or not all(isinstance(c, str) and LOINC.fullmatch(c) for c in items):
+        raise InstrumentError(f"{where}: 'loinc_items' must be a list of LOINC codes, one per item in order")
+    if items and len(items) != (n_items or 0):
+        raise InstrumentError(
+            f"{where}: 'loinc_items' has {len(items)} codes; the instrument has {int(n_items or 0)} items"
+        )
+    return loinc, items
 
 
 def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
@@ -105,6 +127,8 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
         "safety_item",
         "aliases",
         "bands",
+        "loinc",
+        "loinc_items",
     }
     unknown = sorted(set(defn) - known)
     if unknown:
@@ -148,6 +172,7 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
         raise InstrumentError(f"{where}: bands must be in increasing order of 'max'")
     if defn.get("remission_label") is not None:
         _no_formula(where, "remission_label", str(defn["remission_label"]))
+    loinc, loinc_items = _loinc(defn, where, n_items)
     return Instrument(
         name=name,
         min_score=lo,
@@ -165,6 +190,8 @@ def _parse(name: str, defn: dict, source: str, builtin: bool) -> Instrument:
         aliases=tuple(aliases),
         bands=tuple(bands),
         is_builtin=builtin,
+        loinc=loinc,
+        loinc_items=tuple(loinc_items),
     )
 
 
@@ -209,10 +236,11 @@ def store(con: duckdb.DuckDBPyConnection, instruments: list[Instrument]) -> None
 
 _INSERT = """
 insert into instruments (name, min_score, max_score, remission_max, remission_label, reliable_change,
-    reliable_change_basis, recall_days, n_items, item_min, item_max, safety_item, aliases, bands, is_builtin)
+    reliable_change_basis, recall_days, n_items, item_min, item_max, safety_item, aliases, bands, is_builtin, loinc,
+    loinc_items)
 values ($name, $min_score, $max_score, $remission_max, $remission_label, $reliable_change,
     $reliable_change_basis, $recall_days, $n_items, $item_min, $item_max, $safety_item, $aliases, $bands,
-    $is_builtin)
+    $is_builtin, $loinc, $loinc_items)
 """
 
 
@@ -239,6 +267,8 @@ def load(con: duckdb.DuckDBPyConnection) -> dict[str, Instrument]:
             aliases=tuple(r["aliases"] or ()),
             bands=tuple((b["max"], b["label"]) for b in (r["bands"] or ())),
             is_builtin=r["is_builtin"],
+            loinc=r.get("loinc"),
+            loinc_items=tuple(r.get("loinc_items") or ()),
         )
     return out
 

@@ -18,7 +18,7 @@ import duckdb
 from dashboard import __version__, extensions, instruments
 from dashboard.queries import run_script
 
-SCHEMA_VERSION = 4  # queries/store/schema.sql is version 1; queries/store/migrate_00N.sql bring it to N
+SCHEMA_VERSION = 5  # queries/store/schema.sql is version 1; queries/store/migrate_00N.sql bring it to N
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
 DEFAULT_DB = DATA_DIR / "outcomes.duckdb"
@@ -499,7 +499,6 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, read_only: bool, path, new: b
             "insert into schema_info values (1, $at, $app, 'clinic')",
             {"at": datetime.now(UTC).replace(tzinfo=None), "app": __version__},
         )
-        instruments.store(con, instruments.builtin())
         _migrate(con, 1)
         con.execute("commit")
         return
@@ -531,6 +530,7 @@ def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
 
     for target in range(version + 1, SCHEMA_VERSION + 1):
         run_script(con, f"store/migrate_{target:03d}")
+    instruments.store(con, instruments.builtin())  # the built-in definitions of this version (new fields filled)
     con.execute(
         "update schema_info set schema_version = $v, app_version = $app", {"v": SCHEMA_VERSION, "app": __version__}
     )

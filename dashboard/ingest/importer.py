@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import random
 import re
+import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import pandas as pd
 from dashboard import instruments as registry
 from dashboard import store
 from dashboard.export import neutralise
-from dashboard.ingest import validation
+from dashboard.ingest import fhir, validation
 from dashboard.ingest.contract import ContractError, Mapping, map_columns
 from dashboard.ingest.read import FileError, FileScan, RawTable, attach, cell_texts, detach, read_file
 
@@ -66,6 +67,7 @@ class FileReport:
     imported: int = 0
     rejected: int = 0
     unchanged_duplicates: int = 0
+    ignored: int = 0  # FHIR resources not used (records_read = imported + rejected + duplicates + ignored)
     replaced: int = 0
     message: str = ""
     ignored_columns: list[str] = field(default_factory=list)
@@ -78,7 +80,7 @@ class FileReport:
         return self.rejected == 0 and self.status in ("imported", "unchanged")
 
     def summary(self) -> str:
-        unit = "score values" if self.kind == "scores_wide" else "rows"
+        unit = {"scores_wide": "score values", "fhir": "resources"}.get(self.kind or "", "rows")
         head = f"{self.file}: {self.status}"
         if self.kind:
             head += f" as {self.kind}"
@@ -86,6 +88,7 @@ class FileReport:
             f"{self.records_read:,} {unit} read: {self.imported:,} imported"
             + (f" ({self.replaced:,} replacing stored values)" if self.replaced else "")
             + f", {self.rejected:,} rejected, {self.unchanged_duplicates:,} unchanged duplicates"
+            + (f", {self.ignored:,} ignored" if self.kind == "fhir" else "")
         )
         if self.kind == "scores_wide":
             counts += f" (from {self.rows_read:,} rows)"
@@ -216,9 +219,104 @@ def _import_files(con, paths, kind, replace, instrument_file, names, after_impor
             raise
     names = names or [None] * len(paths)
     return [
-        _retrying(lambda p=p, n=n: _import_file(con, Path(p), n, kind, replace, after_import, progress))
+        _retrying(lambda p=p, n=n: _import_any(con, Path(p), n, kind, replace, after_import, progress))
         for p, n in zip(paths, names, strict=True)
     ]
+
+
+def _import_any(con, path: Path, name, kind, replace, after_import, progress) -> FileReport:
+    """A FHIR file (told by its content) or a file of the contract."""
+    if kind in (None, "fhir") and fhir.looks_like_fhir(path):
+        return _import_fhir(con, path, name, replace, after_import, progress)
+    return _import_file(con, path, name, kind, replace, after_import, progress)
+
+
+def _import_fhir(con, path: Path, name, replace, after_import, progress) -> FileReport:
+    """A FHIR Bundle or NDJSON file: read into rows of the contract (dashboard/ingest/fhir.py), which are imported
+    as a sessions file and a scores file; one report for the file, counting resources. Rows the contract's checks
+    reject are reported at their resource's entry (or line) with the element they came from."""
+    started = time.perf_counter()
+    name = validation.shown_file_name(name or path.name)
+    report = FileReport(file=name, kind="fhir")
+    if progress is not None:
+        progress(name, "read")
+    try:
+        key = fhir.pseudonym_key()
+        conversion = fhir.convert(path, name, key, fhir.Codes.load(registry.load(con)))
+    except (fhir.FhirError, OSError) as exc:
+        report.status, report.message = "unreadable", str(exc) if isinstance(exc, fhir.FhirError) else f"{name}: {exc}"
+        _log_only(con, report, _Digest(path))
+        return report
+    try:
+        parts = []
+        for part, positions in (("sessions", conversion.sessions_from), ("scores", conversion.scores_from)):
+            if len(positions):
+                csv_path = conversion.sessions_csv if part == "sessions" else conversion.scores_csv
+                origin = _fhir_origin(positions)
+                shown = f"{name} → {part}.csv"
+                parts.append(_import_file(con, csv_path, shown, part, replace, after_import, progress, origin))
+        report.rows_read = report.records_read = conversion.n_resources
+        report.ignored = conversion.n_ignored
+        report.imported = sum(p.imported for p in parts)
+        report.unchanged_duplicates = sum(p.unchanged_duplicates for p in parts)
+        report.replaced = sum(p.replaced for p in parts)
+        own = pd.DataFrame(
+            [(pos, where or None, f"{conversion.unit} {pos}: {why}", None) for pos, where, why in conversion.rejects],
+            columns=REJECT_COLUMNS,
+        )
+        report.rejects = pd.concat([own, *(p.rejects for p in parts if len(p.rejects))], ignore_index=True)
+        report.rejected = len(conversion.rejects) + sum(p.rejected for p in parts)
+        refused = [p for p in parts if p.status in ("refused", "unreadable")]
+        counts = ", ".join(f"{n:,} {t}" for t, n in sorted(conversion.by_type.items()))
+        notes = [f"{conversion.n_resources:,} resources ({counts})" if counts else "no resources"]
+        notes += [conversion.ignored_text()] if conversion.n_ignored else []
+        notes += [p.message for p in refused]
+        report.message = "\n  ".join(notes)
+        if refused:
+            report.status = "refused"
+        elif report.imported == 0 and report.rejected == 0:
+            report.status = "unchanged"
+        elif report.rejected:
+            report.status = "partly imported" if report.imported else "refused"
+        own_report = FileReport(
+            file=name,
+            kind="fhir",
+            status=report.status,
+            rows_read=conversion.n_resources,
+            records_read=conversion.n_resources,
+            rejected=len(conversion.rejects),
+            ignored=conversion.n_ignored,
+            message=report.message,
+            rejects=own,
+        )
+        _log_only(con, own_report, _Digest(path))  # the file itself, with what was rejected before the contract
+        report.import_id = own_report.import_id
+    finally:
+        shutil.rmtree(conversion.folder, ignore_errors=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _fhir_origin(positions):
+    """Rejects of a FHIR file's rows, told at their resource: row k of the generated file (line k + 1) came from
+    entry (or line) positions[k - 1]; a column named by the element it came from."""
+
+    def origin(rejects: pd.DataFrame) -> pd.DataFrame:
+        out = rejects.copy()
+        out["line"] = [positions[int(line) - 2] if line == line and int(line) >= 2 else line for line in out["line"]]
+        out["column"] = [_fhir_column(c) for c in out["column"]]
+        return out
+
+    return origin
+
+
+def _fhir_column(column):
+    if not isinstance(column, str):
+        return column
+    bare = column.removeprefix("column ").strip("'")
+    if bare.startswith("item") and bare[4:].isdigit():
+        return f"component (item {bare[4:]})"
+    return fhir.PATHS.get(bare, column)
 
 
 CONFLICT_RETRIES = 20
@@ -247,13 +345,14 @@ def import_file(
     after_import=None,
     progress=None,
 ) -> FileReport:
-    """Import one file. The file is either fully processed and committed or the database is left as it was.
+    """Import one file (a file of the contract, or a FHIR file). The file is either fully processed and committed
+    or the database is left as it was (a FHIR file: its sessions and its scores each so).
 
     `after_import(con)` runs inside the same transaction (it refreshes the derived tables), with temp table
     _touched(client_id) holding the clients the file's valid rows name. Raises ImportBusy
     when another import is running."""
     with import_lock(con):
-        return _retrying(lambda: _import_file(con, path, name, kind, replace, after_import, progress))
+        return _retrying(lambda: _import_any(con, Path(path), name, kind, replace, after_import, progress))
 
 
 # what progress(file, stage) is told, in this order, and how to say it
@@ -268,6 +367,7 @@ def _import_file(
     replace: bool = False,
     after_import=None,
     progress=None,
+    origin=None,
 ) -> FileReport:
     started = time.perf_counter()
     path = Path(path)
@@ -323,6 +423,8 @@ def _import_file(
                 report.status, report.message = "unreadable", str(exc)
                 _log_only(con, report, digest)
                 return report
+            if origin is not None and len(report.rejects):
+                report.rejects = origin(report.rejects)
             report.import_id = _log(con, report, digest)
             _store_rejects(con, report)
             if after_import is not None and report.imported:

@@ -41,7 +41,9 @@ if into_own:
     )
 uploads = st.file_uploader(
     "Files to import",
-    type=["csv", "xlsx", "parquet"],
+    type=["csv", "xlsx", "parquet", "json", "ndjson"],
+    help="CSV, Excel or Parquet files of the input contract, or FHIR R4 (a JSON Bundle or Bulk Data NDJSON; needs a "
+    "pseudonym key, see the README).",
     accept_multiple_files=True,
     max_upload_size=load().max_upload_mb,
     disabled=not access.can_import(),
