@@ -27,13 +27,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--clients", type=_positive, default=600, help="number of clients (default 600)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
 
-    imp = sub.add_parser("import", help="import anonymised CSV, XLSX or Parquet files")
+    imp = sub.add_parser("import", help="import anonymised CSV, XLSX or Parquet files, or FHIR R4 (Bundle or NDJSON)")
     imp.add_argument("files", nargs="+", metavar="FILE")
     imp.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
     imp.add_argument("--kind", choices=KINDS, help="the kind of every file (default: detected from columns)")
     imp.add_argument("--instruments", metavar="FILE", help="TOML file defining additional instruments")
     imp.add_argument("--replace", action="store_true", help="overwrite stored values that conflict")
     imp.add_argument("--rejects", metavar="PATH", help="write every rejected row to this CSV file")
+    imp.add_argument(
+        "--map",
+        action="append",
+        metavar="FIELD=COLUMN,...",
+        help="take a contract field from a column named otherwise, e.g. client_id=PatientCode,session_at='Visit Date'",
+    )
+    imp.add_argument(
+        "--map-value",
+        action="append",
+        metavar="FIELD:VALUE=TERM",
+        help="read a modality or session type value as a term, e.g. 'modality:Ketamine IV 0.5mg/kg=IV infusion'",
+    )
+    imp.add_argument("--mapping", metavar="NAME", help="use the column mapping saved under this name")
+    imp.add_argument("--save-mapping", metavar="NAME", help="save the --map and --map-value given under this name")
     out = sub.add_parser("outcomes", help="response and remission per group and timepoint (CSV or JSON)")
     out.add_argument("--instrument", required=True, metavar="NAME")
     out.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
@@ -235,6 +249,24 @@ def _demo(args) -> int:
     return 0 if all(r.ok for r in result["reports"]) else 1
 
 
+def _given_mapping(args):
+    """The column mapping of --map and --map-value (empty when none), or None after printing why it is unusable."""
+    from dashboard.ingest import mapping as mappings
+
+    try:
+        given = mappings.parse(args.map, args.map_value)
+    except mappings.MappingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if args.mapping and given:
+        print("error: give either --mapping NAME or --map/--map-value, not both", file=sys.stderr)
+        return None
+    if args.save_mapping and not given:
+        print("error: --save-mapping NAME saves the --map and --map-value given; none was", file=sys.stderr)
+        return None
+    return given
+
+
 def _import(args) -> int:
     from dashboard import derive
     from dashboard.export import write_rejects_csv
@@ -244,6 +276,11 @@ def _import(args) -> int:
     missing = [f for f in args.files if not Path(f).is_file()]
     if missing:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    from dashboard.ingest import mapping as mappings
+
+    given = _given_mapping(args)
+    if given is None:
         return 2
     from dashboard import writer
     from dashboard.ingest.limits import MemoryGuard, duckdb_memory_limit
@@ -265,6 +302,10 @@ def _import(args) -> int:
         with guard, writer.writing(path, wait=writer.WAIT_SECONDS, notify=_to_stderr) as con:
             if memory_mb:
                 con.execute(f"set memory_limit = '{duckdb_memory_limit(memory_mb)}'")
+            column_map = mappings.load(con, args.mapping) if args.mapping else given
+            if args.save_mapping:
+                mappings.save(con, args.save_mapping, given)
+                print(f"saved the mapping as {args.save_mapping!r}", file=sys.stderr)
             reports = import_files(
                 con,
                 args.files,
@@ -274,10 +315,11 @@ def _import(args) -> int:
                 after_import=derive.refresh,
                 progress=progress,
                 derive_once=not store.is_lake(path),  # a file store is seen only when the command is done
+                column_map=column_map or None,
             )
             if shown:
                 shown.note("saving the store (a new snapshot replaces the old one)…")
-    except InstrumentError as exc:
+    except (InstrumentError, mappings.MappingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (ImportBusy, writer.WriterBusy) as exc:

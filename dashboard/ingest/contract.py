@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dashboard.instruments import normalise
 
@@ -282,6 +282,7 @@ class Mapping:
     items: dict[int, str]  # item number -> column
     wide: dict[str, str]  # canonical instrument -> column (wide form)
     ignored: list[str]
+    values: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # mapped values: field -> (label, term)
 
 
 def map_columns(name: str, headers: list[str], instrument_labels: dict[str, str], kind: str | None = None) -> Mapping:

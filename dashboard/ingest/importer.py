@@ -23,6 +23,7 @@ from dashboard import store
 from dashboard.export import neutralise
 from dashboard.ingest import fhir, validation
 from dashboard.ingest.contract import ContractError, Mapping, map_columns
+from dashboard.ingest.mapping import ColumnMap
 from dashboard.ingest.read import FileError, FileScan, RawTable, attach, cell_texts, detach, read_file
 
 KEYS = {
@@ -170,6 +171,7 @@ def import_files(
     after_import=None,
     progress=None,
     derive_once: bool = False,
+    column_map: ColumnMap | None = None,
 ) -> list[FileReport]:
     """Import several files, each in its own transaction. Custom instruments are stored first. `progress(file,
     stage)` is told each file's stages as they start (see STAGES).
@@ -180,10 +182,12 @@ def import_files(
     where each file's commit is seen at once and must carry its derived rows."""
     with import_lock(con):
         if not (derive_once and after_import is not None):
-            return _import_files(con, paths, kind, replace, instrument_file, names, after_import, progress)
+            return _import_files(con, paths, kind, replace, instrument_file, names, after_import, progress, column_map)
         con.execute("create or replace temp table _touched_run (client_id varchar)")
         try:
-            reports = _import_files(con, paths, kind, replace, instrument_file, names, _remember_touched, progress)
+            reports = _import_files(
+                con, paths, kind, replace, instrument_file, names, _remember_touched, progress, column_map
+            )
             if con.execute("select count(*) from temp._touched_run").fetchone()[0]:
                 con.execute("begin")
                 try:
@@ -208,7 +212,9 @@ def _remember_touched(con) -> None:
     con.execute("insert into temp._touched_run select client_id from temp._touched")
 
 
-def _import_files(con, paths, kind, replace, instrument_file, names, after_import, progress) -> list[FileReport]:
+def _import_files(
+    con, paths, kind, replace, instrument_file, names, after_import, progress, column_map=None
+) -> list[FileReport]:
     if instrument_file is not None:
         con.execute("begin")
         try:
@@ -219,16 +225,16 @@ def _import_files(con, paths, kind, replace, instrument_file, names, after_impor
             raise
     names = names or [None] * len(paths)
     return [
-        _retrying(lambda p=p, n=n: _import_any(con, Path(p), n, kind, replace, after_import, progress))
+        _retrying(lambda p=p, n=n: _import_any(con, Path(p), n, kind, replace, after_import, progress, column_map))
         for p, n in zip(paths, names, strict=True)
     ]
 
 
-def _import_any(con, path: Path, name, kind, replace, after_import, progress) -> FileReport:
-    """A FHIR file (told by its content) or a file of the contract."""
+def _import_any(con, path: Path, name, kind, replace, after_import, progress, column_map=None) -> FileReport:
+    """A FHIR file (told by its content) or a file of the contract (through `column_map`, when given)."""
     if kind in (None, "fhir") and fhir.looks_like_fhir(path):
         return _import_fhir(con, path, name, replace, after_import, progress)
-    return _import_file(con, path, name, kind, replace, after_import, progress)
+    return _import_file(con, path, name, kind, replace, after_import, progress, column_map=column_map)
 
 
 def _import_fhir(con, path: Path, name, replace, after_import, progress) -> FileReport:
@@ -344,6 +350,7 @@ def import_file(
     replace: bool = False,
     after_import=None,
     progress=None,
+    column_map: ColumnMap | None = None,
 ) -> FileReport:
     """Import one file (a file of the contract, or a FHIR file). The file is either fully processed and committed
     or the database is left as it was (a FHIR file: its sessions and its scores each so).
@@ -352,7 +359,7 @@ def import_file(
     _touched(client_id) holding the clients the file's valid rows name. Raises ImportBusy
     when another import is running."""
     with import_lock(con):
-        return _retrying(lambda: _import_any(con, Path(path), name, kind, replace, after_import, progress))
+        return _retrying(lambda: _import_any(con, Path(path), name, kind, replace, after_import, progress, column_map))
 
 
 # what progress(file, stage) is told, in this order, and how to say it
@@ -368,6 +375,7 @@ def _import_file(
     after_import=None,
     progress=None,
     origin=None,
+    column_map: ColumnMap | None = None,
 ) -> FileReport:
     started = time.perf_counter()
     path = Path(path)
@@ -391,7 +399,10 @@ def _import_file(
     digest = raw.csv.scan if raw.csv is not None else _Digest(path)
     known = registry.load(con)
     try:
-        mapping, refusal = map_columns(name, raw.headers, registry.resolver(known), kind), None
+        headers = column_map.renamed(name, raw.headers) if column_map else raw.headers
+        mapping, refusal = map_columns(name, headers, registry.resolver(known), kind), None
+        if column_map:
+            mapping.values = {f: column_map.value_labels(f) for f in column_map.values}
     except ContractError as exc:
         mapping, refusal = None, str(exc)
     typed = validation.numeric_columns(mapping) if mapping is not None else frozenset()

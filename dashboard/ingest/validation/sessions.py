@@ -57,9 +57,14 @@ def plan(con, mapping: Mapping) -> Plan:
     shared, s = common.Common(mapping, "session_at"), Sessions(mapping)
     select, pre = shared.columns()
     con.execute("create or replace temp table _stypes (label varchar, session_type varchar)")
-    con.executemany("insert into _stypes values (?, ?)", list(SESSION_TYPE_LOOKUP.items()))
+    # a mapping's values first (dashboard/ingest/mapping.py): they may give a known label another term
+    stypes = mapping.values.get("session_type", [])
+    stypes += [(k, v) for k, v in SESSION_TYPE_LOOKUP.items() if k not in dict(stypes)]
+    con.executemany("insert into _stypes values (?, ?)", stypes)
     con.execute("create or replace temp table _modalities (label varchar, modality varchar)")
-    con.executemany("insert into _modalities values (?, ?)", list(MODALITY_LOOKUP.items()))
+    modalities = mapping.values.get("modality", [])
+    modalities += [(k, v) for k, v in MODALITY_LOOKUP.items() if k not in dict(modalities)]
+    con.executemany("insert into _modalities values (?, ?)", modalities)
     select += [
         f"{s.stype} as session_type",
         f"coalesce(m.modality, {shared.text('modality')}) as modality",
