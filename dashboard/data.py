@@ -184,6 +184,12 @@ def import_log_recent(limit: int) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
+def column_mappings() -> pd.DataFrame:
+    """queries/views/column_mappings.sql"""
+    return _query("views/column_mappings")
+
+
+@st.cache_data(show_spinner=False)
 def import_rejects_for(import_id: int) -> pd.DataFrame:
     """queries/views/import_rejects_for.sql"""
     return _query("views/import_rejects_for", import_id=import_id)
@@ -321,6 +327,7 @@ CACHED = [
     filter_options,
     table_counts,
     import_log_recent,
+    column_mappings,
     import_rejects_for,
     data_quality,
     instrument_coverage_by_site,

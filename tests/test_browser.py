@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import duckdb
 import pytest
 
 try:
@@ -792,3 +793,61 @@ def test_a_command_line_import_while_the_app_serves_shows_after_a_reload(browser
             assert not ui.console_errors, ui.console_errors
         finally:
             context.close()
+
+
+@screenshot_on_failure
+def test_a_file_with_its_own_column_names_imports_through_a_saved_mapping(browser, app_server, shot_dir, tmp_path):
+    """Issue 16: next week's export, whose columns are named as the EHR names them, imports in the real browser
+    through the mapping saved by name (here by the command line, with a value mapping for the route)."""
+    db = tmp_path / "mapped.duckdb"
+    shutil.copyfile(app_server.db_path, db)
+    header = "PatientCode,Visit Date,Visit Kind,Route,Dose\n"
+    first = tmp_path / "ehr_week1.csv"
+    first.write_text(header + "MAP1,2025-05-05T09:00,dosing,Ketamine IV 0.5mg/kg,40\n")
+    env = {k: v for k, v in os.environ.items() if k != "OUTCOMES_DB_KEY"}
+    mapped = "client_id=PatientCode,session_at=Visit Date,session_type=Visit Kind,modality=Route,dose_mg=Dose"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "dashboard", "import", str(first), "--db", str(db), "--map", mapped),
+            *("--map-value", "modality:Ketamine IV 0.5mg/kg=IV infusion", "--save-mapping", "EHR weekly"),
+        ],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    week2 = tmp_path / "ehr_week2.csv"
+    week2.write_text(
+        header + "MAP1,2025-05-12T09:00,dosing,Ketamine IV 0.5mg/kg,42\nMAP2,2025-05-13T09:00,dosing,IM,50\n"
+    )
+    with serve(db, tmp_path) as server:
+        ui, context = _open_ui(browser, server, shot_dir, "saved-mapping")
+        try:
+            page = ui.page
+            open_view(ui, "data")
+            upload(ui, week2)
+            select = page.locator('[data-testid="stSelectbox"]').filter(
+                has=page.locator('[data-testid="stWidgetLabel"]', has_text="Column mapping")
+            )
+            select.click()
+            page.get_by_role("option", name="EHR weekly").click()
+            wait_idle(page)
+            expect(page.get_by_text("client_id ← PatientCode", exact=False)).to_be_visible()
+            click_import_and_wait(ui)
+            assert_no_exception(ui)
+            report = page.locator(SUCCESS).filter(has_text=week2.name)
+            expect(report).to_be_visible()
+            assert re.search(r"\b2 imported\b", report.inner_text()), report.inner_text()
+            ui.screenshot("imported through the saved mapping")
+        finally:
+            context.close()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        got = con.execute(
+            "select client_id, modality, dose_mg from sessions where client_id like 'MAP%' order by all"
+        ).fetchall()
+    finally:
+        con.close()
+    assert got == [("MAP1", "IV infusion", 40.0), ("MAP1", "IV infusion", 42.0), ("MAP2", "IM injection", 50.0)]

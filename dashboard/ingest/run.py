@@ -24,13 +24,18 @@ POLL = 0.25
 log = logging.getLogger(__name__)
 
 
-def run_import(folder: Path, target: Path, files: list[dict], replace: bool, show) -> dict:
-    """Import `files` ([{"path", "name"}], already in `folder`) into the store at `target`. Returns {"reports":
+def run_import(
+    folder: Path, target: Path, files: list[dict], replace: bool, show, mapping=None, save_as: str | None = None
+) -> dict:
+    """Import `files` ([{"path", "name"}], already in `folder`) into the store at `target`, through the column
+    mapping `mapping` (a ColumnMap) when given, saving it as `save_as` when given. Returns {"reports":
     [FileReport...]} or {"error": message}."""
     spec = {
         "target": str(target),
         "files": files,
         "replace": replace,
+        "mapping": mapping.to_json() if mapping else None,
+        "save_mapping": save_as or None,
         "memory_mb": settings.load().import_memory_mb,
         "progress": str(folder / "progress.jsonl"),
         "result": str(folder / "result.pickle"),

@@ -6,7 +6,8 @@ the server (even a killed one), and the page kills it when its session ends (the
 presses Cancel) or the server stops. Its store is written through dashboard/writer.py, so a killed worker leaves the
 store as it was.
 
-SPEC.json: {"target": store path, "files": [{"path", "name"}...], "replace": bool, "memory_mb": int,
+SPEC.json: {"target": store path, "files": [{"path", "name"}...], "replace": bool, "memory_mb": int, "mapping": a
+column mapping's JSON or null, "save_mapping": a name to save it under or null,
 "progress": file it appends one JSON line [file, stage] to as each stage starts, "result": file it writes
 (pickled {"reports": [FileReport...]} or {"error": message}) when it is done}."""
 
@@ -24,6 +25,7 @@ from dashboard.ingest.limits import MemoryGuard, die_with_parent, duckdb_memory_
 def run(spec: dict) -> dict:
     from dashboard import derive, store, writer
     from dashboard.ingest import ImportBusy, import_files
+    from dashboard.ingest import mapping as mappings
 
     progress_file = open(spec["progress"], "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run)
     current = [None]
@@ -39,6 +41,9 @@ def run(spec: dict) -> dict:
         with guard, writer.writing(Path(spec["target"])) as con:
             if memory_mb:
                 con.execute(f"set memory_limit = '{duckdb_memory_limit(memory_mb)}'")
+            column_map = mappings.ColumnMap.from_json(spec["mapping"]) if spec.get("mapping") else None
+            if column_map and spec.get("save_mapping"):
+                mappings.save(con, spec["save_mapping"], column_map)
             reports = import_files(
                 con,
                 [Path(f["path"]) for f in spec["files"]],
@@ -47,6 +52,7 @@ def run(spec: dict) -> dict:
                 after_import=derive.refresh,
                 progress=progress,
                 derive_once=not store.is_lake(spec["target"]),  # a file store is seen only when the import is done
+                column_map=column_map,
             )
             progress(None, "saving")
         return {"reports": reports}
@@ -55,6 +61,8 @@ def run(spec: dict) -> dict:
         return {"error": text[:1].upper() + text[1:] + "."}
     except store.StoreError as exc:
         return {"error": f"Nothing was imported. {exc}"}
+    except mappings.MappingError as exc:
+        return {"error": f"Nothing was imported: {exc}."}
     finally:
         progress_file.close()
 

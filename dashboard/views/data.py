@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import access, data, export, store
+from dashboard import access, data, export, mapping_form, store
 from dashboard.escape import md, md_lines
 from dashboard.ingest.importer import STAGES
 from dashboard.ingest.run import run_import
@@ -28,7 +28,8 @@ cols[3].metric("Latest score", counts.latest_score_month or "–", help="Month o
 st.subheader("Import files")
 st.caption(
     "Anonymised CSV (UTF-8, comma or semicolon), Excel .xlsx or Parquet: clients, sessions or scores (long or "
-    "wide). Files with identifying columns or values are refused whole. See the README for the input contract."
+    "wide), with the contract's column names or through a column mapping; or FHIR R4 (a Bundle or Bulk Data "
+    "NDJSON). Files with identifying columns or values are refused whole. See the README for the input contract."
 )
 access.data_page_notice()
 into_own = data.showing_fallback_demo()
@@ -48,6 +49,7 @@ uploads = st.file_uploader(
     max_upload_size=load().max_upload_mb,
     disabled=not access.can_import(),
 )
+column_map, save_as, mappable = mapping_form.form(uploads)
 replace = st.checkbox("Replace stored values that conflict", help="Without this, conflicting rows are rejected.")
 limit_mb = load().max_upload_mb
 too_big = [u.name for u in uploads or [] if u.size > limit_mb * 1024 * 1024]
@@ -58,7 +60,8 @@ if too_big:
     )
 if st.session_state.pop("import_cancelled", False):
     st.warning("The import was cancelled before it finished; nothing was imported.", icon=":material/cancel:")
-if uploads and not too_big and access.can_import() and st.button("Import", type="primary", icon=":material/upload:"):
+ready = uploads and not too_big and mappable and access.can_import()
+if ready and st.button("Import", type="primary", icon=":material/upload:"):
     status = st.status(f"Importing {len(uploads)} file(s)…", expanded=True)
     bar = status.progress(0.0)
     # pressing Cancel reruns the page, which stops this run and with it the import (see run_import)
@@ -78,7 +81,7 @@ if uploads and not too_big and access.can_import() and st.button("Import", type=
             path.write_bytes(upload.getbuffer())
             files.append({"path": str(path), "name": upload.name})
         st.session_state["import_cancelled"] = True  # until the import returns: a stopped run leaves it set
-        outcome = run_import(Path(tmp), target, files, replace, show)
+        outcome = run_import(Path(tmp), target, files, replace, show, column_map, save_as)
         st.session_state.pop("import_cancelled", None)
     reports = outcome.get("reports", [])
     if "error" in outcome:
