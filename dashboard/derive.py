@@ -125,6 +125,16 @@ REFRESH_SHARE = 0.25  # above this share of the clients named by an import, refr
 STORED_PER_CLIENT = ("clients", "sessions", "scores")  # the stored tables the builds read, by client
 
 
+def note_instruments(con: duckdb.DuckDBPyConnection) -> None:
+    """Record the instruments in force without a rebuild, after a change no stored score is affected by (an
+    instrument defined before any of its scores is imported): the derived rows do not depend on it yet."""
+    record = _record(con)
+    if record is None:
+        return
+    record["instruments"] = _instruments(con)
+    con.execute("update derived_info set settings_json = $s", {"s": json.dumps(record)})
+
+
 def _record(con) -> dict | None:
     try:
         row = con.execute("select settings_json from derived_info").fetchone()

@@ -264,8 +264,8 @@ EXAMPLES: dict[str, list[Example]] = {
             SCORES,
             "A,2025-01-10,CES-D,31",
             "instrument",
-            f"unknown instrument; known: {KNOWN}. To add one, define it in a TOML file "
-            "(see data/examples/instruments.toml) and import with --instruments FILE",
+            f"unknown instrument; known: {KNOWN}. To add one, define it on the Data page "
+            "(Instruments) or in a TOML file (see data/examples/instruments.toml) imported with --instruments FILE",
             "•••-•",
             "A,2025-01-10,gad_7,3",
         ),

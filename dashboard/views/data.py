@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import access, data, export, mapping_form, store
+from dashboard import access, data, export, instrument_form, mapping_form, store
 from dashboard.escape import md, md_lines
 from dashboard.ingest.importer import STAGES
 from dashboard.ingest.run import run_import
@@ -106,6 +106,9 @@ if st.session_state.get("last_import"):
     if len(rejected):
         show_table(rejected, hide_index=True, width="stretch")
         download_csv(rejected, "Download rejected rows (CSV)", "rejected_rows.csv", key="dl_rejects_now", figures=False)
+
+instrument_form.saved_notice()
+instrument_form.section()
 
 st.subheader("Import log")
 log = data.import_log_recent(limit=200)

@@ -90,8 +90,8 @@ def _instrument_missing(s: Scores) -> Rule:
 @RULES.rule("instrument_unknown")
 def _instrument_unknown(s: Scores) -> Rule:
     reason = lit(
-        f"unknown instrument; known: {', '.join(sorted(s.known))}. To add one, define it in a TOML file "
-        "(see data/examples/instruments.toml) and import with --instruments FILE"
+        f"unknown instrument; known: {', '.join(sorted(s.known))}. To add one, define it on the Data page "
+        "(Instruments) or in a TOML file (see data/examples/instruments.toml) imported with --instruments FILE"
     )
     return Rule(s.inst_ref, f"{INSTRUMENT} is null", reason, s.inst_raw)
 
