@@ -59,6 +59,8 @@ def main() -> None:
     current = st.navigation(pages, position="top" if presenting else "sidebar")
     if current is start:
         current.run()  # on to the overview at once: a sidebar drawn here would be thrown away by the switch
+    if not presenting:
+        data.dataset_switch()  # the clinic's database or the demo, per session
     data.ensure_current()  # never a figure from derived tables built under other settings
     state = filters.sidebar()
     if presenting:

@@ -4,6 +4,7 @@ The only module that knows about st.cache_*; views call these functions and neve
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -19,16 +20,71 @@ from dashboard import derive, outcomes, queries, store, writer
 from dashboard.cohort import Cohort
 from dashboard.settings import load
 
+DEMO_CHOICE = "show_demo"  # session state: this session looks at the demo although the clinic has a database
+
+
+def clinic_path():
+    """The clinic's own store: $OUTCOMES_DB, else data/outcomes.duckdb (which may not exist yet)."""
+    return store.resolve_path() if os.environ.get(store.ENV_VAR) else store.DEFAULT_DB
+
+
+def has_clinic_database() -> bool:
+    return bool(os.environ.get(store.ENV_VAR)) or store.DEFAULT_DB.exists()
+
+
+def demo_chosen() -> bool:
+    """Whether this session chose the demo (the sidebar's switch) while the clinic has a database."""
+    try:
+        return bool(st.session_state.get(DEMO_CHOICE))
+    except Exception:  # no session (a bare import)
+        return False
+
 
 def database_path() -> tuple[Path, bool]:
     """The database the app shows, and whether the demo had to be chosen because there is no real one.
 
-    $OUTCOMES_DB wins; else data/outcomes.duckdb when it exists; else the demo database (built on first use)."""
-    if os.environ.get(store.ENV_VAR):
-        return store.resolve_path(), False
-    if store.DEFAULT_DB.exists():
-        return store.DEFAULT_DB, False
-    return store.DEMO_DB, True
+    $OUTCOMES_DB wins; else data/outcomes.duckdb when it exists; else the demo database (built on first use). A
+    session may look at the demo instead (the sidebar's switch); imports never go into the demo (import_target)."""
+    if not has_clinic_database():
+        return store.DEMO_DB, True
+    if demo_chosen():
+        return store.DEMO_DB, False
+    return clinic_path(), False
+
+
+def import_target():
+    """Where the Data page writes: always the clinic's own store (created by the first import), never the demo."""
+    return clinic_path()
+
+
+def showing_demo_instead() -> bool:
+    """True when the page shows the demo, whether there is no clinic database yet or the session chose it."""
+    path, fallback = database_path()
+    return path == store.DEMO_DB and (fallback or demo_chosen())
+
+
+def dataset_switch() -> None:
+    """The sidebar's switch between the clinic's database and the demo, when the clinic has one (without one the
+    demo is shown anyway). Per session: another user keeps what they look at."""
+    if not has_clinic_database():
+        return
+    if not demo_chosen() and dataset_info()["kind"] == "demo":
+        return  # the store in use is a demo already
+    st.sidebar.toggle(
+        "Show the demo data",
+        value=demo_chosen(),
+        key="demo_switch",
+        on_change=lambda: st.session_state.update({DEMO_CHOICE: st.session_state.demo_switch}),
+        help="Synthetic clients, for trying the app or showing it without real data. Imports still go into your "
+        "clinic's database.",
+    )
+
+
+def show_clinic() -> None:
+    """After an import or a definition on the Data page: show the clinic's store, which now exists."""
+    st.session_state.pop(DEMO_CHOICE, None)
+    st.session_state.pop("demo_switch", None)  # the sidebar's switch is drawn off on the next run
+    switch_database()
 
 
 @st.cache_resource(show_spinner=False)
@@ -62,12 +118,6 @@ def _inode(path) -> int | None:
         return path.stat().st_ino
     except FileNotFoundError:
         return None
-
-
-def showing_fallback_demo() -> bool:
-    """True when the app shows the demo only because there is no database of the clinic's own yet."""
-    path, fallback = database_path()
-    return fallback and path == store.DEMO_DB
 
 
 def switch_database() -> None:
@@ -157,6 +207,28 @@ def ensure_current() -> None:
         _current[str(path)] = wanted
 
 
+def _cached(**options):
+    """st.cache_data keyed by the database the session shows as well as the arguments: two sessions may look at
+    different databases (the clinic's and the demo), and a result of one is never shown for the other."""
+
+    def wrap(function):
+        def inner(database: str, *args, **kwargs):
+            return function(*args, **kwargs)
+
+        inner.__qualname__ = f"{function.__qualname__}[database]"  # Streamlit keys a cache by the function's name
+        inner.__module__ = function.__module__
+        cached = st.cache_data(**options)(inner)
+
+        @functools.wraps(function)
+        def outer(*args, **kwargs):
+            return cached(str(database_path()[0]), *args, **kwargs)
+
+        outer.clear = cached.clear
+        return outer
+
+    return wrap
+
+
 def _query(name: str, **params) -> pd.DataFrame:
     with reading() as con:
         return queries.run(con, name, **params)
@@ -165,73 +237,73 @@ def _query(name: str, **params) -> pd.DataFrame:
 # --- the views' queries (queries/views/<name>.sql), cached until the next import ----------------------------------
 
 
-@st.cache_data(show_spinner=False)
+@_cached(show_spinner=False)
 def filter_options() -> pd.DataFrame:
     """queries/views/filter_options.sql: the values each sidebar filter can take (dimension, value)."""
     return _query("views/filter_options")
 
 
-@st.cache_data(show_spinner=False)
+@_cached(show_spinner=False)
 def table_counts() -> pd.DataFrame:
     """queries/views/table_counts.sql"""
     return _query("views/table_counts")
 
 
-@st.cache_data(show_spinner=False)
+@_cached(show_spinner=False)
 def import_log_recent(limit: int) -> pd.DataFrame:
     """queries/views/import_log_recent.sql"""
     return _query("views/import_log_recent", limit=limit)
 
 
-@st.cache_data(show_spinner=False)
+@_cached(show_spinner=False)
 def column_mappings() -> pd.DataFrame:
     """queries/views/column_mappings.sql"""
     return _query("views/column_mappings")
 
 
-@st.cache_data(show_spinner=False)
+@_cached(show_spinner=False)
 def import_rejects_for(import_id: int) -> pd.DataFrame:
     """queries/views/import_rejects_for.sql"""
     return _query("views/import_rejects_for", import_id=import_id)
 
 
-@st.cache_data(show_spinner=False)
+@_cached(show_spinner=False)
 def data_quality() -> pd.DataFrame:
     """queries/views/data_quality.sql"""
     return _query("views/data_quality")
 
 
-@st.cache_data(show_spinner=False)
+@_cached(show_spinner=False)
 def instrument_coverage_by_site() -> pd.DataFrame:
     """queries/views/instrument_coverage_by_site.sql"""
     return _query("views/instrument_coverage_by_site")
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@_cached(show_spinner=False, max_entries=64)
 def client_list(clinician: str | None) -> pd.DataFrame:
     """queries/views/client_list.sql"""
     return _query("views/client_list", clinician=clinician)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@_cached(show_spinner=False, max_entries=64)
 def client_scores(client_id: str, instrument: str | None) -> pd.DataFrame:
     """queries/views/client_scores.sql"""
     return _query("views/client_scores", client_id=client_id, instrument=instrument)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@_cached(show_spinner=False, max_entries=64)
 def client_sessions(client_id: str) -> pd.DataFrame:
     """queries/views/client_sessions.sql"""
     return _query("views/client_sessions", client_id=client_id)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@_cached(show_spinner=False, max_entries=64)
 def client_outcome_rows(client_id: str) -> pd.DataFrame:
     """queries/views/client_outcome_rows.sql"""
     return _query("views/client_outcome_rows", client_id=client_id)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@_cached(show_spinner=False, max_entries=64)
 def needs_attention(clinician: str, instrument: str | None) -> pd.DataFrame:
     """queries/views/needs_attention.sql"""
     return _query("views/needs_attention", clinician=clinician, instrument=instrument)
@@ -245,79 +317,79 @@ def _engine(function, cohort: Cohort, **kwargs):
         return function(con, cohort, **kwargs)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def outcomes_table(cohort: Cohort, timepoints: list | None = None, include_last: bool = True) -> pd.DataFrame:
     """outcomes.outcomes_table: response and remission per group and timepoint."""
     return _engine(outcomes.outcomes_table, cohort, timepoints=timepoints, include_last=include_last)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def flow_table(cohort: Cohort, target_day: float | None = None, window_days: float | None = None) -> pd.DataFrame:
     """outcomes.flow_table: the flow from first dose to included."""
     return _engine(outcomes.flow_table, cohort, target_day=target_day, window_days=window_days)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def kaplan_meier_table(cohort: Cohort, event: str) -> pd.DataFrame:
     """outcomes.kaplan_meier_table: time to response or relapse."""
     return _engine(outcomes.kaplan_meier_table, cohort, event=event)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def trajectory(cohort: Cohort, bin_days: float, max_day: float, measure: str = "score") -> pd.DataFrame:
     """outcomes.trajectory: mean score (or % change) per time bin."""
     return _engine(outcomes.trajectory, cohort, bin_days=bin_days, max_day=max_day, measure=measure)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def improvement_by_dose(cohort: Cohort, max_dose: int = 6) -> pd.DataFrame:
     """outcomes.improvement_by_dose: early improvement after each dose."""
     return _engine(outcomes.improvement_by_dose, cohort, max_dose=max_dose)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def band_transitions(cohort: Cohort, target_day: float, window_days: float) -> pd.DataFrame:
     """outcomes.band_transitions: severity band at baseline and at a timepoint."""
     return _engine(outcomes.band_transitions, cohort, target_day=target_day, window_days=window_days)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def maintenance_by_week(cohort: Cohort) -> pd.DataFrame:
     """outcomes.maintenance_by_week: maintenance doses per week."""
     return _engine(outcomes.maintenance_by_week, cohort)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def doses_to_response(cohort: Cohort) -> pd.DataFrame:
     """outcomes.doses_to_response: dosing sessions before the first response."""
     return _engine(outcomes.doses_to_response, cohort)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def suicidal_ideation(cohort: Cohort) -> pd.DataFrame:
     """outcomes.suicidal_ideation: item 9 at baseline, resolved and emerged."""
     return _engine(outcomes.suicidal_ideation, cohort)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def funnel(cohort: Cohort, target_day: float, window_days: float):
     """outcomes.funnel: groups, limits and the overall rate for a funnel plot."""
     return _engine(outcomes.funnel, cohort, target_day=target_day, window_days=window_days)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def attrition(cohort: Cohort) -> pd.DataFrame:
     """outcomes.attrition: still dosing and still assessed (Kaplan–Meier)."""
     return _engine(outcomes.attrition, cohort)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def stopping_dose(cohort: Cohort) -> pd.DataFrame:
     """outcomes.stopping_dose: the dose after which clients stopped."""
     return _engine(outcomes.stopping_dose, cohort)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@_cached(show_spinner=False, max_entries=512)
 def reconciliation(cohort: Cohort) -> pd.DataFrame:
     """outcomes.reconciliation: the client counts behind each figure at the primary timepoint."""
     return _engine(outcomes.reconciliation, cohort)
@@ -352,7 +424,7 @@ CACHED = [
 ]
 
 
-@st.cache_data(show_spinner=False)
+@_cached(show_spinner=False)
 def dataset_info() -> dict:
     with reading() as con:
         where = database_path()[0]
@@ -360,7 +432,7 @@ def dataset_info() -> dict:
         return {"kind": store.dataset_kind(con), "path": shown}
 
 
-@st.cache_data(show_spinner=False)
+@_cached(show_spinner=False)
 def instrument(name: str):
     """The registry entry of one instrument."""
     from dashboard import instruments
@@ -369,7 +441,7 @@ def instrument(name: str):
         return instruments.load(con).get(name)
 
 
-@st.cache_data(show_spinner="Preparing the report…", max_entries=8)
+@_cached(show_spinner="Preparing the report…", max_entries=8)
 def report_html(cohort: Cohort) -> str:
     """The case-conference report for a cohort."""
     from dashboard import report

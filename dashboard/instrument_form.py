@@ -110,8 +110,8 @@ def section() -> None:
     show_table(known_table(known), hide_index=True, width="stretch")
     if not access.can_import():
         return
-    into_own = data.showing_fallback_demo()  # the demo is never changed: a clinic's instrument starts its own store
-    path = store.DEFAULT_DB if into_own else data.database_path()[0]
+    into_own = data.showing_demo_instead()  # the demo is never changed: a clinic's instrument goes into its store
+    path = data.import_target()
     with st.expander("Add or change an instrument of this clinic"):
         st.caption(
             "Upload a TOML file in the registry's format (see data/examples/instruments.toml), or fill in the form. "
@@ -159,7 +159,7 @@ def section() -> None:
 
 def _done(names: list[str], into_own: bool) -> None:
     if into_own:
-        data.switch_database()
+        data.show_clinic()
     data.after_import()
     st.session_state["instruments_saved"] = names
     st.rerun()

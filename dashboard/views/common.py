@@ -49,11 +49,49 @@ def dataset_notice() -> None:
     """Say plainly when the numbers come from the synthetic demo database."""
     info = data.dataset_info()
     if info["kind"] == "demo":
-        st.info(
-            "**Demo data.** Everything here is synthetic: no real clients. Import your clinic's anonymised "
-            "exports on the **Data** page, or point `OUTCOMES_DB` at your database.",
-            icon=":material/science:",
+        back = (
+            " Switch *Show the demo data* off in the sidebar to see your clinic's."
+            if data.demo_chosen()
+            else " Import your clinic's anonymised exports on the **Data** page, or point `OUTCOMES_DB` at your "
+            "database."
         )
+        st.info("**Demo data.** Everything here is synthetic: no real clients." + back, icon=":material/science:")
+
+
+def safety_note(instrument, si: pd.DataFrame, k: int) -> str:
+    """Why the suicidal-ideation tile shows no figure: the true reason, not a guess."""
+    name = md(instrument.name) if instrument is not None else "This instrument"
+    if instrument is None or instrument.safety_item is None:
+        return f"{name} has no safety item, so suicidal ideation is not shown for it (PHQ-9 has one: item 9)."
+    n = si.iloc[0].n_with_safety_item if len(si) else 0
+    if len(si) and pd.isna(n):
+        return (
+            f"Fewer than {k} clients in this cohort have {name} item answers (item {instrument.safety_item}, the "
+            "safety item) at baseline, so the suicidal-ideation figure is hidden."
+        )
+    return (
+        f"No {name} score in this cohort has its item answers: suicidal ideation is read from item "
+        f"{instrument.safety_item}. Import scores with items (item1 … item{instrument.n_items}) to see it."
+    )
+
+
+def small_cells_notice(counts: list, k: int) -> None:
+    """When a page's key counts are hidden as small cells: say why, how many clients the store has, what can be seen,
+    and how to see smaller counts inside the clinic. Not in presentation mode (it names an exact count)."""
+    if k <= 0 or presentation.active() or not any(pd.isna(c) for c in counts):
+        return
+    n = int(data.table_counts().iloc[0].n_clients)
+    st.info(
+        f"**Why figures are hidden.** A count under k = {k} is never shown (and other counts are rounded to "
+        f"5), so that no client can be recognised from a figure; rates built on hidden counts are hidden too. This "
+        f"database has {n:,} client{'s' if n != 1 else ''} in all, and fewer than {k} count in some figures here "
+        "with these filters. You can see: the Data page's totals and import reports, each client's own timeline, "
+        "and figures once enough clients count (widen the filters, or import more). Inside the clinic, an editor "
+        f"can switch on *Exact counts* in the sidebar (counts from {k} up, not rounded), or lower k with "
+        "`min_cell = 5` in a `[settings]` table of a TOML file named by `OUTCOMES_SETTINGS` (0 hides nothing); "
+        "keep the default for anything shared.",
+        icon=":material/visibility_off:",
+    )
 
 
 def no_data(state: filters.State) -> bool:

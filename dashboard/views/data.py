@@ -32,12 +32,13 @@ st.caption(
     "NDJSON). Files with identifying columns or values are refused whole. See the README for the input contract."
 )
 access.data_page_notice()
-into_own = data.showing_fallback_demo()
+into_own = data.showing_demo_instead()
 if into_own:
+    target_name = data.import_target()
+    shown = target_name.relative_to(store.PROJECT_DIR) if target_name.is_relative_to(store.PROJECT_DIR) else target_name
     st.info(
-        "You are looking at the demo. Files you import here go into your own database "
-        f"(`{store.DEFAULT_DB.relative_to(store.PROJECT_DIR)}`) and the app then shows it: the demo is never "
-        "mixed with real data.",
+        f"You are looking at the demo. Files you import here go into your own database (`{md(str(shown))}`) "
+        "and the app then shows it: the demo is never mixed with real data.",
         icon=":material/info:",
     )
 uploads = st.file_uploader(
@@ -73,7 +74,7 @@ if ready and st.button("Import", type="primary", icon=":material/upload:"):
         done = (i + (list(STAGES).index(stage) if stage in STAGES else 0) / len(STAGES)) / len(names)
         bar.progress(min(done, 1.0), text=f"{md(file)} ({i + 1} of {len(names)}): {STAGES.get(stage, stage)}…")
 
-    target = store.DEFAULT_DB if into_own else data.database_path()[0]
+    target = data.import_target()  # the clinic's store, never the demo
     with tempfile.TemporaryDirectory() as tmp:
         files = []
         for i, upload in enumerate(uploads):
@@ -93,7 +94,7 @@ if ready and st.button("Import", type="primary", icon=":material/upload:"):
     )
     if reports:
         if into_own:
-            data.switch_database()
+            data.show_clinic()
         data.after_import()
         st.session_state["last_import"] = reports
         st.rerun()  # redraw the counts above with the new data

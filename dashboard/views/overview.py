@@ -55,6 +55,7 @@ if table.empty:
         common.empty_note(table)
     st.stop()
 at = table[table.timepoint != "last"].iloc[0]
+common.small_cells_notice([f.n_first_dose, at.n_evaluable], s.min_cell)
 doses = data.doses_to_response(cohort.grouped("none"))
 si = data.suicidal_ideation(cohort.grouped("none"))
 
@@ -74,28 +75,29 @@ common.count_tile(
     f"{state.instrument} baseline at or before dose 1",
     definitions.baseline_rule(s),
 )
-r = rate_rows(table, "response", state.rates).query("label == @when").iloc[0]
-common.rate_tile(
-    row1[2],
-    f"Response at {when.lower()}",
-    r.numerator,
-    r.denominator,
-    r.rate,
-    r.ci_low,
-    r.ci_high,
-    f"{definitions.response_rule(inst, s)} Denominator: {den_label}.",
-)
-m = rate_rows(table, "remission").query("label == @when").iloc[0]
-common.rate_tile(
-    row2[0],
-    f"Remission at {when.lower()}",
-    m.numerator,
-    m.denominator,
-    m.rate,
-    m.ci_low,
-    m.ci_high,
-    f"{definitions.response_rule(inst, s)} Denominator: evaluable clients not remitted at baseline.",
-)
+r = rate_rows(table, "response", state.rates).query("label == @when")
+m = rate_rows(table, "remission").query("label == @when")
+for cell, rows, what, denominator in (
+    (row1[2], r, "Response", den_label),
+    (row2[0], m, "Remission", "evaluable clients not remitted at baseline"),
+):
+    if rows.empty:  # nobody has a score in the window yet (say, only baselines imported so far)
+        cell.info(
+            f"**{what} at {when.lower()}**: no client with a baseline has a {md(state.instrument)} score at "
+            f"{when.lower()} (day {s.primary_day:g} ± {primary[1]:g}) yet."
+        )
+        continue
+    x = rows.iloc[0]
+    common.rate_tile(
+        cell,
+        f"{what} at {when.lower()}",
+        x.numerator,
+        x.denominator,
+        x.rate,
+        x.ci_low,
+        x.ci_high,
+        f"{definitions.response_rule(inst, s)} Denominator: {denominator}.",
+    )
 d = doses.iloc[0] if len(doses) else None
 common.value_tile(
     row2[1],
@@ -119,7 +121,7 @@ if len(si) and not pd.isna(si.iloc[0].n_with_safety_item) and si.iloc[0].n_with_
         definitions.safety_rule(),
     )
 else:
-    row2[2].info(f"{md(state.instrument)} has no safety item: suicidal-ideation tiles need PHQ-9 with items.")
+    row2[2].info(common.safety_note(inst, si, s.min_cell))
 
 with right:
     st.subheader("Trajectory")
