@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD:VALUE=TERM",
         help="read a modality or session type value as a term, e.g. 'modality:Ketamine IV 0.5mg/kg=IV infusion'",
     )
+    imp.add_argument(
+        "--pseudonymise",
+        action="append",
+        choices=["client_id", "clinician_id"],
+        help="replace this column's ids by keyed pseudonyms on import (needs OUTCOMES_PSEUDONYM_KEY; the same as a "
+        "FHIR import gives the same patient)",
+    )
     imp.add_argument("--mapping", metavar="NAME", help="use the column mapping saved under this name")
     imp.add_argument("--save-mapping", metavar="NAME", help="save the --map and --map-value given under this name")
     out = sub.add_parser("outcomes", help="response and remission per group and timepoint (CSV or JSON)")
@@ -255,15 +262,31 @@ def _given_mapping(args):
 
     try:
         given = mappings.parse(args.map, args.map_value)
+        given.pseudonymise = list(dict.fromkeys(args.pseudonymise or []))
     except mappings.MappingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
-    if args.mapping and given:
+    if args.mapping and (given.columns or given.values):
         print("error: give either --mapping NAME or --map/--map-value, not both", file=sys.stderr)
         return None
     if args.save_mapping and not given:
         print("error: --save-mapping NAME saves the --map and --map-value given; none was", file=sys.stderr)
         return None
+    return given
+
+
+def _column_map(con, args, given):
+    """The mapping an import goes through: the saved one named (with any --pseudonymise added) or the one given,
+    saved first when asked."""
+    from dashboard.ingest import mapping as mappings
+
+    if args.mapping:
+        column_map = mappings.load(con, args.mapping)
+        column_map.pseudonymise = list(dict.fromkeys([*column_map.pseudonymise, *given.pseudonymise]))
+        return column_map
+    if args.save_mapping:
+        mappings.save(con, args.save_mapping, given)
+        print(f"saved the mapping as {args.save_mapping!r}", file=sys.stderr)
     return given
 
 
@@ -302,10 +325,7 @@ def _import(args) -> int:
         with guard, writer.writing(path, wait=writer.WAIT_SECONDS, notify=_to_stderr) as con:
             if memory_mb:
                 con.execute(f"set memory_limit = '{duckdb_memory_limit(memory_mb)}'")
-            column_map = mappings.load(con, args.mapping) if args.mapping else given
-            if args.save_mapping:
-                mappings.save(con, args.save_mapping, given)
-                print(f"saved the mapping as {args.save_mapping!r}", file=sys.stderr)
+            column_map = _column_map(con, args, given)
             reports = import_files(
                 con,
                 args.files,

@@ -405,3 +405,46 @@ def test_the_pseudonym_is_keyed_and_stable():
     assert a == fhir.pseudonym(KEY, "Patient/123")
     assert a != fhir.pseudonym(KEY + "x", "Patient/123") != fhir.pseudonym(KEY, "Patient/124")
     assert store is not None
+
+
+def test_a_csv_with_the_ehr_ids_pseudonymised_on_import_matches_the_fhir_import(tmp_path, capsys):
+    """The clinic marks the CSV's id columns (--pseudonymise): the same patient gets the same pseudonym as from
+    FHIR, so a practice exported both ways gives the same rows; the EHR ids never reach the file."""
+    data = practice(15)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    files = write_csv(raw, data)
+    for f in files:  # the EHR's own ids in the CSV, as an export has them
+        text = f.read_text()
+        for c in data["clients"]:
+            text = text.replace(fhir.pseudonym(KEY, f"Patient/{c['ehr_id']}"), c["ehr_id"])
+            text = text.replace(fhir.pseudonym(KEY, c["clinician"], prefix="C"), c["clinician"].split("/")[1])
+        f.write_text(text)
+    csv_db, fhir_db = tmp_path / "csv.duckdb", tmp_path / "fhir.duckdb"
+    capsys.readouterr()
+    args = ["--pseudonymise", "client_id", "--pseudonymise", "clinician_id"]
+    assert cli.main(["import", *map(str, files), "--db", str(csv_db), *args]) == 0, capsys.readouterr().out
+    imported(fhir_db, [write_bundle(tmp_path / "practice.json", data)], capsys)
+    query = "select client_id, session_at, session_type, modality, dose_mg, clinician_id from sessions order by all"
+    rows = {}
+    for name, db in (("csv", csv_db), ("fhir", fhir_db)):
+        con = duckdb.connect(str(db), read_only=True)
+        rows[name] = (
+            con.execute(query).fetchall(),
+            con.execute("select * exclude (import_id) from scores order by all").fetchall(),
+        )
+        con.close()
+        assert b"pat-10" not in db.read_bytes() and b"dr-1" not in db.read_bytes()
+    assert rows["csv"] == rows["fhir"]
+
+
+def test_pseudonymising_without_a_key_refuses_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(fhir.KEY_VAR)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = tmp_path / "clients.csv"
+    path.write_text("client_id,site\nEHR-77,North\n")
+    db = tmp_path / "s.duckdb"
+    assert cli.main(["import", str(path), "--db", str(db), "--pseudonymise", "client_id"]) == 1
+    assert "needs a pseudonym key" in capsys.readouterr().out
+    assert b"EHR-77" not in db.read_bytes()

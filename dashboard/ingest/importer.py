@@ -23,7 +23,7 @@ from dashboard import store
 from dashboard.export import neutralise
 from dashboard.ingest import fhir, validation
 from dashboard.ingest.contract import ContractError, Mapping, map_columns
-from dashboard.ingest.mapping import ColumnMap
+from dashboard.ingest.mapping import ColumnMap, pseudonymise_raw
 from dashboard.ingest.read import FileError, FileScan, RawTable, attach, cell_texts, detach, read_file
 
 KEYS = {
@@ -398,13 +398,7 @@ def _import_file(
     # a CSV left to DuckDB's reader is hashed with the rest of its scan (read.FileScan)
     digest = raw.csv.scan if raw.csv is not None else _Digest(path)
     known = registry.load(con)
-    try:
-        headers = column_map.renamed(name, raw.headers) if column_map else raw.headers
-        mapping, refusal = map_columns(name, headers, registry.resolver(known), kind), None
-        if column_map:
-            mapping.values = {f: column_map.value_labels(f) for f in column_map.values}
-    except ContractError as exc:
-        mapping, refusal = None, str(exc)
+    mapping, refusal = _mapped(name, raw.headers, known, kind, column_map)
     typed = validation.numeric_columns(mapping) if mapping is not None else frozenset()
     try:
         raw = attach(con, raw, typed)
@@ -415,6 +409,10 @@ def _import_file(
             _refuse(con, report, digest, raw, refusal, None, None)
             return report
         report.kind, report.ignored_columns = mapping.kind, mapping.ignored
+        refusal = _pseudonymised(con, mapping, column_map, name)
+        if refusal:
+            _refuse(con, report, digest, raw, refusal, None, None)
+            return report
         hit = validation.find_identifier_value(con, mapping, raw.headers, typed)
         if hit is not None:
             line, header, what, masked = hit
@@ -461,6 +459,30 @@ def _import_file(
         con.execute(_DROP_TEMP)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _mapped(name: str, headers: list[str], known, kind, column_map: ColumnMap | None):
+    """(the file's columns mapped onto the contract, through `column_map` when given; or None and why not)."""
+    try:
+        renamed = column_map.renamed(name, headers) if column_map else headers
+        mapping = map_columns(name, renamed, registry.resolver(known), kind)
+    except ContractError as exc:
+        return None, str(exc)
+    if column_map:
+        mapping.values = {f: column_map.value_labels(f) for f in column_map.values}
+    return mapping, None
+
+
+def _pseudonymised(con, mapping: Mapping, column_map: ColumnMap | None, name: str) -> str | None:
+    """Replace the marked id columns' values by keyed pseudonyms before any check reads them; a refusal message
+    when there is no pseudonym key. (A marked column holds text: the fast reader never types an id column.)"""
+    if not (column_map and column_map.pseudonymise):
+        return None
+    try:
+        pseudonymise_raw(con, mapping, column_map.pseudonymise)
+    except fhir.FhirError as exc:
+        return f"{name}: {exc}. Nothing was imported."
+    return None
 
 
 def _import_rows(

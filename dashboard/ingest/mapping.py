@@ -25,6 +25,9 @@ from dashboard.instruments import normalise
 
 TARGETS = tuple(dict.fromkeys(f for kind in FIELDS.values() for f in kind))  # every contract field, in order
 VALUE_FIELDS = {"modality": tuple(MODALITIES), "session_type": tuple(SESSION_TYPES)}
+# fields whose values may be replaced by a keyed HMAC on import, and the FHIR reference each value stands for (so
+# that an id pseudonymised from a CSV and the same patient's FHIR subject get the same pseudonym)
+PSEUDONYMISED = {"client_id": ("Patient/", "F"), "clinician_id": ("Practitioner/", "C")}
 MAX_NAME = 80
 
 
@@ -38,9 +41,10 @@ class ColumnMap:
 
     columns: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
+    pseudonymise: list[str] = field(default_factory=list)  # fields whose values are replaced by keyed pseudonyms
 
     def __bool__(self) -> bool:
-        return bool(self.columns or self.values)
+        return bool(self.columns or self.values or self.pseudonymise)
 
     def check(self) -> ColumnMap:
         for target, source in self.columns.items():
@@ -56,6 +60,9 @@ class ColumnMap:
             if sources.count(source) > 1:
                 both = [t for t, s in self.columns.items() if s == source]
                 raise MappingError(f"column {source!r} is mapped to {' and '.join(both)}; map it to one field")
+        for target in self.pseudonymise:
+            if target not in PSEUDONYMISED:
+                raise MappingError(f"only {', '.join(PSEUDONYMISED)} can be pseudonymised, not {target!r}")
         for target, table in self.values.items():
             if target not in VALUE_FIELDS:
                 raise MappingError(f"values can be mapped for {', '.join(VALUE_FIELDS)}, not {target!r}")
@@ -68,12 +75,18 @@ class ColumnMap:
         return self
 
     def to_json(self) -> str:
-        return json.dumps({"columns": self.columns, "values": self.values}, sort_keys=True)
+        return json.dumps(
+            {"columns": self.columns, "values": self.values, "pseudonymise": self.pseudonymise}, sort_keys=True
+        )
 
     @classmethod
     def from_json(cls, text: str) -> ColumnMap:
         data = json.loads(text)
-        return cls(dict(data.get("columns", {})), {k: dict(v) for k, v in data.get("values", {}).items()})
+        return cls(
+            dict(data.get("columns", {})),
+            {k: dict(v) for k, v in data.get("values", {}).items()},
+            list(data.get("pseudonymise", [])),
+        )
 
     def renamed(self, name: str, headers: list[str]) -> list[str]:
         """The file's headers with the mapped columns renamed to their fields; a column the mapping names that the
@@ -111,6 +124,39 @@ class ColumnMap:
 
 def _is_item(target: str) -> bool:
     return target.startswith("item") and target[4:].isdigit() and int(target[4:]) >= 1
+
+
+def pseudonymise_raw(con, mapping, fields: list[str]) -> None:
+    """Replace the values of the file's columns for `fields` (client_id, clinician_id) in the relation _raw by
+    keyed pseudonyms (dashboard/ingest/fhir.py: pseudonym), before any check reads them: the EHR's ids never
+    reach the store, and a value gives the pseudonym its FHIR reference (Patient/<value>) would."""
+    import pyarrow as pa
+
+    from dashboard.ingest import fhir
+
+    key = fhir.pseudonym_key()
+    replaced = {}
+    for target in fields:
+        column = mapping.fields.get(target)
+        if column is None:
+            continue
+        prefix, letter = PSEUDONYMISED[target]
+        found = con.execute(f"select distinct trim({column}::varchar) from _raw where {column} is not null")
+        texts = [r[0] for r in found.fetchall()]
+        made = [fhir.pseudonym(key, prefix + t, letter) if t else None for t in texts]
+        table = pa.table({"raw": pa.array(texts, pa.string()), "p": pa.array(made, pa.string())})
+        con.register(f"_pseudo_{column}", table)
+        replaced[column] = f"_pseudo_{column}"
+    if not replaced:
+        return
+    joins = " ".join(f"left join {t} on {t}.raw = trim(r.{c}::varchar)" for c, t in replaced.items())
+    swap = ", ".join(f"{t}.p as {c}" for c, t in replaced.items())
+    con.execute(f"create or replace temp table _raw_pseudo as select r.* replace ({swap}) from _raw r {joins}")
+    con.unregister("_raw")
+    con.execute("drop view if exists temp._raw")
+    con.execute("create temp view _raw as select * from _raw_pseudo")
+    for t in replaced.values():
+        con.unregister(t)
 
 
 def parse(pairs: list[str] | None, value_pairs: list[str] | None = None) -> ColumnMap:

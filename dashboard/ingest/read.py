@@ -408,7 +408,9 @@ def cell_texts(raw: RawTable, cells: set[tuple[int, int]]) -> dict[tuple[int, in
 def detach(con) -> None:
     """Drop what attach made."""
     con.unregister("_raw")  # an Arrow table (a no-op when there is none)
-    con.execute("drop view if exists temp._raw; drop table if exists temp._raw_csv")
+    con.execute(
+        "drop view if exists temp._raw; drop table if exists temp._raw_csv; drop table if exists temp._raw_pseudo"
+    )
 
 
 def _attach_csv(con, raw: RawTable, numeric: frozenset[int]) -> int | None:

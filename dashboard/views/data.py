@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import access, data, export, instrument_form, mapping_form, store
 from dashboard.escape import md, md_lines
 from dashboard.ingest.importer import STAGES
+from dashboard.ingest.mapping import ColumnMap
 from dashboard.ingest.run import run_import
 from dashboard.settings import load
 from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
@@ -51,6 +52,15 @@ uploads = st.file_uploader(
     disabled=not access.can_import(),
 )
 column_map, save_as, mappable = mapping_form.form(uploads)
+if st.checkbox(
+    "Replace the client and clinician ids by pseudonyms",
+    key="pseudonymise",
+    help="For a file that holds the EHR's own ids: each is replaced by a keyed HMAC before anything is checked or "
+    "stored (OUTCOMES_PSEUDONYM_KEY, or pseudonym_key in [import] of .streamlit/secrets.toml), the same pseudonym a "
+    "FHIR import gives the same patient. FHIR files are always pseudonymised.",
+):
+    column_map = column_map or ColumnMap()
+    column_map.pseudonymise = ["client_id", "clinician_id"]
 replace = st.checkbox("Replace stored values that conflict", help="Without this, conflicting rows are rejected.")
 limit_mb = load().max_upload_mb
 too_big = [u.name for u in uploads or [] if u.size > limit_mb * 1024 * 1024]
