@@ -448,3 +448,65 @@ def test_pseudonymising_without_a_key_refuses_the_file(tmp_path, capsys, monkeyp
     assert cli.main(["import", str(path), "--db", str(db), "--pseudonymise", "client_id"]) == 1
     assert "needs a pseudonym key" in capsys.readouterr().out
     assert b"EHR-77" not in db.read_bytes()
+
+
+LA = {0: "LA6568-5", 1: "LA6569-3", 2: "LA6570-1", 3: "LA6571-9"}
+
+
+def _qr(answers: list[int], total: int | None, linkid=lambda code: f"/{code}", **change) -> dict:
+    items = [
+        {"linkId": linkid(code), "answer": [{"valueCoding": {"system": LOINC, "code": LA[v]}}]}
+        for code, v in zip(PHQ9_ITEMS, answers, strict=True)
+    ]
+    items[2]["answer"][0]["valueCoding"]["extension"] = [
+        {"url": "http://hl7.org/fhir/StructureDefinition/ordinalValue", "valueDecimal": answers[2]}
+    ]
+    group = [{"linkId": "phq9", "item": items}]
+    if total is not None:
+        group.append({"linkId": "44261-6", "answer": [{"valueInteger": total}]})
+    r = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "questionnaire": "http://loinc.org/q/44249-1",
+        "subject": {"reference": "Patient/q1"},
+        "authored": "2025-03-04T09:30:00Z",
+        "item": group,
+    }
+    r.update(change)
+    return r
+
+
+def test_questionnaire_responses_give_scores_with_their_items(tmp_path, capsys):
+    answers = [2, 1, 3, 0, 1, 2, 1, 0, 1]
+    rows = [
+        _qr(answers, 11),
+        _qr(answers, None, authored="2025-03-11T09:30:00Z"),  # no total item: the items' sum, as in a CSV
+        _qr(answers, 11, authored="2025-03-18T09:30:00Z", linkid=lambda code: code),
+        _qr(answers, 11, status="in-progress"),
+        {
+            "resourceType": "QuestionnaireResponse",
+            "status": "completed",
+            "subject": {"reference": "Patient/q1"},
+            "authored": "2025-03-04T09:30:00Z",
+            "item": [{"linkId": "mood", "answer": [{"valueInteger": 3}]}],
+        },
+    ]
+    bad = _qr(answers, 11, authored="2025-03-25T09:30:00Z")
+    bad["item"][0]["item"][4]["answer"][0]["valueCoding"]["code"] = "LA9999-9"
+    rows.append(bad)
+    path = _one(tmp_path, rows)
+    db = tmp_path / "qr.duckdb"
+    rejects = tmp_path / "rejects.csv"
+    assert cli.main(["import", str(path), "--db", str(db), "--rejects", str(rejects)]) == 1
+    out = capsys.readouterr().out
+    assert "6 resources read: 3 imported, 1 rejected, 0 unchanged duplicates, 2 ignored" in out, out
+    assert "'LA9999-9' has no number" in rejects.read_text()
+    assert "QuestionnaireResponse.item[0].item[4].answer[0].valueCoding" in rejects.read_text()
+    con = duckdb.connect(str(db), read_only=True)
+    got = con.execute("select assessed_at::varchar, score, items from scores order by assessed_at").fetchall()
+    con.close()
+    assert got == [
+        ("2025-03-04 09:30:00", 11.0, answers),
+        ("2025-03-11 09:30:00", 11.0, answers),
+        ("2025-03-18 09:30:00", 11.0, answers),
+    ]

@@ -43,7 +43,8 @@ SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 # resources about a person: never read, never stored
 PERSON_TYPES = frozenset({"Patient", "Person", "RelatedPerson", "Practitioner", "PractitionerRole"})
-READ_TYPES = ("Observation", "MedicationAdministration", "Procedure", "Encounter")
+READ_TYPES = ("Observation", "QuestionnaireResponse", "MedicationAdministration", "Procedure", "Encounter")
+ORDINAL = ("http://hl7.org/fhir/StructureDefinition/ordinalValue", "http://hl7.org/fhir/StructureDefinition/itemWeight")
 # identifying fields: a resource that is read must not carry any of them (DOMAIN.md §7), at its top level or in a
 # resource it contains
 IDENTIFYING = ("name", "birthDate", "telecom", "address", "identifier")
@@ -115,6 +116,7 @@ class Codes:
     routes: dict[str, str]  # SNOMED CT route -> modality
     units: frozenset[str]
     sessions: dict[tuple[str, str], tuple[str, str | None]]  # (system, code) -> (session type, modality)
+    answers: dict[str, float] = field(default_factory=dict)  # coded answer -> its number
 
     @classmethod
     def load(cls, instruments: dict, path: Path | None = None) -> Codes:
@@ -136,6 +138,7 @@ class Codes:
                 (str(s["system"]), str(s["code"])): (str(s["session_type"]), s.get("modality"))
                 for s in data.get("sessions", [])
             },
+            answers={str(k): float(v) for k, v in data.get("answers", {}).items()},
         )
 
 
@@ -362,6 +365,8 @@ def _read(resource: dict, rtype, key: str, codes: Codes):
     model = _validated(resource, rtype)
     if rtype == "Observation":
         return _observation(model, key, codes)
+    if rtype == "QuestionnaireResponse":
+        return _questionnaire(model, key, codes)
     if rtype == "MedicationAdministration":
         return _medication(model, resource, key, codes)
     return _session(model, rtype, key, codes)
@@ -483,6 +488,66 @@ def _score_value(element, where: str, codes: Codes, required: bool = False) -> f
     if required:
         raise _Reject(f"{where}.value[x]", f"no value ({where}.value[x])")
     return None
+
+
+def _questionnaire(qr, key: str, codes: Codes):
+    """A QuestionnaireResponse whose items' linkIds are an instrument's LOINC codes (`44250-9` or `/44250-9`, at any
+    depth): its item answers, and its total when an item carries the total's code (else the items' sum, as in a
+    file of the contract)."""
+    if qr.status not in ("completed", "amended"):
+        raise _Ignore(f"status {qr.status}, not completed")
+    answers: dict[str, tuple[str, object]] = {}
+
+    def walk(items, path):
+        for i, item in enumerate(items or []):
+            here = f"{path}.item[{i}]"
+            code = (item.linkId or "").rsplit("/", 1)[-1]
+            if (code in codes.totals or code in codes.items) and item.answer:
+                answers[code] = (f"{here}.answer[0]", item.answer[0])
+            walk(item.item, here)
+
+    walk(qr.item, "QuestionnaireResponse")
+    owners = {codes.items[c][0] for c in answers if c in codes.items} | {
+        codes.totals[c] for c in answers if c in codes.totals
+    }
+    if not owners:
+        raise _Ignore("no item of a known instrument (linkId = an instrument's LOINC code)")
+    if len(owners) > 1:
+        raise _Reject("QuestionnaireResponse.item", f"items of several instruments ({', '.join(sorted(owners))})")
+    instrument = owners.pop()
+    client = _subject(qr, "QuestionnaireResponse", key)
+    when = _when(qr.authored)
+    if when is None:
+        raise _Reject("QuestionnaireResponse.authored", "no time (QuestionnaireResponse.authored)")
+    score, items = None, {}
+    for code, (where, answer) in answers.items():
+        value = _answer_number(answer, where, codes)
+        if code in codes.totals:
+            score = value
+        else:
+            items[codes.items[code][1]] = _text(value)
+    return "score", (client, when, instrument, "" if score is None else _text(score), items)
+
+
+def _answer_number(answer, where: str, codes: Codes) -> float:
+    for name in ("valueInteger", "valueDecimal"):
+        if getattr(answer, name, None) is not None:
+            return float(getattr(answer, name))
+    if answer.valueQuantity is not None and answer.valueQuantity.value is not None:
+        return float(answer.valueQuantity.value)
+    coding = answer.valueCoding
+    if coding is not None:
+        for ext in coding.extension or []:
+            if ext.url in ORDINAL and ext.valueDecimal is not None:
+                return float(ext.valueDecimal)
+        if coding.code in codes.answers:
+            return codes.answers[coding.code]
+        raise _Reject(
+            f"{where}.valueCoding",
+            f"the answer {coding.code!r} has no number ({where}.valueCoding: no ordinalValue, and not in fhir.toml "
+            "[answers])",
+        )
+    raise _Reject(f"{where}.value[x]", f"the answer is not a number ({where}.value[x])")
 
 
 def _text(value: float) -> str:
