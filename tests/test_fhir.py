@@ -510,3 +510,62 @@ def test_questionnaire_responses_give_scores_with_their_items(tmp_path, capsys):
         ("2025-03-11 09:30:00", 11.0, answers),
         ("2025-03-18 09:30:00", 11.0, answers),
     ]
+
+
+def test_doses_and_sessions_recorded_as_procedures_or_encounters(tmp_path, capsys, monkeypatch):
+    """A clinic that records doses as a Procedure with a code of its own, and integration visits as Encounters,
+    adds the codes to its copy of fhir.toml (OUTCOMES_FHIR_CODES)."""
+    codes = tmp_path / "fhir.toml"
+    codes.write_text(
+        fhir.CODES_FILE.read_text()
+        + '\n[[sessions]]\nsystem = "urn:clinic"\ncode = "KET-IV"\nsession_type = "dosing"\nmodality = "IV infusion"\n'
+        + '\n[[sessions]]\nsystem = "urn:clinic"\ncode = "KAP-INT"\nsession_type = "integration"\n'
+    )
+    monkeypatch.setenv(fhir.CODES_VAR, str(codes))
+    subject = {"reference": "Patient/p9"}
+
+    def procedure(status: str, at: str) -> dict:
+        code = {"coding": [{"system": "urn:clinic", "code": "KET-IV"}]}
+        r = {"resourceType": "Procedure", "status": status, "subject": subject}
+        return r | {"performedDateTime": at, "code": code}
+
+    def encounter(code: str, at: str) -> dict:
+        kind = [{"coding": [{"system": "urn:clinic", "code": code}]}]
+        r = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}, "subject": subject}
+        return r | {"period": {"start": at}, "type": kind}
+
+    rows = [
+        procedure("completed", "2025-03-03T09:00:00Z"),
+        encounter("KAP-INT", "2025-03-04T10:00:00Z"),
+        encounter("OTHER", "2025-03-05T10:00:00Z"),
+        procedure("not-done", "2025-03-06T09:00:00Z"),
+    ]
+    db = tmp_path / "s.duckdb"
+    capsys.readouterr()
+    assert cli.main(["import", str(_one(tmp_path, rows)), "--db", str(db)]) == 0
+    assert "4 resources read: 2 imported, 0 rejected, 0 unchanged duplicates, 2 ignored" in capsys.readouterr().out
+    con = duckdb.connect(str(db), read_only=True)
+    got = con.execute("select session_at::varchar, session_type, modality from sessions order by 1").fetchall()
+    con.close()
+    assert got == [("2025-03-03 09:00:00", "dosing", "IV infusion"), ("2025-03-04 10:00:00", "integration", None)]
+
+
+def test_a_fhir_bundle_imports_from_the_data_page(tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    db = tmp_path / "clinic.duckdb"
+    store.connect(db).close()
+    monkeypatch.setenv(store.ENV_VAR, str(db))
+    bundle = write_bundle(tmp_path / "export.json", practice(4))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(PROJECT / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("dashboard/views/data.py").run()
+    at.file_uploader[0].set_value(("export.json", bundle.read_bytes(), "application/json")).run()
+    [button] = [b for b in at.button if b.label == "Import"]
+    button.click().run()
+    assert not at.exception
+    shown = " ".join(s.value for s in at.success).replace("\\", "").replace("\u2060", "")
+    assert "imported as fhir" in shown and "52 resources read: 44 imported" in shown, shown
