@@ -55,7 +55,8 @@ if table.empty:
         common.empty_note(table)
     st.stop()
 at = table[table.timepoint != "last"].iloc[0]
-common.small_cells_notice([f.n_first_dose, at.n_evaluable], s.min_cell)
+with tiles:  # above the tiles: the first thing read on a page of hidden figures
+    common.small_cells_notice([f.n_first_dose, at.n_evaluable], s.min_cell)
 doses = data.doses_to_response(cohort.grouped("none"))
 si = data.suicidal_ideation(cohort.grouped("none"))
 
