@@ -352,7 +352,7 @@ def _import(args) -> int:
         print(r.summary())
         for row in r.rejects.head(10).itertuples():
             col = f", column {row.column}" if isinstance(row.column, str) else ""
-            print(f"    line {row.line}{col}: {row.reason}")
+            print(f"    {r.line_label} {row.line}{col}: {row.reason}")
         if len(r.rejects) > 10:
             print(f"    … and {len(r.rejects) - 10:,} more" + ("" if args.rejects else " (use --rejects PATH)"))
     if args.rejects:

@@ -42,7 +42,13 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
 
 def rejects_frame(reports) -> pd.DataFrame:
     """All rejected rows of some imports, one row each, with the file they came from."""
-    frames = [r.rejects.assign(file=r.file) for r in reports if len(r.rejects)]
+    frames = [
+        r.rejects.assign(file=r.file, line=[f"{getattr(r, 'line_label', 'line')} {x}" for x in r.rejects.line])
+        if getattr(r, "line_label", "line") != "line"
+        else r.rejects.assign(file=r.file)
+        for r in reports
+        if len(r.rejects)
+    ]
     if not frames:
         return pd.DataFrame(columns=["file", "line", "column", "reason", "value"])
     out = pd.concat(frames, ignore_index=True)

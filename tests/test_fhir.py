@@ -327,16 +327,17 @@ def test_bad_resources_are_rejected_with_their_line_path_and_reason(tmp_path, ca
     assert cli.main(["import", str(path), "--db", str(db), "--rejects", str(rejects)]) == 1
     out = capsys.readouterr().out
     assert "10 resources read: 1 imported, 9 rejected, 0 unchanged duplicates, 0 ignored" in out
+    assert "line 2, column Observation.subject: missing subject" in out
     text = rejects.read_text()
     for needle in (
-        "line 2: missing subject",
+        "missing subject",
         "Observation.subject",
         "unknown LOINC code (99999-9)",
         "unit mismatch: 'mg'",
         "Observation.valueQuantity.unit",
         "Observation.identifier",
-        "line 9: not valid JSON",
-        "line 10: not a FHIR resource",
+        "not valid JSON",
+        "not a FHIR resource",
         "value[x]",  # the over-range score, told by the element it came from
         "Observation.effectiveDateTime",
     ):

@@ -69,6 +69,7 @@ class FileReport:
     rejected: int = 0
     unchanged_duplicates: int = 0
     ignored: int = 0  # FHIR resources not used (records_read = imported + rejected + duplicates + ignored)
+    line_label: str = "line"  # what a reject's `line` counts: a file's line, or a FHIR Bundle's entry
     replaced: int = 0
     message: str = ""
     ignored_columns: list[str] = field(default_factory=list)
@@ -261,13 +262,14 @@ def _import_fhir(con, path: Path, name, replace, after_import, progress) -> File
                 origin = _fhir_origin(positions)
                 shown = f"{name} → {part}.csv"
                 parts.append(_import_file(con, csv_path, shown, part, replace, after_import, progress, origin))
+        report.line_label = conversion.unit
         report.rows_read = report.records_read = conversion.n_resources
         report.ignored = conversion.n_ignored
         report.imported = sum(p.imported for p in parts)
         report.unchanged_duplicates = sum(p.unchanged_duplicates for p in parts)
         report.replaced = sum(p.replaced for p in parts)
         own = pd.DataFrame(
-            [(pos, where or None, f"{conversion.unit} {pos}: {why}", None) for pos, where, why in conversion.rejects],
+            [(pos, where or None, why, None) for pos, where, why in conversion.rejects],
             columns=REJECT_COLUMNS,
         )
         report.rejects = pd.concat([own, *(p.rejects for p in parts if len(p.rejects))], ignore_index=True)
