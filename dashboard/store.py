@@ -114,19 +114,25 @@ def secrets_files() -> list[Path]:
     return [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml"]
 
 
+def secret(variable: str, table: str, name: str) -> tuple[str | None, str]:
+    """A secret: $variable, else `name` in the [table] table of secrets.toml (the last file that has it); and where
+    it was found, for messages (never the secret itself)."""
+    value, where = os.environ.get(variable), variable
+    if not value:
+        for file in secrets_files():
+            try:
+                found = tomllib.loads(file.read_text(encoding="utf-8")).get(table, {})
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            if found.get(name):
+                value, where = str(found[name]), f"[{table}] {name} in {file}"
+    return value or None, where
+
+
 def configured_key() -> str | None:
     """The store's encryption key: $OUTCOMES_DB_KEY, else `key` in the [store] table of secrets.toml, else None
     (a plaintext store). A key shorter than MIN_KEY_LENGTH characters is refused."""
-    key = os.environ.get(KEY_VAR)
-    where = KEY_VAR
-    if not key:
-        for file in secrets_files():
-            try:
-                table = tomllib.loads(file.read_text(encoding="utf-8")).get("store", {})
-            except (OSError, tomllib.TOMLDecodeError):
-                continue
-            if table.get("key"):
-                key, where = str(table["key"]), f"[store] key in {file}"
+    key, where = secret(KEY_VAR, "store", "key")
     if not key:
         return None
     if len(key) < MIN_KEY_LENGTH:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dashboard import store
@@ -131,3 +133,32 @@ def browser():
         launched = playwright.chromium.launch(executable_path=chromium, headless=True, args=chromium_args)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def clinic_db(tmp_path, monkeypatch):
+    """An empty clinic store as the app's database (OUTCOMES_DB)."""
+    path = tmp_path / "clinic.duckdb"
+    store.connect(path).close()
+    monkeypatch.setenv(store.ENV_VAR, str(path))
+    return path
+
+
+@pytest.fixture
+def data_page():
+    """Open the app's Data page under AppTest, with Streamlit's caches cleared (they outlive an AppTest)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    app = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+
+    def open_page():
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_file(app, default_timeout=180)
+        at.run()
+        at.switch_page("dashboard/views/data.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_page

@@ -8,33 +8,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard import instrument_form, instruments, store
+from dashboard import instrument_form, instruments
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 EXAMPLES = ROOT / "data" / "examples"
 BANDS = "Severity bands (max:label; …)"
-
-
-@pytest.fixture
-def db(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "clinic.duckdb"
-    store.connect(path).close()
-    monkeypatch.setenv(store.ENV_VAR, str(path))
-    return path
-
-
-def data_page() -> AppTest:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("dashboard/views/data.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def field(at: AppTest, label: str):
@@ -61,7 +42,7 @@ def submit(at: AppTest, values: dict[str, str]) -> AppTest:
     return at
 
 
-def test_an_instrument_defined_in_the_form_lets_its_scores_import(db):
+def test_an_instrument_defined_in_the_form_lets_its_scores_import(clinic_db, data_page):
     at = data_page()
     assert any("PHQ-9" in d.value.to_string() for d in at.dataframe)
     values = {
@@ -76,7 +57,7 @@ def test_an_instrument_defined_in_the_form_lets_its_scores_import(db):
     }
     at = submit(at, values)
     assert any("Saved: CES-D" in s.value for s in at.success), [e.value for e in at.error]
-    assert stored(db)["CES-D"] == ("CES-D", 60.0, 15.0, "89205-9")
+    assert stored(clinic_db)["CES-D"] == ("CES-D", 60.0, 15.0, "89205-9")
     assert any("CES-D" in d.value.to_string() for d in at.dataframe)
     at.file_uploader[0].set_value(("scores_custom.csv", (EXAMPLES / "scores_custom.csv").read_bytes(), "text/csv"))
     at.run()
@@ -101,14 +82,14 @@ def test_an_instrument_defined_in_the_form_lets_its_scores_import(db):
         ),
     ],
 )
-def test_a_bad_definition_is_refused_with_the_registrys_message(db, values, message):
+def test_a_bad_definition_is_refused_with_the_registrys_message(clinic_db, data_page, values, message):
     at = submit(data_page(), values)
     errors = " ".join(e.value for e in at.error)
     assert message in errors.replace("\\", "").replace("\u2060", ""), errors
-    assert "X" not in stored(db)
+    assert "X" not in stored(clinic_db)
 
 
-def test_the_shipped_example_file_uploads(db):
+def test_the_shipped_example_file_uploads(clinic_db, data_page):
     at = data_page()
     at.file_uploader(key="instrument_file").set_value(
         ("instruments.toml", (EXAMPLES / "instruments.toml").read_bytes(), "application/toml")
@@ -116,7 +97,7 @@ def test_the_shipped_example_file_uploads(db):
     [button] = [b for b in at.button if b.label == "Add the file's instruments"]
     button.click().run()
     assert any("Saved: CES-D" in s.value for s in at.success), [e.value for e in at.error]
-    assert "CES-D" in stored(db)
+    assert "CES-D" in stored(clinic_db)
 
 
 def test_the_form_reads_what_the_toml_reads():

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard import cli, store
+from dashboard import cli
+from tests.test_mapping import sessions
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 HEADER = "PatientCode,Visit Date,Visit Kind,Route,Dose\n"
@@ -22,32 +20,7 @@ WEEK2 = HEADER + "X1,2025-03-10T09:30,dosing,IV,36\n"
 CHOSEN = {"client_id": "PatientCode", "session_at": "Visit Date", "session_type": "Visit Kind", "modality": "Route"}
 
 
-@pytest.fixture
-def db(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "clinic.duckdb"
-    store.connect(path).close()
-    monkeypatch.setenv(store.ENV_VAR, str(path))
-    return path
-
-
-def data_page() -> AppTest:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("dashboard/views/data.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def rows(db: Path) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(
-            "select client_id, session_at::varchar, session_type, modality, dose_mg from sessions order by all"
-        ).fetchall()
-    finally:
-        con.close()
+rows = sessions  # the stored sessions, as tests/test_mapping.py reads them
 
 
 def _import(at: AppTest) -> AppTest:
@@ -57,7 +30,7 @@ def _import(at: AppTest) -> AppTest:
     return at
 
 
-def test_a_mapping_made_on_the_page_is_used_and_saved(db):
+def test_a_mapping_made_on_the_page_is_used_and_saved(clinic_db, data_page):
     at = data_page()
     at.file_uploader[0].set_value(("week1.csv", WEEK1.encode(), "text/csv")).run()
     at.selectbox(key="mapping_choice").set_value("New mapping…").run()
@@ -74,7 +47,7 @@ def test_a_mapping_made_on_the_page_is_used_and_saved(db):
     assert any("3 imported, 0 rejected" in s.value for s in at.success), [
         x.value for x in [*at.error, *at.warning, *at.success, *at.info]
     ]
-    assert rows(db) == [
+    assert rows(clinic_db) == [
         ("X1", "2025-03-03 09:30:00", "dosing", "IV infusion", 35.0),
         ("X1", "2025-03-06 09:30:00", "integration", None, None),
         ("X2", "2025-03-04 10:00:00", "dosing", "IM injection", 50.0),
@@ -86,13 +59,13 @@ def test_a_mapping_made_on_the_page_is_used_and_saved(db):
     at.selectbox(key="mapping_choice").set_value("EHR weekly").run()
     assert "client_id ← PatientCode" in " ".join(c.value for c in at.caption)
     _import(at)
-    assert ("X1", "2025-03-10 09:30:00", "dosing", "IV infusion", 36.0) in rows(db)
+    assert ("X1", "2025-03-10 09:30:00", "dosing", "IV infusion", 36.0) in rows(clinic_db)
 
 
-def test_a_mapping_saved_from_the_command_line_is_offered_with_its_values(db, tmp_path, capsys):
+def test_a_mapping_saved_from_the_command_line_is_offered_with_its_values(clinic_db, data_page, tmp_path, capsys):
     first = tmp_path / "first.csv"
     first.write_text(HEADER + "Y1,2025-04-01T09:00,Ketamine treatment,Ketamine IV 0.5mg/kg,40\n")
-    args = ["import", str(first), "--db", str(db), "--save-mapping", "From the CLI"]
+    args = ["import", str(first), "--db", str(clinic_db), "--save-mapping", "From the CLI"]
     args += ["--map", ",".join(f"{f}={c}" for f, c in CHOSEN.items()) + ",dose_mg=Dose"]
     args += [
         "--map-value",
@@ -106,13 +79,13 @@ def test_a_mapping_saved_from_the_command_line_is_offered_with_its_values(db, tm
     at.file_uploader[0].set_value(("ehr.csv", week.encode(), "text/csv")).run()
     at.selectbox(key="mapping_choice").set_value("From the CLI").run()
     _import(at)
-    assert rows(db) == [
+    assert rows(clinic_db) == [
         ("Y1", "2025-04-01 09:00:00", "dosing", "IV infusion", 40.0),
         ("Y1", "2025-04-08 09:00:00", "dosing", "IV infusion", 41.0),
     ]
 
 
-def test_ids_pseudonymised_from_the_page(db, monkeypatch):
+def test_ids_pseudonymised_from_the_page(clinic_db, data_page, monkeypatch):
     from dashboard.ingest import fhir
 
     monkeypatch.setenv(fhir.KEY_VAR, "clinic pseudonym secret 0123456789")
@@ -125,6 +98,6 @@ def test_ids_pseudonymised_from_the_page(db, monkeypatch):
     at.checkbox(key="pseudonymise").check().run()
     _import(at)
     assert any("3 imported, 0 rejected" in s.value for s in at.success), [x.value for x in [*at.error, *at.warning]]
-    ids = {r[0] for r in rows(db)}
+    ids = {r[0] for r in rows(clinic_db)}
     assert ids == {fhir.pseudonym("clinic pseudonym secret 0123456789", f"Patient/{x}") for x in ("X1", "X2")}
-    assert b"X1," not in db.read_bytes()
+    assert b"X1," not in clinic_db.read_bytes()

@@ -71,17 +71,9 @@ def looks_like_fhir(path: Path) -> bool:
 def pseudonym_key() -> str:
     """The clinic's pseudonym key: $OUTCOMES_PSEUDONYM_KEY, else `pseudonym_key` in the [import] table of
     .streamlit/secrets.toml. Refused when missing or shorter than MIN_KEY_LENGTH."""
-    from dashboard.store import secrets_files
+    from dashboard.store import secret
 
-    key, where = os.environ.get(KEY_VAR), KEY_VAR
-    if not key:
-        for file in secrets_files():
-            try:
-                table = tomllib.loads(file.read_text(encoding="utf-8")).get("import", {})
-            except (OSError, tomllib.TOMLDecodeError):
-                continue
-            if table.get("pseudonym_key"):
-                key, where = str(table["pseudonym_key"]), f"[import] pseudonym_key in {file}"
+    key, where = secret(KEY_VAR, "import", "pseudonym_key")
     if not key:
         raise FhirError(
             f"a FHIR import needs a pseudonym key, so that the EHR's patient ids never reach the store: set {KEY_VAR} "
