@@ -75,6 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     _cohort_arguments(out)
     out.add_argument("--format", choices=["csv", "json"], default="csv")
 
+    adj = sub.add_parser(
+        "adjusted", help="response per group, crude and adjusted for case mix (indirect standardisation, O/E)"
+    )
+    adj.add_argument("--instrument", required=True, metavar="NAME")
+    adj.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
+    adj.add_argument(
+        "--by",
+        default="clinician",
+        choices=["clinician", "site", "modality", "integration", "condition", "age_band"],
+        help="grouping (default clinician)",
+    )
+    adj.add_argument("--at-days", type=float, metavar="D", help="a precomputed timepoint's day (default: primary)")
+    adj.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
+    adj.add_argument("--exact", action="store_true", help="exact counts, for use inside the clinic only")
+    _cohort_arguments(adj)
+    adj.add_argument("--format", choices=["csv", "json"], default="csv")
+
     att = sub.add_parser(
         "attrition", help="who stops dosing and being assessed, when, after which dose; and the counts behind rates"
     )
@@ -193,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "attrition":
             return _attrition(args)
+        if args.command == "adjusted":
+            return _adjusted(args)
         if args.command == "encrypt":
             return _encrypt(args)
         if args.command == "bench":
@@ -407,6 +426,52 @@ def _tuple(values):
     return tuple(values) if values else None
 
 
+def _adjusted(args) -> int:
+    import json
+
+    from dashboard import outcomes
+    from dashboard.cohort import Cohort
+    from dashboard.export import neutralise
+    from dashboard.settings import load
+
+    settings = load()
+    path = _existing_store(args.db)
+    if path is None:
+        return 2
+    con = _open_current(path, settings)
+    try:
+        cohort = outcomes.resolve(
+            con, Cohort(args.instrument, _filters(args), args.by, settings, rounded=not args.exact)
+        )
+        day = args.at_days if args.at_days is not None else settings.primary_day
+        table, model = outcomes.adjusted(con, cohort, day, settings.window_for(day), min_cell=args.min_cell)
+    except outcomes.OutcomeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    table["group"] = table["group"].map(neutralise)
+    if args.format == "json":
+        print(json.dumps({"model": model, "groups": json.loads(table.to_json(orient="records"))}, indent=1))
+    else:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+    print(
+        f"model: logistic regression of response at day {model['timepoint'][0]:g} ± {model['timepoint'][1]:g} on "
+        f"{', '.join(model['variables'])}, fitted on the whole clinic's {model['n_clients']} evaluable clients "
+        f"({model['n_responders']} responders); adjustment covers only what was measured",
+        file=sys.stderr,
+    )
+    _exact_note(args)
+    return 0
+
+
+def _exact_note(args) -> None:
+    if args.exact:
+        print(
+            "note: exact counts, for use inside the clinic only; leave out --exact for output to share", file=sys.stderr
+        )
+
+
 def _attrition(args) -> int:
     import json
 
@@ -464,10 +529,7 @@ def _attrition(args) -> int:
         print(json.dumps(json.loads(table.to_json(orient="records")), indent=1))
     else:
         sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
-    if args.exact:
-        print(
-            "note: exact counts, for use inside the clinic only; leave out --exact for output to share", file=sys.stderr
-        )
+    _exact_note(args)
     return 0
 
 

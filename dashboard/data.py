@@ -317,6 +317,12 @@ def _engine(function, cohort: Cohort, **kwargs):
         return function(con, cohort, **kwargs)
 
 
+@_cached(show_spinner="Fitting the case-mix model…", max_entries=128)
+def adjusted(cohort: Cohort, target_day: float, window_days: float):
+    """outcomes.adjusted: response per group, crude and adjusted for case mix; (table, model)."""
+    return _engine(outcomes.adjusted, cohort, target_day=target_day, window_days=window_days)
+
+
 @_cached(show_spinner=False, max_entries=512)
 def outcomes_table(cohort: Cohort, timepoints: list | None = None, include_last: bool = True) -> pd.DataFrame:
     """outcomes.outcomes_table: response and remission per group and timepoint."""
@@ -396,6 +402,7 @@ def reconciliation(cohort: Cohort) -> pd.DataFrame:
 
 
 CACHED = [
+    adjusted,
     filter_options,
     table_counts,
     import_log_recent,

@@ -183,3 +183,19 @@ def settings_in_force(s: Settings) -> str:
         f"days (`relapse_gap_min_days`, `relapse_gap_max_days`); timepoints (day ± window) {points} "
         f"(`timepoints`); cells under {s.min_cell} suppressed (`min_cell`)."
     )
+
+
+def case_mix_rule(s: Settings, model: dict | None = None) -> str:
+    """How the case-mix-adjusted comparison is computed (README: How it is computed)."""
+    fitted = f" Fitted on {model['n_clients']} evaluable clients ({model['n_responders']} responders)." if model else ""
+    return (
+        "Indirect standardisation. A logistic regression of response (a reduction of at least "
+        f"{s.response_pct:g}% at the timepoint) on the baseline score, condition, prior-treatments band and age band "
+        "is fitted on the whole clinic's evaluable first courses of the instrument, whatever the filters."
+        + fitted
+        + " A group's expected responders E are the sum of its clients' predicted probabilities; O/E is its observed "
+        "responders over E, with an exact Poisson 95% interval on O divided by E; the adjusted rate is O/E times the "
+        "clinic's rate. O/E above 1: more responders than the clinic's own clients of the same case mix had. "
+        "Adjustment covers only what was measured: severity, condition, prior treatments and age band, not "
+        "everything that differs between caseloads."
+    )

@@ -4,6 +4,7 @@ intervals, and applies small-cell suppression here so every consumer (views, dow
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import duckdb
@@ -593,6 +594,102 @@ def funnel(
     n_min = max(1, settings.min_cell if min_cell is None else min_cell)
     limits = stats.funnel_limits(p0, max(n_max, 10) + 5, n_min=n_min)
     return frame.reset_index(drop=True), limits, p0
+
+
+# --- case-mix adjustment: indirect standardisation on a logistic model of response ---------------------------------
+
+CASE_MIX = ("baseline", "condition", "prior_treatments_band", "age_band")
+CASE_MIX_MIN_EVENTS = 20  # the whole clinic needs at least this many responders and as many non-responders
+
+
+def adjusted(
+    con: duckdb.DuckDBPyConnection,
+    cohort: Cohort,
+    target_day: float | None = None,
+    window_days: float | None = None,
+    min_cell: int | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Response at a precomputed timepoint per group, crude and adjusted for case mix by indirect standardisation:
+    a logistic regression of response on baseline score, condition, prior-treatments band and age band, fitted on
+    the whole clinic's evaluable first courses of the instrument (no filters); a group's expected responders E are
+    the sum of its clients' predicted probabilities, O/E its observed over expected (exact Poisson interval on O,
+    over E) and its adjusted rate O/E x the clinic's rate. Returns (table, model) where model says the variables,
+    the clients and responders it was fitted on, the clinic's rate and whether the fit converged.
+    Columns: group, n, observed, expected, crude_rate, crude_ci_low, crude_ci_high, oe, oe_ci_low, oe_ci_high,
+    adjusted_rate, suppressed."""
+    import statsmodels.api as sm
+
+    settings = cohort.settings
+    k = settings.min_cell if min_cell is None else min_cell
+    day = float(settings.primary_day if target_day is None else target_day)
+    window = float(settings.window_for(day) if window_days is None else window_days)
+    if not settings.is_standard(day, window):
+        raise OutcomeError(
+            f"case-mix adjustment is computed at a precomputed timepoint (settings.timepoints); day {day:g} ± "
+            f"{window:g} is not one"
+        )
+    params = {"target_day": day, "window_days": window}
+    clinic = _rows(con, "views/case_mix_patterns", replace(cohort, filters=Filters(), by="none"), **params)
+    n_all, events = int(clinic.n.sum()), int(clinic.responders.sum())
+    if min(events, n_all - events) < CASE_MIX_MIN_EVENTS:
+        raise OutcomeError(
+            f"the case-mix model needs at least {CASE_MIX_MIN_EVENTS} responders and {CASE_MIX_MIN_EVENTS} "
+            f"non-responders in the whole clinic at this timepoint; there are {events} of {n_all} evaluable clients"
+        )
+    design = _case_mix_design(clinic)
+    endog = np.column_stack([clinic.responders, clinic.n - clinic.responders]).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = sm.GLM(endog, sm.add_constant(design, has_constant="add"), family=sm.families.Binomial()).fit()
+    p_clinic = events / n_all
+    mine = _rows(con, "views/case_mix_patterns", cohort, **params)
+    x = sm.add_constant(_case_mix_design(mine, design.columns), has_constant="add")
+    mine = mine.assign(expected=np.asarray(fit.predict(x)) * mine.n)
+    sums = {"n": ("n", "sum"), "observed": ("responders", "sum"), "expected": ("expected", "sum")}
+    f = mine.groupby("group", sort=True).agg(**sums).reset_index()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f["crude_rate"] = np.where(f.n > 0, f.observed / f.n, np.nan)
+        f["oe"] = np.where(f.expected > 0, f.observed / f.expected, np.nan)
+    f["crude_ci_low"], f["crude_ci_high"] = stats.wilson(f.observed, f.n)
+    f["oe_ci_low"], f["oe_ci_high"] = stats.poisson_ratio_ci(f.observed, f.expected)
+    f["adjusted_rate"] = f.oe * p_clinic
+    deps = {c: ["observed", "n"] for c in ("crude_rate", "crude_ci_low", "crude_ci_high", "expected", "oe")}
+    deps |= {c: ["observed", "n"] for c in ("oe_ci_low", "oe_ci_high", "adjusted_rate")}
+    if cohort.rounded:
+        shown, mask = privacy.disclose(f, ["n", "observed"], deps, k=k)
+        shown = _coarse_columns(shown, ["crude_rate", "crude_ci_low", "crude_ci_high", "adjusted_rate"], 2)
+        shown = _coarse_columns(shown, ["expected"], 0)
+        shown = _coarse_columns(shown, ["oe", "oe_ci_low", "oe_ci_high"], 1)
+    else:
+        shown, mask = privacy.suppress_groups(f, ["n", "observed"], deps, k=k)
+    shown["suppressed"] = mask.any(axis=1)
+    columns = ["group", "n", "observed", "expected", "crude_rate", "crude_ci_low", "crude_ci_high", "oe"]
+    columns += ["oe_ci_low", "oe_ci_high", "adjusted_rate", "suppressed"]
+    model = {
+        "variables": list(CASE_MIX),
+        "terms": list(design.columns),
+        "n_clients": n_all,
+        "n_responders": events,
+        "clinic_rate": p_clinic,
+        "converged": bool(getattr(fit, "converged", True)),
+        "timepoint": (day, window),
+    }
+    if cohort.rounded:
+        model["n_clients"], model["n_responders"] = privacy.rounded_count(n_all, k), privacy.rounded_count(events, k)
+        model["clinic_rate"] = round(p_clinic, 2)
+    return shown[columns].reset_index(drop=True), model
+
+
+def _case_mix_design(patterns: pd.DataFrame, terms: pd.Index | None = None) -> pd.DataFrame:
+    """The model's terms: the baseline score, and a 0/1 column per level of each category but its first (in the
+    whole clinic's data; for a subset, `terms` gives the clinic's columns, so a subset's levels keep their meaning)."""
+    categories = [c for c in CASE_MIX if c != "baseline"]
+    dummies = pd.get_dummies(patterns[categories].astype(str), prefix=categories, prefix_sep="=", dtype=float)
+    design = pd.concat([patterns[["baseline"]].astype(float), dummies], axis=1).reset_index(drop=True)
+    if terms is not None:
+        return design.reindex(columns=terms, fill_value=0.0)
+    firsts = [f"{c}={sorted(patterns[c].astype(str).unique())[0]}" for c in categories if len(patterns)]
+    return design.drop(columns=[c for c in firsts if c in design.columns])
 
 
 # --- attrition: who stops, when, and the denominators each figure uses ---------------------------------------------

@@ -91,3 +91,30 @@ def kaplan_meier(durations, events, weights=None, label: str = "km") -> pd.DataF
         }
     )
     return out
+
+
+def poisson_ratio_ci(observed, expected, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood) interval for an observed / expected ratio: the Poisson interval of the observed count
+    divided by the expected, as for a standardised ratio (NaN where nothing is expected)."""
+    from scipy import stats as sps
+
+    o, e = (np.asarray(x, dtype=float) for x in (observed, expected))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = np.where(o > 0, sps.chi2.ppf(alpha / 2, 2 * o) / 2, 0.0) / e
+        high = sps.chi2.ppf(1 - alpha / 2, 2 * (o + 1)) / 2 / e
+    bad = ~(e > 0)
+    return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
+
+
+def ratio_funnel_limits(e_max: float, levels=(0.95, 0.998), points: int = 200) -> pd.DataFrame:
+    """Control limits for an observed / expected ratio around 1 as the expected count grows (Spiegelhalter 2005:
+    the Poisson limits of the observed count given E, over E). Columns: expected, lower_L, upper_L."""
+    from scipy import stats as sps
+
+    e = np.linspace(max(e_max / points, 0.5), max(e_max, 1.0) * 1.05, points)
+    out = {"expected": e}
+    for level in levels:
+        tail = (1 - level) / 2
+        out[f"lower_{level}"] = sps.poisson.ppf(tail, e) / e
+        out[f"upper_{level}"] = sps.poisson.ppf(1 - tail, e) / e
+    return pd.DataFrame(out)

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, definitions
+from dashboard.cohort import OutcomeError
 from dashboard.escape import md
 from dashboard.outcomes import GROUP_BY, OUTCOME_LABELS, rate_rows, timepoint_label
 from dashboard.settings import load
@@ -105,3 +106,63 @@ common.table(
 )
 st.caption("Empty cells are suppressed (fewer than the minimum cell size, or would give a suppressed cell back).")
 common.download_csv(shown, "Download the table (CSV)", "compare_cohorts.csv", key="dl_compare_table")
+
+st.subheader("Adjusted for case mix")
+if st.toggle(
+    "Show the comparison adjusted for case mix",
+    key="compare_adjusted",
+    help="Groups whose clients differ in severity, condition, prior treatments or age are compared against what "
+    "the clinic's own clients of the same case mix achieved.",
+):
+    try:
+        adj, model = data.adjusted(state.cohort(by), float(day), float(s.window_for(day)))
+    except OutcomeError as exc:
+        st.info(md(str(exc)), icon=":material/info:")
+    else:
+        crude = adj.assign(label="Crude", rate=adj.crude_rate, ci_low=adj.crude_ci_low, ci_high=adj.crude_ci_high)
+        scale = model["clinic_rate"]
+        fitted = adj.assign(
+            label="Adjusted for case mix",
+            rate=adj.adjusted_rate,
+            ci_low=[None if v is None or pd.isna(v) else v * scale for v in adj.oe_ci_low],
+            ci_high=[None if v is None or pd.isna(v) else v * scale for v in adj.oe_ci_high],
+        )
+        names = {"observed": "numerator", "n": "denominator"}
+        rows = pd.concat([crude, fitted], ignore_index=True).rename(columns=names)
+        rows = rows[["group", "label", "numerator", "denominator", "suppressed", "rate", "ci_low", "ci_high"]]
+        common.chart(
+            charts.rates_with_ci(rows, "Response rate"),
+            f"Response at {md(timepoint_label(f'day_{day:g}').lower())} per group, crude (Wilson 95% CI) and adjusted "
+            "for case mix (observed / expected x the clinic's rate, exact 95% CI). Model: baseline score, condition, "
+            f"prior treatments, age band; fitted on the whole clinic's {model['n_clients']} evaluable clients. "
+            "Adjustment covers only what was measured.",
+            definitions.case_mix_rule(s, model),
+            adj,
+            key="compare_adjusted",
+        )
+        labels = {
+            "group": "Group",
+            "n": "Evaluable",
+            "observed": "Responders (O)",
+            "expected": "Expected (E)",
+            "crude_rate": "Crude rate",
+            "oe": "O/E",
+            "oe_ci_low": "O/E 95% CI low",
+            "oe_ci_high": "O/E 95% CI high",
+            "adjusted_rate": "Adjusted rate",
+        }
+        common.table(
+            adj[list(labels)],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                c: st.column_config.NumberColumn(label, format="percent")
+                if c in ("crude_rate", "adjusted_rate")
+                else st.column_config.NumberColumn(label, format="%.2f")
+                if c.startswith("oe")
+                else st.column_config.NumberColumn(label, format="%.1f")
+                if c == "expected"
+                else label
+                for c, label in labels.items()
+            },
+        )
