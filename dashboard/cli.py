@@ -92,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     _cohort_arguments(adj)
     adj.add_argument("--format", choices=["csv", "json"], default="csv")
 
+    est = sub.add_parser(
+        "estimand", help="mean change from baseline as the trials report it (mixed model for repeated measures)"
+    )
+    est.add_argument("--instrument", required=True, metavar="NAME")
+    est.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
+    est.add_argument("--by", default="modality", choices=["modality", "integration", "site", "none"])
+    est.add_argument("--at-days", type=float, metavar="D", help="a standard timepoint's day (default: primary)")
+    est.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
+    est.add_argument("--exact", action="store_true", help="exact counts, for use inside the clinic only")
+    _cohort_arguments(est)
+    est.add_argument("--format", choices=["csv", "json"], default="csv")
+
     att = sub.add_parser(
         "attrition", help="who stops dosing and being assessed, when, after which dose; and the counts behind rates"
     )
@@ -212,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             return _attrition(args)
         if args.command == "adjusted":
             return _adjusted(args)
+        if args.command == "estimand":
+            return _estimand(args)
         if args.command == "encrypt":
             return _encrypt(args)
         if args.command == "bench":
@@ -461,6 +475,36 @@ def _adjusted(args) -> int:
         f"({model['n_responders']} responders); adjustment covers only what was measured",
         file=sys.stderr,
     )
+    _exact_note(args)
+    return 0
+
+
+def _estimand(args) -> int:
+    from dashboard import outcomes
+    from dashboard.cohort import Cohort
+    from dashboard.export import neutralise
+    from dashboard.settings import load
+
+    settings = load()
+    path = _existing_store(args.db)
+    if path is None:
+        return 2
+    con = _open_current(path, settings)
+    try:
+        cohort = outcomes.resolve(
+            con, Cohort(args.instrument, _filters(args), args.by, settings, rounded=not args.exact)
+        )
+        table = outcomes.mmrm(con, cohort, args.at_days, min_cell=args.min_cell)
+    except outcomes.OutcomeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    table["group"] = table["group"].map(neutralise)
+    if args.format == "json":
+        print(table.to_json(orient="records", indent=1))
+    else:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
     _exact_note(args)
     return 0
 

@@ -323,6 +323,12 @@ def adjusted(cohort: Cohort, target_day: float, window_days: float):
     return _engine(outcomes.adjusted, cohort, target_day=target_day, window_days=window_days)
 
 
+@_cached(show_spinner="Fitting the mixed model…", max_entries=128)
+def mmrm(cohort: Cohort, target_day: float) -> pd.DataFrame:
+    """outcomes.mmrm: mean change from baseline as the trials estimate it, beside the completers' mean."""
+    return _engine(outcomes.mmrm, cohort, target_day=target_day)
+
+
 @_cached(show_spinner=False, max_entries=512)
 def outcomes_table(cohort: Cohort, timepoints: list | None = None, include_last: bool = True) -> pd.DataFrame:
     """outcomes.outcomes_table: response and remission per group and timepoint."""
@@ -403,6 +409,7 @@ def reconciliation(cohort: Cohort) -> pd.DataFrame:
 
 CACHED = [
     adjusted,
+    mmrm,
     filter_options,
     table_counts,
     import_log_recent,

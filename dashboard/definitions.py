@@ -199,3 +199,18 @@ def case_mix_rule(s: Settings, model: dict | None = None) -> str:
         "Adjustment covers only what was measured: severity, condition, prior treatments and age band, not "
         "everything that differs between caseloads."
     )
+
+
+def mmrm_rule(s: Settings) -> str:
+    """How the trial-matched estimate is computed (README: How it is computed)."""
+    return (
+        "A mixed model for repeated measures (statsmodels MixedLM, REML), fitted per group: the change from baseline "
+        "at every standard visit up to this timepoint (each client's score at the visit, as for the outcomes table) "
+        "on the visit as a factor and the baseline score centred on the group's mean, with a random intercept per "
+        "client (compound symmetry). The estimate is the model's mean change at this visit for a client with the "
+        "group's mean baseline, with a 95% interval (estimate ± 1.96 standard errors). Every client with a score at "
+        "any visit counts, so a client who left early informs the estimate through their earlier visits (missing at "
+        f"random). A group needs at least 20 clients in the model. The completers' mean is over clients with a score "
+        f"at this visit only, with a t interval. Rounded output: counts as everywhere, changes to 1 decimal; "
+        f"a value is hidden where its count is (k = {s.min_cell})."
+    )

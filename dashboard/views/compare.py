@@ -166,3 +166,46 @@ if st.toggle(
                 for c, label in labels.items()
             },
         )
+
+st.subheader("Trial-matched estimate")
+if st.toggle(
+    "Show the mean change as the trials estimate it",
+    key="compare_mmrm",
+    help="A mixed model for repeated measures over every standard visit up to this timepoint, beside the completers' "
+    "mean: the estimand of TRANSFORM-2 and SUSTAIN-1 (DOMAIN.md §8).",
+):
+    try:
+        est = data.mmrm(state.cohort(by), float(day))
+    except OutcomeError as exc:
+        st.info(md(str(exc)), icon=":material/info:")
+    else:
+        labels = {
+            "group": "Group",
+            "n_started": "Started",
+            "n_in_model": "In the model",
+            "n_completers": "Completers",
+            "mmrm_change": "Mixed model: mean change",
+            "mmrm_ci_low": "95% CI low",
+            "mmrm_ci_high": "95% CI high",
+            "completer_change": "Completers: mean change",
+            "completer_ci_low": "CI low",
+            "completer_ci_high": "CI high",
+        }
+        common.table(
+            est[list(labels)],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                c: st.column_config.NumberColumn(label, format="%.1f", help="points of the instrument")
+                if c.endswith(("change", "low", "high"))
+                else label
+                for c, label in labels.items()
+            },
+        )
+        st.caption(
+            f"Mean change from baseline in {md(state.instrument)} points at "
+            f"{md(timepoint_label(f'day_{day:g}').lower())}. Set a trial's figure beside the mixed model's, with the "
+            "same instrument and timepoint; the completers' mean is higher where those who improved less left early."
+        )
+        with st.expander("How is this calculated?"):
+            st.write(definitions.mmrm_rule(s))
