@@ -110,6 +110,43 @@ def _attrition_section(con: duckdb.DuckDBPyConnection, cohort: Cohort, when: str
     return parts
 
 
+def _adjusted_section(con, cohort: Cohort, primary: tuple, when: str) -> list[str]:
+    """Response by clinician or site, crude and adjusted for case mix (indirect standardisation)."""
+    by = outcomes.GROUP_BY[cohort.by].lower()
+    try:
+        adj, model = outcomes.adjusted(con, cohort, target_day=primary[0], window_days=primary[1])
+    except outcomes.OutcomeError as exc:
+        why = html.escape(str(exc))
+        return [f"<p class='note'>Adjusted for case mix, by {html.escape(by)}: not shown ({why}).</p>"]
+    shown = adj.rename(
+        columns={
+            "group": by.capitalize(),
+            "n": "Evaluable",
+            "observed": "Responders (O)",
+            "expected": "Expected (E)",
+            "crude_rate": "Crude rate",
+            "oe": "O/E",
+            "oe_ci_low": "O/E 95% CI low",
+            "oe_ci_high": "O/E 95% CI high",
+            "adjusted_rate": "Adjusted rate",
+        }
+    ).drop(columns=["crude_ci_low", "crude_ci_high", "suppressed"])
+    number = lambda v: "suppressed" if v is None or pd.isna(v) else f"{float(v):.1f}"  # noqa: E731 (not a count)
+    formats = {"Crude rate": _pct, "Adjusted rate": _pct, "Evaluable": _count, "Responders (O)": _count}
+    formats |= {c: number for c in ("Expected (E)", "O/E", "O/E 95% CI low", "O/E 95% CI high")}
+    return [
+        f"<h3>Response at {html.escape(when.lower())} by {html.escape(by)}, adjusted for case mix</h3>",
+        _table(shown, formats),
+        "<p class='note'>"
+        + html.escape(
+            f"Observed responders over those expected from a logistic regression on baseline score, condition, "
+            f"prior treatments and age band, fitted on the whole clinic's {model['n_clients']} evaluable clients "
+            f"(rounded); the adjusted rate is O/E times the clinic's rate. Adjustment covers only what was measured."
+        )
+        + "</p>",
+    ]
+
+
 def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
     """Build the report for a cohort (its instrument, filters and settings; its grouping is not used: each
     section groups as it says)."""
@@ -294,6 +331,7 @@ def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
                     f"binomial limits around the overall rate ({100 * p0:.1f}%). Not a ranking.",
                 )
             )
+        parts += _adjusted_section(con, cohort.grouped(by), primary, when)
 
     parts.append("<h2 id='methods'>Methods</h2>")
     parts.append(_methods(s, known))

@@ -139,3 +139,16 @@ def test_the_compare_page_shows_both(sim, monkeypatch):
     drawn = json.dumps(spec["data"])
     assert "Crude" in drawn and "Adjusted for case mix" in drawn, drawn[:500]
     assert any("Adjustment covers only what was measured" in c.value for c in at.caption)
+
+
+def test_the_report_has_the_adjusted_comparison(sim):
+    from dashboard import report
+
+    con = store.connect(sim, read_only=True)
+    try:
+        html = report.build(con, Cohort("PHQ-9")).html
+    finally:
+        con.close()
+    assert "Response at week 4 by clinician, adjusted for case mix" in html
+    assert "<td>SEVERE</td><td>400</td><td>100</td>" in html  # rounded counts, as everywhere in the report
+    assert "Adjustment covers only what was measured" in html
