@@ -104,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     _cohort_arguments(est)
     est.add_argument("--format", choices=["csv", "json"], default="csv")
 
+    alr = sub.add_parser("alerts", help="off-track alerts from the expected course, and their quality on past courses")
+    alr.add_argument("--instrument", required=True, metavar="NAME")
+    alr.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
+    alr.add_argument(
+        "--table",
+        default="quality",
+        choices=["quality", "off-track"],
+        help="quality: PPV and sensitivity (default); off-track: the clients off track now, with the reason (client "
+        "ids: for use inside the clinic only)",
+    )
+    alr.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
+    alr.add_argument("--exact", action="store_true", help="exact counts, for use inside the clinic only")
+    _cohort_arguments(alr)
+    alr.add_argument("--format", choices=["csv", "json"], default="csv")
+
     att = sub.add_parser(
         "attrition", help="who stops dosing and being assessed, when, after which dose; and the counts behind rates"
     )
@@ -226,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             return _adjusted(args)
         if args.command == "estimand":
             return _estimand(args)
+        if args.command == "alerts":
+            return _alerts(args)
         if args.command == "encrypt":
             return _encrypt(args)
         if args.command == "bench":
@@ -505,6 +522,42 @@ def _estimand(args) -> int:
         print(table.to_json(orient="records", indent=1))
     else:
         sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+    _exact_note(args)
+    return 0
+
+
+def _alerts(args) -> int:
+    from dashboard import expected, outcomes
+    from dashboard.cohort import Cohort
+    from dashboard.export import neutralise
+    from dashboard.settings import load
+
+    settings = load()
+    path = _existing_store(args.db)
+    if path is None:
+        return 2
+    con = _open_current(path, settings)
+    try:
+        asked = Cohort(args.instrument, _filters(args), "none", settings, rounded=not args.exact)
+        cohort = outcomes.resolve(con, asked)
+        if args.table == "quality":
+            table = expected.alert_quality(con, cohort, min_cell=args.min_cell)
+        else:
+            table = expected.off_track(con, cohort)
+    except outcomes.OutcomeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    for c in table.columns:
+        if table[c].dtype == object:
+            table[c] = table[c].map(lambda v: neutralise(v) if isinstance(v, str) else v)
+    if args.format == "json":
+        print(table.to_json(orient="records", indent=1))
+    else:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+    if args.table == "off-track":
+        print("note: client ids, for use inside the clinic only", file=sys.stderr)
     _exact_note(args)
     return 0
 

@@ -45,6 +45,9 @@ class Settings:
     # ... and no more than this many bins of any width: 52 weeks, or the first 26 days in half-days (the rapid-onset
     # charts draw 7); a bin past both is not stored, and not asked for (outcomes.trajectory refuses).
     trajectory_max_bins: int = 52
+    # off track: a score above this quantile of the expected course (dashboard/expected.py) ...
+    expected_quantile: float = 0.75
+    expected_min_clients: int = 100  # ... whose model is fitted on at least this many other clients
     max_upload_mb: int = 200  # the largest file the Data page imports (server.maxUploadSize caps uploads too)
     import_memory_mb: int = 4096  # an import that needs more memory is stopped (0: no limit); DuckDB gets half
 

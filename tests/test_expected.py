@@ -1,0 +1,120 @@
+"""Expected response and off-track alerts (issue 17, parts 1 and 3) on simulated data with a known truth: each
+client's score at day t is baseline x (1 - 0.45 x log(1 + t) / log(29)) plus normal noise (SD 2), so the true
+upper quartile is that mean + 0.674 x 2. The out-of-sample band covers the truth; a client built to be off track is
+flagged, one on track is not; the alert's PPV and sensitivity are computed on known flags."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from dashboard import cli, expected, store
+from dashboard.cohort import Cohort, OutcomeError
+
+DAYS = (1, 3, 7, 10, 14, 21, 28)
+START = "2025-03-03T09:00"
+
+
+def mean(baseline: float, day: float) -> float:
+    return baseline * (1 - 0.45 * math.log1p(day) / math.log(29))
+
+
+def stamp(day: float) -> str:
+    from datetime import datetime, timedelta
+
+    return (datetime.fromisoformat(START) + timedelta(days=day, minutes=30)).strftime("%Y-%m-%dT%H:%M")
+
+
+def simulate(folder: Path, n: int = 400, seed: int = 11) -> Path:
+    rng = random.Random(seed)
+    sessions = ["client_id,session_at,session_type,modality"]
+    scores = ["client_id,assessed_at,instrument,score"]
+    plan = [(f"C{i}", None) for i in range(n)] + [("OFFTRACK", "stuck"), ("ONTRACK", "mean")]
+    for cid, kind in plan:
+        for d in (0, 2, 4, 6, 9, 12):  # six doses in the first two weeks
+            sessions.append(f"{cid},{stamp(d - 0.02)},dosing,IV")
+        baseline = 20 if kind else rng.randint(14, 26)
+        scores.append(f"{cid},{stamp(-1)},PHQ-9,{baseline}")
+        for day in DAYS:
+            if kind == "stuck":
+                value = baseline  # no improvement at all
+            elif kind == "mean":
+                value = round(mean(baseline, day))
+            else:
+                value = round(mean(baseline, day) + rng.gauss(0, 2))
+            scores.append(f"{cid},{stamp(day)},PHQ-9,{min(27, max(0, value))}")
+    (folder / "sessions.csv").write_text("\n".join(sessions) + "\n")
+    (folder / "scores.csv").write_text("\n".join(scores) + "\n")
+    db = folder / "expected.duckdb"
+    assert cli.main(["import", str(folder / "sessions.csv"), str(folder / "scores.csv"), "--db", str(db)]) == 0
+    return db
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    return simulate(tmp_path_factory.mktemp("expected"))
+
+
+def test_the_band_covers_the_truth_and_flags_the_right_clients(sim):
+    con = store.connect(sim, read_only=True)
+    try:
+        b = expected.bands(con, Cohort("PHQ-9"))
+        flagged = expected.off_track(con, Cohort("PHQ-9"))
+    finally:
+        con.close()
+    assert b.expected.notna().all()
+    # the fitted upper quartile against the true one, for ordinary clients: close on average at every day
+    ordinary = b[b.client_id.str.startswith("C")]
+    for day in (1, 7, 14, 28):
+        at = ordinary[(ordinary.day - day).abs() < 0.1]
+        truth = at.baseline.map(lambda x, d=day: mean(x, d) + 0.674 * 2)
+        assert abs((at.expected - truth).mean()) < 0.6, day
+    # about a quarter of ordinary scores after the second dose lie above the band (out of sample)
+    after = ordinary[ordinary.doses_before >= 2]
+    assert 0.18 < after.off_track.mean() < 0.32
+    ids = set(flagged.client_id)
+    assert "OFFTRACK" in ids and "ONTRACK" not in ids
+    top = flagged.set_index("client_id").loc["OFFTRACK"]
+    assert top.reason.startswith("score 20 at dose 6") and "expected ≤" in top.reason
+    assert flagged.excess.is_monotonic_decreasing
+
+
+def test_alert_quality_is_computed_on_the_flags(sim):
+    con = store.connect(sim, read_only=True)
+    try:
+        q = expected.alert_quality(con, Cohort("PHQ-9"), min_cell=0)
+        b = expected.bands(con, Cohort("PHQ-9"))
+    finally:
+        con.close()
+    window = b[(b.doses_before >= 2) & ((b.doses_before <= 4) | (b.day <= 14))]
+    per = window.groupby("client_id").agg(f=("off_track", "any"), r=("responded_primary", "first")).dropna()
+    flagged, non = per.f.astype(bool), ~per.r.astype(bool)
+    ppv, sens = q.set_index("measure").rate
+    assert ppv == pytest.approx((flagged & non).sum() / flagged.sum())
+    assert sens == pytest.approx((flagged & non).sum() / non.sum())
+    assert (q.ci_low <= q.rate).all() and (q.rate <= q.ci_high).all()
+
+
+def test_too_little_history_is_a_message(tmp_path):
+    db = simulate(tmp_path, n=30)
+    con = store.connect(db, read_only=True)
+    try:
+        with pytest.raises(OutcomeError, match="too little history"):
+            expected.alert_quality(con, Cohort("PHQ-9"))
+    finally:
+        con.close()
+
+
+def test_the_command_line_prints_quality_and_the_off_track_list(sim, capsys):
+    assert cli.main(["alerts", "--instrument", "PHQ-9", "--db", str(sim)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "measure,numerator,denominator,rate,ci_low,ci_high,suppressed"
+    ppv = out[1].split(",")
+    assert ppv[0].startswith("PPV") and int(ppv[1]) % 5 == 0 and len(ppv[3]) <= 4  # rounded: counts and rates
+    assert cli.main(["alerts", "--instrument", "PHQ-9", "--db", str(sim), "--table", "off-track"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[1].startswith("OFFTRACK,")
+    assert "for use inside the clinic only" in captured.err
