@@ -329,6 +329,22 @@ def mmrm(cohort: Cohort, target_day: float) -> pd.DataFrame:
     return _engine(outcomes.mmrm, cohort, target_day=target_day)
 
 
+@_cached(show_spinner="Fitting the expected course…", max_entries=64)
+def client_band(cohort: Cohort, client_id: str) -> pd.DataFrame:
+    """expected.client_band: one client's scores with the expected upper bound from the other clients' history."""
+    from dashboard import expected
+
+    return _engine(expected.client_band, cohort, client_id=client_id)
+
+
+@_cached(show_spinner="Fitting the expected course…", max_entries=64)
+def off_track(cohort: Cohort, clients: tuple[str, ...]) -> pd.DataFrame:
+    """expected.off_track for some clients (a clinician's), the model fitted on the whole cohort."""
+    from dashboard import expected
+
+    return _engine(expected.off_track, cohort, clients=list(clients))
+
+
 @_cached(show_spinner=False, max_entries=512)
 def outcomes_table(cohort: Cohort, timepoints: list | None = None, include_last: bool = True) -> pd.DataFrame:
     """outcomes.outcomes_table: response and remission per group and timepoint."""
@@ -409,6 +425,8 @@ def reconciliation(cohort: Cohort) -> pd.DataFrame:
 
 CACHED = [
     adjusted,
+    client_band,
+    off_track,
     mmrm,
     filter_options,
     table_counts,

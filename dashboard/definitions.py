@@ -214,3 +214,14 @@ def mmrm_rule(s: Settings) -> str:
         f"at this visit only, with a t interval. Rounded output: counts as everywhere, changes to 1 decimal; "
         f"a value is hidden where its count is (k = {s.min_cell})."
     )
+
+
+def expected_rule(s: Settings) -> str:
+    """How the expected course and the off-track flag are computed (README: How it is computed)."""
+    return (
+        f"The expected course is the upper {100 * s.expected_quantile:.0f}% of the scores of the clinic's clients of "
+        "the same baseline and modality by day since the first dose (a quantile regression on the baseline, "
+        "log(1 + day), its square and the modality, up to day 56), fitted without this client: clients are split "
+        "into five groups and each group's line comes from the other four. A score after the second dose above the "
+        f"line is off track. The model needs {s.expected_min_clients} clients' history."
+    )

@@ -43,7 +43,7 @@ def _design(rows: pd.DataFrame, modalities: list[str]) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def bands(con, cohort: Cohort) -> pd.DataFrame:
+def bands(con, cohort: Cohort, folds: set[int] | None = None) -> pd.DataFrame:
     """Every follow-up score of the cohort's first courses (up to EXPECTED_MAX_DAY) with its out-of-sample expected
     upper bound `expected` (NaN where the fold's model lacked history) and `off_track` (after the second dose,
     above the bound). Columns: client_id, baseline, modality, day, doses_before, score, pct_change_primary,
@@ -63,7 +63,7 @@ def bands(con, cohort: Cohort) -> pd.DataFrame:
     rows["fold"] = [_fold(c) for c in rows.client_id]
     modalities = sorted(rows.modality.astype(str).unique())
     rows["expected"] = np.nan
-    for fold in range(FOLDS):
+    for fold in sorted(folds) if folds is not None else range(FOLDS):
         train = rows[rows.fold != fold]
         if train.client_id.nunique() < settings.expected_min_clients:
             continue
@@ -82,11 +82,20 @@ def bands(con, cohort: Cohort) -> pd.DataFrame:
     return rows
 
 
-def off_track(con, cohort: Cohort) -> pd.DataFrame:
+def client_band(con, cohort: Cohort, client_id: str) -> pd.DataFrame:
+    """One client's follow-up scores with their expected upper bound (from the model of the other folds only)."""
+    b = bands(con, cohort, folds={_fold(client_id)})
+    return b[b.client_id == client_id][["day", "doses_before", "score", "expected", "off_track"]].reset_index(drop=True)
+
+
+def off_track(con, cohort: Cohort, clients: list[str] | None = None) -> pd.DataFrame:
     """Clients off track, each at their latest off-track score, with the reason, sorted by how far above their band.
     Columns: client_id, day, doses_before, score, expected, excess, reason. For use inside the clinic (client
     ids)."""
-    b = bands(con, cohort)
+    folds = None if clients is None else {_fold(c) for c in clients}
+    b = bands(con, cohort, folds)
+    if clients is not None:
+        b = b[b.client_id.isin(set(clients))]
     if b.empty:
         return pd.DataFrame(columns=["client_id", "day", "doses_before", "score", "expected", "excess", "reason"])
     flagged = b[b.off_track].sort_values(["client_id", "day"]).groupby("client_id").tail(1)

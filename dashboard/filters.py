@@ -21,7 +21,7 @@ from dashboard.settings import load
 
 RATES = {"evaluable": "Evaluable clients", "itt": "All who started (missing = non-response)"}
 ANY = "Any"
-KEPT_PARAMS = ("present", "clients")  # presentation-mode switches, carried over as they are
+KEPT_PARAMS = ("present", "clients", "client")  # presentation switches and the timeline's client, kept as they are
 URL_FILTERS = [f for f in FILTERS if f.url]
 MONTHS = [f for f in URL_FILTERS if f.kind in ("month_from", "month_to")]  # one slider: the period
 KNOWN_PARAMS = {"instrument", "rates", *KEPT_PARAMS, *(f.name for f in URL_FILTERS)}

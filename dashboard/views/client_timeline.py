@@ -3,8 +3,9 @@ by modality, integration sessions and maintenance doses marked. No calendar date
 
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import charts, data, definitions
 from dashboard.escape import md
+from dashboard.settings import load
 from dashboard.views import common
 
 state = common.page("Client timeline", "One client's course, by pseudonymous id: scores, doses and sessions.")
@@ -13,22 +14,62 @@ if common.no_data(state):
 clients = data.client_list(clinician=None)
 if common.empty_note(clients, "No clients with a first dose yet."):
     st.stop()
-client = st.selectbox("Client (pseudonymous id)", clients.client_id.tolist(), key="timeline_client")
+ids = clients.client_id.tolist()
+asked = st.query_params.get("client")  # a link from My cohort's off-track list
+client = st.selectbox(
+    "Client (pseudonymous id)", ids, index=ids.index(asked) if asked in ids else 0, key="timeline_client"
+)
+s = load()
 inst = data.instrument(state.instrument)
 scores = data.client_scores(client_id=client, instrument=state.instrument)
 sessions = data.client_sessions(client_id=client)
 if scores.empty:
     st.info(f"No {md(state.instrument)} scores for {md(client)}. Pick another instrument in the sidebar.")
 else:
+    fig = charts.client_timeline(scores, sessions, list(inst.bands), state.instrument, (inst.min_score, inst.max_score))
+    band = data.client_band(state.cohort(), client)
+    drawn = band.dropna(subset=["expected"]).sort_values("day")
+    if len(drawn):
+        fig.add_scatter(
+            x=drawn.day,
+            y=drawn.expected,
+            mode="lines",
+            name=f"Expected ≤ (upper {100 * s.expected_quantile:.0f}%)",
+            line={"dash": "dash", "color": "#7a5c00", "width": 1.5},
+            hovertemplate="day %{x:.1f}: expected ≤ %{y:.1f}<extra></extra>",
+        )
+    answered = scores.dropna(subset=["safety_answer"]) if "safety_answer" in scores else scores.iloc[0:0]
+    above = answered[answered.safety_answer > 0]
+    if len(above):
+        fig.add_scatter(
+            x=above.day,
+            y=above.score,
+            mode="markers",
+            name=f"Item {inst.safety_item} (safety item) above 0",
+            marker={"symbol": "x", "size": 11, "color": "#b3261e"},
+            customdata=above.safety_answer,
+            hovertemplate=f"day %{{x:.1f}}: item {inst.safety_item} = %{{customdata}}<extra></extra>",
+        )
     common.chart(
-        charts.client_timeline(scores, sessions, list(inst.bands), state.instrument, (inst.min_score, inst.max_score)),
+        fig,
         f"{md(client)}: {md(state.instrument)} over days since the first dose; severity bands shaded; doses by "
-        "modality (hollow = maintenance) and integration sessions marked at the bottom.",
+        "modality (hollow = maintenance) and integration sessions marked at the bottom; the dashed line is the "
+        "expected upper bound from the clinic's other clients of the same baseline and modality"
+        + (f"; crosses mark item {inst.safety_item} above 0" if inst.safety_item else "")
+        + ".",
         "Days are counted from the client's first dosing session. Calendar dates are never shown. "
         "This view shows one client and is not suppressed: it is for the care team, not for export "
-        "to an audience.",
+        "to an audience. " + definitions.expected_rule(s),
         key="timeline",
     )
+    off = band[band.off_track]
+    if len(off):
+        last = off.iloc[-1]
+        st.warning(
+            f"Off track: score {last.score:g} at dose {int(last.doses_before)} (day {last.day:.0f}); "
+            f"expected ≤ {int(last.expected)}.",
+            icon=":material/trending_up:",
+        )
 st.subheader("Outcomes")
 outcomes = data.client_outcome_rows(client_id=client)
 if not common.empty_note(outcomes, "No baseline for this client, so no outcomes."):

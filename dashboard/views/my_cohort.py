@@ -43,6 +43,34 @@ if not common.empty_note(rows):
         key="my_response",
     )
 
+st.subheader("Off track")
+mine = tuple(data.client_list(clinician=clinician).client_id)
+off = (
+    data.off_track(Cohort(state.instrument, replace(state.filters, clinicians=None), "none", s), mine) if mine else None
+)
+st.caption(
+    f"This clinician's clients whose latest score after the second dose lies above the expected upper "
+    f"{100 * s.expected_quantile:.0f}% for clients of their baseline and modality (from the clinic's other clients), "
+    "furthest above first. Open a client on the Client timeline to see the line."
+)
+if off is None or off.empty:
+    st.success("No client of this clinician is off track.")
+else:
+    off = off.assign(link=[f"/client-timeline?client={c}" for c in off.client_id])
+    common.table(
+        off[["client_id", "reason", "excess", "link"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "client_id": "Client",
+            "reason": "Reason",
+            "excess": st.column_config.NumberColumn("Above expected (points)", format="%.1f"),
+            "link": st.column_config.LinkColumn("Timeline", display_text="open"),
+        },
+    )
+with st.expander("How is this calculated?"):
+    st.write(definitions.expected_rule(s))
+
 st.subheader("Needs attention")
 attention = data.needs_attention(clinician=clinician, instrument=state.instrument)
 st.caption(

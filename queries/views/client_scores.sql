@@ -11,7 +11,10 @@ final as (
         round((epoch(s.assessed_at) - epoch(f.first_dose_at)) / 86400.0, 2) as day,
         s.score,
         s.doses_before,
-    from scored s, first_dose f
+        case when i.safety_item is not null and s.items is not null then s.items[i.safety_item] end as safety_answer,
+    from scored s
+    cross join first_dose f
+    join instruments i on i.name = s.instrument
     where s.client_id = $client_id and s.instrument = $instrument
     order by day
 )
