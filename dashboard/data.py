@@ -345,6 +345,17 @@ def off_track(cohort: Cohort, clients: tuple[str, ...]) -> pd.DataFrame:
     return _engine(expected.off_track, cohort, clients=list(clients))
 
 
+@_cached(show_spinner="Checking the alert on past courses…", max_entries=64)
+def alert_quality(cohort: Cohort) -> pd.DataFrame | None:
+    """expected.alert_quality (None when there is too little history for the expected course)."""
+    from dashboard import expected
+
+    try:
+        return _engine(expected.alert_quality, cohort)
+    except outcomes.OutcomeError:
+        return None
+
+
 @_cached(show_spinner=False, max_entries=512)
 def outcomes_table(cohort: Cohort, timepoints: list | None = None, include_last: bool = True) -> pd.DataFrame:
     """outcomes.outcomes_table: response and remission per group and timepoint."""
@@ -425,6 +436,7 @@ def reconciliation(cohort: Cohort) -> pd.DataFrame:
 
 CACHED = [
     adjusted,
+    alert_quality,
     client_band,
     off_track,
     mmrm,

@@ -147,6 +147,33 @@ def _adjusted_section(con, cohort: Cohort, primary: tuple, when: str) -> list[st
     ]
 
 
+def _alert_quality_section(con, cohort: Cohort) -> list[str]:
+    """The off-track alert's PPV and sensitivity on past courses (no client ids)."""
+    from dashboard import expected
+
+    head = "<h3>Off-track alerts: are they worth acting on?</h3>"
+    try:
+        q = expected.alert_quality(con, cohort.grouped("none"))
+    except outcomes.OutcomeError as exc:
+        return [head, f"<p class='note'>Not shown: {html.escape(str(exc))}.</p>"]
+    shown = q[["measure", "numerator", "denominator", "rate", "ci_low", "ci_high"]].rename(
+        columns={
+            "measure": "Measure",
+            "numerator": "Clients",
+            "denominator": "Of",
+            "rate": "Share",
+            "ci_low": "95% CI low",
+            "ci_high": "95% CI high",
+        }
+    )
+    formats = {"Clients": _count, "Of": _count, "Share": _pct, "95% CI low": _pct, "95% CI high": _pct}
+    return [
+        head,
+        _table(shown, formats),
+        "<p class='note'>" + html.escape(definitions.expected_rule(cohort.settings)) + "</p>",
+    ]
+
+
 def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
     """Build the report for a cohort (its instrument, filters and settings; its grouping is not used: each
     section groups as it says)."""
@@ -333,6 +360,7 @@ def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
             )
         parts += _adjusted_section(con, cohort.grouped(by), primary, when)
 
+    parts += _alert_quality_section(con, cohort)
     parts.append("<h2 id='methods'>Methods</h2>")
     parts.append(_methods(s, known))
     body = "\n".join(parts)

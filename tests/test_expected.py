@@ -154,3 +154,18 @@ def test_the_timeline_draws_the_band_and_says_off_track(sim, monkeypatch):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert any(str(t.get("name", "")).startswith("Expected ≤") for t in spec["data"])
     assert any("Off track: score 20 at dose 6" in w.value for w in at.warning)
+
+
+def test_the_report_and_my_cohort_show_the_alerts_quality(sim, monkeypatch):
+    from dashboard import report
+
+    con = store.connect(sim, read_only=True)
+    try:
+        html = report.build(con, Cohort("PHQ-9")).html
+    finally:
+        con.close()
+    assert "Off-track alerts: are they worth acting on?" in html and "PPV: flagged who did not respond" in html
+    assert "OFFTRACK" not in html  # no client ids in the report
+    at = _app(sim, monkeypatch, "my_cohort")
+    [q] = [d.value for d in at.dataframe if "measure" in d.value.columns]
+    assert list(q.measure) == ["PPV: flagged who did not respond", "Sensitivity: non-responders flagged"]

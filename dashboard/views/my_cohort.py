@@ -45,9 +45,8 @@ if not common.empty_note(rows):
 
 st.subheader("Off track")
 mine = tuple(data.client_list(clinician=clinician).client_id)
-off = (
-    data.off_track(Cohort(state.instrument, replace(state.filters, clinicians=None), "none", s), mine) if mine else None
-)
+everyone = Cohort(state.instrument, replace(state.filters, clinicians=None), "none", s)  # the model: the whole clinic
+off = data.off_track(everyone, mine) if mine else None
 st.caption(
     f"This clinician's clients whose latest score after the second dose lies above the expected upper "
     f"{100 * s.expected_quantile:.0f}% for clients of their baseline and modality (from the clinic's other clients), "
@@ -66,6 +65,26 @@ else:
             "reason": "Reason",
             "excess": st.column_config.NumberColumn("Above expected (points)", format="%.1f"),
             "link": st.column_config.LinkColumn("Timeline", display_text="open"),
+        },
+    )
+quality = data.alert_quality(everyone)
+if quality is not None:
+    st.caption(
+        "Is the alert worth acting on? On the clinic's past first courses: of clients flagged off track by dose 4 or "
+        "day 14, how many had no response at week 4 (PPV); of the non-responders, how many had been flagged "
+        "(sensitivity). Wilson 95% CI."
+    )
+    common.table(
+        quality[["measure", "numerator", "denominator", "rate", "ci_low", "ci_high"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "measure": "Measure",
+            "numerator": "Clients",
+            "denominator": "Of",
+            "rate": st.column_config.NumberColumn("Share", format="percent"),
+            "ci_low": st.column_config.NumberColumn("95% CI low", format="percent"),
+            "ci_high": st.column_config.NumberColumn("95% CI high", format="percent"),
         },
     )
 with st.expander("How is this calculated?"):
