@@ -108,10 +108,17 @@ def poisson_ratio_ci(observed, expected, alpha: float = 0.05) -> tuple[np.ndarra
 
 def ratio_funnel_limits(e_max: float, levels=(0.95, 0.998), points: int = 200) -> pd.DataFrame:
     """Control limits for an observed / expected ratio around 1 as the expected count grows (Spiegelhalter 2005:
-    the Poisson limits of the observed count given E, over E). Columns: expected, lower_L, upper_L."""
+    the Poisson limits of the observed count given E, over E), on a grid up to e_max. Columns: expected, lower_L,
+    upper_L."""
+    grid = np.linspace(max(e_max / points, 0.5), max(e_max, 1.0) * 1.05, points)
+    return ratio_funnel_limits_at(list(grid), levels)
+
+
+def ratio_funnel_limits_at(expected: list[float], levels=(0.95, 0.998)) -> pd.DataFrame:
+    """The same limits as ratio_funnel_limits at given expected counts (a group's own E, for where it falls)."""
     from scipy import stats as sps
 
-    e = np.linspace(max(e_max / points, 0.5), max(e_max, 1.0) * 1.05, points)
+    e = np.asarray([x for x in expected if x and x > 0], dtype=float)
     out = {"expected": e}
     for level in levels:
         tail = (1 - level) / 2

@@ -152,3 +152,34 @@ def test_the_report_has_the_adjusted_comparison(sim):
     assert "Response at week 4 by clinician, adjusted for case mix" in html
     assert "<td>SEVERE</td><td>400</td><td>100</td>" in html  # rounded counts, as everywhere in the report
     assert "Adjustment covers only what was measured" in html
+
+
+def test_the_funnel_of_observed_over_expected(sim, monkeypatch):
+    import json
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import stats
+
+    monkeypatch.setenv(store.ENV_VAR, str(sim))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("dashboard/views/clinicians_sites.py").run()
+    at.toggle(key="funnel_adjusted").set_value(True).run()
+    assert not at.exception, [e.stack_trace for e in at.exception]
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    groups = next(t for t in spec["data"] if t.get("name") == "Groups")
+    assert sorted(groups["text"]) == ["BETTER", "MILD", "SEVERE"]
+    assert any(t.get("name") == "Expected (O/E = 1)" for t in spec["data"])
+    hover = " ".join(groups["hovertext"])
+    assert "BETTER</b><br>Observed / expected responders: 1.10<br>expected 328.0" in hover and "limit" in hover
+    # limits: Poisson, around 1, narrowing as E grows
+    lim = stats.ratio_funnel_limits(300)
+    assert (lim["lower_0.95"] <= 1).all() and (lim["upper_0.95"] >= 1).all()
+    assert (
+        lim["upper_0.998"].iloc[-1] - lim["lower_0.998"].iloc[-1]
+        < lim["upper_0.998"].iloc[5] - lim["lower_0.998"].iloc[5]
+    )

@@ -23,6 +23,7 @@ def funnel_plot(
     *,
     x_title: str = "Clients evaluable (n)",
     k: int = DEFAULT_MIN_CELL,
+    ratio: bool = False,
 ) -> go.Figure:
     """Funnel plot (Spiegelhalter 2005): each group's rate against its n, within limits around the overall rate.
 
@@ -31,6 +32,8 @@ def funnel_plot(
     p0: the overall rate (a proportion). Traces: the groups (one markers+text trace, coloured per group,
     not in the legend), the overall rate, 95% limits (dashed, lower and upper), 99.8% limits (dotted).
     Groups are never ranked; hover says where a point falls against the limits at its n.
+    With `ratio`, rate is an observed / expected ratio and n the expected count (a fraction): the line is 1, the
+    axis plain numbers (limits as from `stats.ratio_funnel_limits`, with `expected` renamed n).
     """
     if is_empty(points):
         return no_data(x_title, metric)
@@ -42,8 +45,8 @@ def funnel_plot(
     fig = go.Figure()
     lim = pd.DataFrame(columns=LIMIT_COLUMNS) if is_empty(limits) else limits.sort_values("n", kind="stable")
     if not shown.empty:
-        fig.add_trace(_points_trace(shown, unique(points["group"]), lim, metric))
-    ns = [whole(v) for v in lim["n"]]
+        fig.add_trace(_points_trace(shown, unique(points["group"]), lim, metric, ratio))
+    ns = [(num if ratio else whole)(v) for v in lim["n"]]
     p = num(p0)
     span = ns or [whole(v) for v in shown["n"]]
     if p is not None and span:
@@ -53,7 +56,7 @@ def funnel_plot(
                 y=[p, p],
                 mode="lines",
                 line={"color": ALL_COLOUR, "width": 1.5},
-                name=f"Overall ({pct(p, 1)})",
+                name="Expected (O/E = 1)" if ratio else f"Overall ({pct(p, 1)})",
                 hoverinfo="skip",
             )
         )
@@ -61,23 +64,23 @@ def funnel_plot(
         _add_limits(fig, ns, lim)
     style(fig, x_title=x_title, y_title=metric, bottom=70)
     fig.update_xaxes(rangemode="tozero")
-    percent_axis(fig)
+    if not ratio:
+        percent_axis(fig)
     suppression_note(fig, int((~shown_rows).sum()), k, "group")
     return fig
 
 
-def _points_trace(shown: pd.DataFrame, groups: list, lim: pd.DataFrame, metric: str) -> go.Scatter:
+def _points_trace(shown: pd.DataFrame, groups: list, lim: pd.DataFrame, metric: str, ratio: bool = False) -> go.Scatter:
     """The shown groups as one markers+text trace, in input order, each point in its group's colour."""
     by_n = {num(row["n"]): row for _, row in lim.iterrows()}
     hover = []
     for group, n, rate in zip(shown["group"], shown["n"], shown["rate"], strict=True):
         where = _funnel_position(num(rate), by_n.get(num(n)))
-        hover.append(
-            f"<b>{plot(group)}</b><br>{plot(metric)}: {pct(num(rate), 1)}<br>n = {count(n)}"
-            + (f"<br>{where}" if where else "")
-        )
+        value = f"{num(rate):.2f}" if ratio and num(rate) is not None else pct(num(rate), 1)
+        size = f"expected {num(n):.1f}" if ratio and num(n) is not None else f"n = {count(n)}"
+        hover.append(f"<b>{plot(group)}</b><br>{plot(metric)}: {value}<br>{size}" + (f"<br>{where}" if where else ""))
     return go.Scatter(
-        x=[whole(v) for v in shown["n"]],
+        x=[(num if ratio else whole)(v) for v in shown["n"]],
         y=[num(v) for v in shown["rate"]],
         mode="markers+text",
         text=[plot(g) for g in shown["group"]],

@@ -1,8 +1,11 @@
 """Clinicians and sites: funnel plots of response against n with 95% and 99.8% limits, never a league table."""
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, definitions
+from dashboard import charts, data, definitions, stats
+from dashboard.cohort import OutcomeError
+from dashboard.escape import md
 from dashboard.outcomes import timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
@@ -47,3 +50,40 @@ common.chart(
 hidden = int(points.suppressed.sum())
 if hidden:
     st.caption(f"{hidden} {by}(s) with fewer evaluable clients than the minimum cell size are not plotted.")
+
+if st.toggle(
+    "Adjusted for case mix",
+    key="funnel_adjusted",
+    help="Observed over expected responders, expected from the clinic's own clients of the same baseline, "
+    "condition, prior treatments and age band; limits around 1.",
+):
+    try:
+        adj, model = data.adjusted(state.cohort(by), float(day), float(s.window_for(day)))
+    except OutcomeError as exc:
+        st.info(md(str(exc)), icon=":material/info:")
+    else:
+        shown = adj.dropna(subset=["expected", "oe"])
+        points_oe = adj.drop(columns="n").rename(columns={"expected": "n", "oe": "rate"})[
+            ["group", "n", "rate", "suppressed"]
+        ]
+        e_max = float(pd.to_numeric(shown.expected, errors="coerce").max()) if len(shown) else 1.0
+        grid = stats.ratio_funnel_limits(e_max)
+        at_points = stats.ratio_funnel_limits_at(pd.to_numeric(shown.expected, errors="coerce").tolist())
+        limits_oe = pd.concat([grid, at_points]).rename(columns={"expected": "n"}).sort_values("n")
+        common.chart(
+            charts.funnel_plot(
+                points_oe,
+                limits_oe,
+                1.0,
+                "Observed / expected responders",
+                x_title="Expected responders (E)",
+                ratio=True,
+            ),
+            f"Observed over expected responders at {timepoint_label(f'day_{day:g}').lower()} per {by}, against the "
+            "expected number; the line is 1 (as the clinic's clients of the same case mix), with 95% (dashed) and "
+            f"99.8% (dotted) Poisson limits. Model fitted on the whole clinic's {model['n_clients']} evaluable "
+            "clients. Adjustment covers only what was measured.",
+            definitions.case_mix_rule(s, model),
+            adj,
+            key=f"funnel_adjusted_{by}",
+        )
