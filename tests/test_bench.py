@@ -33,6 +33,8 @@ def test_bench_command_reports_every_figure(tmp_path):
         == bench.IMPORT_RUNS
     )
     assert set(figures["views"]) == set(bench.VIEW_CALLS)
+    assert set(figures["models"]) == set(bench.MODEL_CALLS)  # fitted, or not with the reason
+    assert all((m["seconds"] is None) != (m["note"] is None) for m in figures["models"].values())
     processes = figures["processes"]
     assert len(processes["full_import_seconds_each"]) == len(processes["weekly_into_store_seconds_each"]) == 3
     assert processes["weekly_rows"] == 2 * 3  # 1% of 300 clients: a session and a score each
