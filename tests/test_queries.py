@@ -29,6 +29,7 @@ SHARED = {
     "custom_targets": [{"target_day": 30.0, "window_days": 5.0}],
     "include_last": True,
     "course_gap_days": 90,
+    "visits": [{"target_day": 1.0, "window_days": 1.0}, {"target_day": 28.0, "window_days": 7.0}],
 }
 # the schema and its migrations, run by store.connect (the derived builds, queries/derive/, by derive.rebuild)
 STORE = {"schema", *(f"migrate_{v:03d}" for v in range(2, store.SCHEMA_VERSION + 1))}
@@ -56,8 +57,12 @@ QUERIES = {
     "data_quality",
     "attrition_by_group",
     "stopping_dose",
+    "column_mappings",
+    "case_mix_patterns",
+    "visit_scores",
+    "expected_course_rows",
 }
-MAY_BE_EMPTY_ON_DEMO = {"import_rejects_for"}  # the demo imports cleanly
+MAY_BE_EMPTY_ON_DEMO = {"import_rejects_for", "column_mappings"}  # the demo imports cleanly, and maps nothing
 
 
 def test_every_sql_file_has_a_test():
