@@ -45,7 +45,7 @@ if not common.empty_note(rows):
 
 st.subheader("Off track")
 mine = tuple(data.client_list(clinician=clinician).client_id)
-everyone = Cohort(state.instrument, replace(state.filters, clinicians=None), "none", s)  # the model: the whole clinic
+everyone = replace(state.cohort("none"), filters=replace(state.filters, clinicians=None))  # the model: the whole clinic
 off = data.off_track(everyone, mine) if mine else None
 st.caption(
     f"This clinician's clients whose latest score after the second dose lies above the expected upper "
