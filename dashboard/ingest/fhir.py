@@ -260,7 +260,7 @@ def _ndjson(path: Path, name: str) -> Iterator[tuple[int, dict | None, str | Non
             if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
                 while (more := handle.readline(MAX_LINE_BYTES)) and not more.endswith(b"\n"):
                     pass  # the rest of an over-long line, read and dropped piece by piece
-                too_long = f"line {number} is longer than {mib(MAX_LINE_BYTES)}; a resource must fit on one line"
+                too_long = f"the line is longer than {mib(MAX_LINE_BYTES)}; a resource must fit on one line"
                 yield number, None, too_long
                 continue
             text = line.strip()
