@@ -457,108 +457,92 @@ def _tuple(values):
     return tuple(values) if values else None
 
 
-def _adjusted(args) -> int:
-    import json
-
+def _computed(args, by: str, compute):
+    """A reading command's result: open the store, resolve the cohort of --instrument and the filters (rounded unless
+    --exact), and return compute(con, cohort), or None after printing why not (exit 2)."""
     from dashboard import outcomes
     from dashboard.cohort import Cohort
-    from dashboard.export import neutralise
     from dashboard.settings import load
 
     settings = load()
     path = _existing_store(args.db)
     if path is None:
-        return 2
+        return None
     con = _open_current(path, settings)
     try:
-        cohort = outcomes.resolve(
-            con, Cohort(args.instrument, _filters(args), args.by, settings, rounded=not args.exact)
-        )
-        day = args.at_days if args.at_days is not None else settings.primary_day
-        table, model = outcomes.adjusted(con, cohort, day, settings.window_for(day), min_cell=args.min_cell)
+        asked = Cohort(args.instrument, _filters(args), by, settings, rounded=not args.exact)
+        return compute(con, outcomes.resolve(con, asked))
     except outcomes.OutcomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return None
     finally:
         con.close()
-    table["group"] = table["group"].map(neutralise)
-    if args.format == "json":
-        print(json.dumps({"model": model, "groups": json.loads(table.to_json(orient="records"))}, indent=1))
-    else:
+
+
+def _print_table(args, table, document=None) -> None:
+    """CSV (or, with --format json, the records, inside `document` under "groups" when given), text cells
+    neutralised for spreadsheets."""
+    import json
+
+    from dashboard.export import neutralise
+
+    for c in table.columns:
+        if table[c].dtype == object:
+            table[c] = table[c].map(lambda v: neutralise(v) if isinstance(v, str) else v)
+    if args.format != "json":
         sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+    elif document is None:
+        print(table.to_json(orient="records", indent=1))
+    else:
+        print(json.dumps({**document, "groups": json.loads(table.to_json(orient="records"))}, indent=1))
+    _exact_note(args)
+
+
+def _adjusted(args) -> int:
+    from dashboard import outcomes
+
+    def compute(con, cohort):
+        day = args.at_days if args.at_days is not None else cohort.settings.primary_day
+        return outcomes.adjusted(con, cohort, day, cohort.settings.window_for(day), min_cell=args.min_cell)
+
+    result = _computed(args, args.by, compute)
+    if result is None:
+        return 2
+    table, model = result
+    _print_table(args, table, {"model": model})
     print(
         f"model: logistic regression of response at day {model['timepoint'][0]:g} ± {model['timepoint'][1]:g} on "
         f"{', '.join(model['variables'])}, fitted on the whole clinic's {model['n_clients']} evaluable clients "
         f"({model['n_responders']} responders); adjustment covers only what was measured",
         file=sys.stderr,
     )
-    _exact_note(args)
     return 0
 
 
 def _estimand(args) -> int:
     from dashboard import outcomes
-    from dashboard.cohort import Cohort
-    from dashboard.export import neutralise
-    from dashboard.settings import load
 
-    settings = load()
-    path = _existing_store(args.db)
-    if path is None:
+    table = _computed(args, args.by, lambda con, c: outcomes.mmrm(con, c, args.at_days, min_cell=args.min_cell))
+    if table is None:
         return 2
-    con = _open_current(path, settings)
-    try:
-        cohort = outcomes.resolve(
-            con, Cohort(args.instrument, _filters(args), args.by, settings, rounded=not args.exact)
-        )
-        table = outcomes.mmrm(con, cohort, args.at_days, min_cell=args.min_cell)
-    except outcomes.OutcomeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        con.close()
-    table["group"] = table["group"].map(neutralise)
-    if args.format == "json":
-        print(table.to_json(orient="records", indent=1))
-    else:
-        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
-    _exact_note(args)
+    _print_table(args, table)
     return 0
 
 
 def _alerts(args) -> int:
-    from dashboard import expected, outcomes
-    from dashboard.cohort import Cohort
-    from dashboard.export import neutralise
-    from dashboard.settings import load
+    from dashboard import expected
 
-    settings = load()
-    path = _existing_store(args.db)
-    if path is None:
-        return 2
-    con = _open_current(path, settings)
-    try:
-        asked = Cohort(args.instrument, _filters(args), "none", settings, rounded=not args.exact)
-        cohort = outcomes.resolve(con, asked)
+    def compute(con, cohort):
         if args.table == "quality":
-            table = expected.alert_quality(con, cohort, min_cell=args.min_cell)
-        else:
-            table = expected.off_track(con, cohort)
-    except outcomes.OutcomeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+            return expected.alert_quality(con, cohort, min_cell=args.min_cell)
+        return expected.off_track(con, cohort)
+
+    table = _computed(args, "none", compute)
+    if table is None:
         return 2
-    finally:
-        con.close()
-    for c in table.columns:
-        if table[c].dtype == object:
-            table[c] = table[c].map(lambda v: neutralise(v) if isinstance(v, str) else v)
-    if args.format == "json":
-        print(table.to_json(orient="records", indent=1))
-    else:
-        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+    _print_table(args, table)
     if args.table == "off-track":
         print("note: client ids, for use inside the clinic only", file=sys.stderr)
-    _exact_note(args)
     return 0
 
 

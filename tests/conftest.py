@@ -145,20 +145,32 @@ def clinic_db(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def data_page():
-    """Open the app's Data page under AppTest, with Streamlit's caches cleared (they outlive an AppTest)."""
+def app_page(monkeypatch):
+    """Open a page of the app under AppTest on a database (OUTCOMES_DB), with Streamlit's caches cleared (they
+    outlive an AppTest) and optional link parameters; the page must run without an exception."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     app = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
-    def open_page():
+    def open_page(page: str, db=None, query: dict | None = None):
+        if db is not None:
+            monkeypatch.setenv(store.ENV_VAR, str(db))
         st.cache_data.clear()
         st.cache_resource.clear()
         at = AppTest.from_file(app, default_timeout=180)
         at.run()
-        at.switch_page("dashboard/views/data.py").run()
-        assert not at.exception, [e.value for e in at.exception]
+        at.switch_page(f"dashboard/views/{page}.py")
+        for key, value in (query or {}).items():
+            at.query_params[key] = value
+        at.run()
+        assert not at.exception, [e.stack_trace for e in at.exception]
         return at
 
     return open_page
+
+
+@pytest.fixture
+def data_page(app_page):
+    """Open the app's Data page (on the database OUTCOMES_DB names)."""
+    return lambda: app_page("data")

@@ -120,18 +120,10 @@ def test_the_command_line_prints_both_and_says_what_the_model_covers(sim, capsys
     assert "adjustment covers only what was measured" in err
 
 
-def test_the_compare_page_shows_both(sim, monkeypatch):
+def test_the_compare_page_shows_both(sim, app_page):
     import json
 
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv(store.ENV_VAR, str(sim))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=180)
-    at.run()
-    at.switch_page("dashboard/views/compare.py").run()
+    at = app_page("compare", sim)
     at.selectbox(key="compare_by").set_value("site").run()  # every client has no site: one group
     at.toggle(key="compare_adjusted").set_value(True).run()
     assert not at.exception, [e.stack_trace for e in at.exception]
@@ -154,20 +146,12 @@ def test_the_report_has_the_adjusted_comparison(sim):
     assert "Adjustment covers only what was measured" in html
 
 
-def test_the_funnel_of_observed_over_expected(sim, monkeypatch):
+def test_the_funnel_of_observed_over_expected(sim, app_page):
     import json
-
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
     from dashboard import stats
 
-    monkeypatch.setenv(store.ENV_VAR, str(sim))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=180)
-    at.run()
-    at.switch_page("dashboard/views/clinicians_sites.py").run()
+    at = app_page("clinicians_sites", sim)
     at.toggle(key="funnel_adjusted").set_value(True).run()
     assert not at.exception, [e.stack_trace for e in at.exception]
     spec = json.loads(at.get("plotly_chart")[-1].proto.spec)

@@ -120,25 +120,8 @@ def test_the_command_line_prints_quality_and_the_off_track_list(sim, capsys):
     assert "for use inside the clinic only" in captured.err
 
 
-def _app(sim, monkeypatch, page: str, query: dict | None = None):
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv(store.ENV_VAR, str(sim))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=180)
-    at.run()
-    at.switch_page(f"dashboard/views/{page}.py")
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.stack_trace for e in at.exception]
-    return at
-
-
-def test_my_cohort_lists_off_track_clients_with_the_reason_and_a_link(sim, monkeypatch):
-    at = _app(sim, monkeypatch, "my_cohort")
+def test_my_cohort_lists_off_track_clients_with_the_reason_and_a_link(sim, app_page):
+    at = app_page("my_cohort", sim)
     [table] = [d.value for d in at.dataframe if "reason" in d.value.columns and "excess" in d.value.columns]
     assert table.client_id.iloc[0] == "OFFTRACK", table.head(3).to_dict()
     assert table.reason.iloc[0].startswith("score 20 at dose 6")
@@ -146,17 +129,17 @@ def test_my_cohort_lists_off_track_clients_with_the_reason_and_a_link(sim, monke
     assert "ONTRACK" not in set(table.client_id)
 
 
-def test_the_timeline_draws_the_band_and_says_off_track(sim, monkeypatch):
+def test_the_timeline_draws_the_band_and_says_off_track(sim, app_page):
     import json
 
-    at = _app(sim, monkeypatch, "client_timeline", {"client": "OFFTRACK"})
+    at = app_page("client_timeline", sim, {"client": "OFFTRACK"})
     assert at.selectbox(key="timeline_client").value == "OFFTRACK"
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert any(str(t.get("name", "")).startswith("Expected ≤") for t in spec["data"])
     assert any("Off track: score 20 at dose 6" in w.value for w in at.warning)
 
 
-def test_the_report_and_my_cohort_show_the_alerts_quality(sim, monkeypatch):
+def test_the_report_and_my_cohort_show_the_alerts_quality(sim, app_page):
     from dashboard import report
 
     con = store.connect(sim, read_only=True)
@@ -166,6 +149,6 @@ def test_the_report_and_my_cohort_show_the_alerts_quality(sim, monkeypatch):
         con.close()
     assert "Off-track alerts: are they worth acting on?" in html and "PPV: flagged who did not respond" in html
     assert "OFFTRACK" not in html  # no client ids in the report
-    at = _app(sim, monkeypatch, "my_cohort")
+    at = app_page("my_cohort", sim)
     [q] = [d.value for d in at.dataframe if "measure" in d.value.columns]
     assert list(q.measure) == ["PPV: flagged who did not respond", "Sensitivity: non-responders flagged"]

@@ -86,16 +86,8 @@ def test_the_command_line_prints_it(sim, capsys):
     assert out[1].startswith("all,500,500,")
 
 
-def test_the_compare_page_shows_it(sim, monkeypatch):
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv(store.ENV_VAR, str(sim))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=180)
-    at.run()
-    at.switch_page("dashboard/views/compare.py").run()
+def test_the_compare_page_shows_it(sim, app_page):
+    at = app_page("compare", sim)
     at.toggle(key="compare_mmrm").set_value(True).run()
     assert not at.exception, [e.stack_trace for e in at.exception]
     [frame] = [d.value for d in at.dataframe if "mmrm_change" in d.value.columns]
