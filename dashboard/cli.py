@@ -75,11 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _cohort_arguments(out)
     out.add_argument("--format", choices=["csv", "json"], default="csv")
 
-    adj = sub.add_parser(
-        "adjusted", help="response per group, crude and adjusted for case mix (indirect standardisation, O/E)"
+    adj = _reading_command(
+        sub, "adjusted", "response per group, crude and adjusted for case mix (indirect standardisation, O/E)"
     )
-    adj.add_argument("--instrument", required=True, metavar="NAME")
-    adj.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
     adj.add_argument(
         "--by",
         default="clinician",
@@ -87,26 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="grouping (default clinician)",
     )
     adj.add_argument("--at-days", type=float, metavar="D", help="a precomputed timepoint's day (default: primary)")
-    adj.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
-    adj.add_argument("--exact", action="store_true", help="exact counts, for use inside the clinic only")
-    _cohort_arguments(adj)
-    adj.add_argument("--format", choices=["csv", "json"], default="csv")
 
-    est = sub.add_parser(
-        "estimand", help="mean change from baseline as the trials report it (mixed model for repeated measures)"
+    est = _reading_command(
+        sub, "estimand", "mean change from baseline as the trials report it (mixed model for repeated measures)"
     )
-    est.add_argument("--instrument", required=True, metavar="NAME")
-    est.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
     est.add_argument("--by", default="modality", choices=["modality", "integration", "site", "none"])
     est.add_argument("--at-days", type=float, metavar="D", help="a standard timepoint's day (default: primary)")
-    est.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
-    est.add_argument("--exact", action="store_true", help="exact counts, for use inside the clinic only")
-    _cohort_arguments(est)
-    est.add_argument("--format", choices=["csv", "json"], default="csv")
 
-    alr = sub.add_parser("alerts", help="off-track alerts from the expected course, and their quality on past courses")
-    alr.add_argument("--instrument", required=True, metavar="NAME")
-    alr.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
+    alr = _reading_command(sub, "alerts", "off-track alerts from the expected course, and their quality so far")
     alr.add_argument(
         "--table",
         default="quality",
@@ -114,10 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="quality: PPV and sensitivity (default); off-track: the clients off track now, with the reason (client "
         "ids: for use inside the clinic only)",
     )
-    alr.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
-    alr.add_argument("--exact", action="store_true", help="exact counts, for use inside the clinic only")
-    _cohort_arguments(alr)
-    alr.add_argument("--format", choices=["csv", "json"], default="csv")
 
     att = sub.add_parser(
         "attrition", help="who stops dosing and being assessed, when, after which dose; and the counts behind rates"
@@ -455,6 +437,18 @@ def _outcomes(args) -> int:
 
 def _tuple(values):
     return tuple(values) if values else None
+
+
+def _reading_command(sub, name: str, description: str):
+    """A command that reads one instrument's cohort: --instrument, --db, the filters, --min-cell, --exact, --format."""
+    parser = sub.add_parser(name, help=description)
+    parser.add_argument("--instrument", required=True, metavar="NAME")
+    parser.add_argument("--db", help="database file (default $OUTCOMES_DB or data/outcomes.duckdb)")
+    parser.add_argument("--min-cell", type=_nonnegative_int, metavar="K", help="suppression threshold (0 disables)")
+    parser.add_argument("--exact", action="store_true", help="exact counts, for use inside the clinic only")
+    _cohort_arguments(parser)
+    parser.add_argument("--format", choices=["csv", "json"], default="csv")
+    return parser
 
 
 def _computed(args, by: str, compute):
