@@ -69,13 +69,18 @@ def _figure(fig, caption: str) -> str:
     return f"<figure>{body}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
+def _text_cell(v) -> str:
+    """A text cell: HTML escaped, and $ as an entity (no label reads as TeX to a viewer that renders it)."""
+    return "suppressed" if v is None or pd.isna(v) else html.escape(str(v)).replace("$", "&#36;")
+
+
 def _table(frame: pd.DataFrame, formats: dict) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for _, r in frame.iterrows():
         cells = []
         for c in frame.columns:
-            fmt = formats.get(c, lambda v: html.escape(str(v)) if v is not None and not pd.isna(v) else "suppressed")
+            fmt = formats.get(c, _text_cell)
             cells.append(f"<td>{fmt(r[c])}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
