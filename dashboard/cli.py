@@ -356,7 +356,7 @@ def _import(args) -> int:
         # in a copy that replaces the store when the import is done: the app reads on meanwhile (dashboard/writer.py)
         with guard, writer.writing(path, wait=writer.WAIT_SECONDS, notify=_to_stderr) as con:
             if memory_mb:
-                con.execute(f"set memory_limit = '{duckdb_memory_limit(memory_mb)}'")
+                con.execute("set memory_limit = $limit", {"limit": duckdb_memory_limit(memory_mb)})
             column_map = _column_map(con, args, given)
             reports = import_files(
                 con,

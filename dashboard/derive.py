@@ -106,9 +106,13 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) ->
     derived = tables()
     try:
         for t in STORED_PER_CLIENT:
-            # tables, not views: the builds' joins are planned on the real (small) sizes
-            rows = f"select * from {ALIAS}.main.{t} where client_id in {touched}"
-            con.execute(f"create or replace temp table {t} as {rows}")
+            # tables, not views: the builds' joins are planned on the real (small) sizes. A table's name cannot be
+            # a bound parameter where one is created or changed; every name here is one of this module's own
+            # (STORED_PER_CLIENT, or a CREATE of the build files: tables()), never input.
+            con.execute(
+                f"create or replace temp table {t} as select * from query_table($stored) where client_id in {touched}",
+                {"stored": f"{ALIAS}.main.{t}"},
+            )
         for name in steps():
             text = CREATES.sub(lambda m: f"create or replace temp table {m.group(1)} as", sql(name))
             if CREATES.search(sql(name)):

@@ -680,6 +680,18 @@ def adjusted(
     return shown[columns].reset_index(drop=True), model
 
 
+ADJUSTED_LABELS = {  # the adjusted comparison's columns as the app and the report head them (group: per caller)
+    "n": "Evaluable",
+    "observed": "Responders (O)",
+    "expected": "Expected (E)",
+    "crude_rate": "Crude rate",
+    "oe": "O/E",
+    "oe_ci_low": "O/E 95% CI low",
+    "oe_ci_high": "O/E 95% CI high",
+    "adjusted_rate": "Adjusted rate",
+}
+
+
 def _case_mix_design(patterns: pd.DataFrame, terms: pd.Index | None = None) -> pd.DataFrame:
     """The model's terms: the baseline score, and a 0/1 column per level of each category but its first (in the
     whole clinic's data; for a subset, `terms` gives the clinic's columns, so a subset's levels keep their meaning)."""

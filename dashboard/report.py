@@ -123,19 +123,8 @@ def _adjusted_section(con, cohort: Cohort, primary: tuple, when: str) -> list[st
     except outcomes.OutcomeError as exc:
         why = html.escape(str(exc))
         return [f"<p class='note'>Adjusted for case mix, by {html.escape(by)}: not shown ({why}).</p>"]
-    shown = adj.rename(
-        columns={
-            "group": by.capitalize(),
-            "n": "Evaluable",
-            "observed": "Responders (O)",
-            "expected": "Expected (E)",
-            "crude_rate": "Crude rate",
-            "oe": "O/E",
-            "oe_ci_low": "O/E 95% CI low",
-            "oe_ci_high": "O/E 95% CI high",
-            "adjusted_rate": "Adjusted rate",
-        }
-    ).drop(columns=["crude_ci_low", "crude_ci_high", "suppressed"])
+    names = {"group": by.capitalize(), **outcomes.ADJUSTED_LABELS}
+    shown = adj.drop(columns=["crude_ci_low", "crude_ci_high", "suppressed"]).rename(columns=names)
     number = lambda v: "suppressed" if v is None or pd.isna(v) else f"{float(v):.1f}"  # noqa: E731 (not a count)
     formats = {"Crude rate": _pct, "Adjusted rate": _pct, "Evaluable": _count, "Responders (O)": _count}
     formats |= {c: number for c in ("Expected (E)", "O/E", "O/E 95% CI low", "O/E 95% CI high")}

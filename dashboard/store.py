@@ -412,11 +412,11 @@ def verify(con, path, whole: bool = True) -> None:
         if not whole:
             return
         limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
-        con.execute(f"set memory_limit = {_lit(VERIFY_MEMORY)}")  # what is read once is not kept
+        con.execute("set memory_limit = $limit", {"limit": VERIFY_MEMORY})  # what is read once is not kept
         try:
             _read_every_table(con)
         finally:
-            con.execute(f"set memory_limit = {_lit(limit)}")
+            con.execute("set memory_limit = $limit", {"limit": limit})
     except duckdb.Error as exc:
         raise StoreError(_unreadable(path, exc)) from None
 

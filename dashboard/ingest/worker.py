@@ -40,7 +40,7 @@ def run(spec: dict) -> dict:
     try:
         with guard, writer.writing(Path(spec["target"])) as con:
             if memory_mb:
-                con.execute(f"set memory_limit = '{duckdb_memory_limit(memory_mb)}'")
+                con.execute("set memory_limit = $limit", {"limit": duckdb_memory_limit(memory_mb)})
             column_map = mappings.ColumnMap.from_json(spec["mapping"]) if spec.get("mapping") else None
             if column_map and spec.get("save_mapping"):
                 mappings.save(con, spec["save_mapping"], column_map)

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import charts, data, definitions
 from dashboard.cohort import OutcomeError
 from dashboard.escape import md
-from dashboard.outcomes import GROUP_BY, OUTCOME_LABELS, rate_rows, timepoint_label
+from dashboard.outcomes import ADJUSTED_LABELS, GROUP_BY, OUTCOME_LABELS, rate_rows, timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
 
@@ -140,17 +140,7 @@ if st.toggle(
             adj,
             key="compare_adjusted",
         )
-        labels = {
-            "group": "Group",
-            "n": "Evaluable",
-            "observed": "Responders (O)",
-            "expected": "Expected (E)",
-            "crude_rate": "Crude rate",
-            "oe": "O/E",
-            "oe_ci_low": "O/E 95% CI low",
-            "oe_ci_high": "O/E 95% CI high",
-            "adjusted_rate": "Adjusted rate",
-        }
+        labels = {"group": "Group", **ADJUSTED_LABELS}
         common.table(
             adj[list(labels)],
             hide_index=True,
