@@ -18,7 +18,7 @@ import streamlit as st
 
 from dashboard import derive, outcomes, queries, store, writer
 from dashboard.cohort import Cohort
-from dashboard.settings import load
+from dashboard.settings import Settings, load
 
 DEMO_CHOICE = "show_demo"  # session state: this session looks at the demo although the clinic has a database
 
@@ -317,10 +317,18 @@ def _engine(function, cohort: Cohort, **kwargs):
         return function(con, cohort, **kwargs)
 
 
-@_cached(show_spinner="Fitting the case-mix model…", max_entries=128)
+@_cached(show_spinner="Fitting the case-mix model…", max_entries=32)
+def case_mix_model(instrument: str | None, settings: Settings, target_day: float, window_days: float):
+    """outcomes.case_mix_model: the case-mix model on the whole clinic, fitted once per import."""
+    cohort = Cohort(instrument, settings=settings)
+    return _engine(outcomes.case_mix_model, cohort, target_day=target_day, window_days=window_days)
+
+
+@_cached(show_spinner=False, max_entries=128)
 def adjusted(cohort: Cohort, target_day: float, window_days: float):
     """outcomes.adjusted: response per group, crude and adjusted for case mix; (table, model)."""
-    return _engine(outcomes.adjusted, cohort, target_day=target_day, window_days=window_days)
+    model = case_mix_model(cohort.instrument, cohort.settings, target_day, window_days)
+    return _engine(outcomes.adjusted, cohort, target_day=target_day, window_days=window_days, model=model)
 
 
 @_cached(show_spinner="Fitting the mixed model…", max_entries=128)
@@ -329,29 +337,42 @@ def mmrm(cohort: Cohort, target_day: float) -> pd.DataFrame:
     return _engine(outcomes.mmrm, cohort, target_day=target_day)
 
 
-@_cached(show_spinner="Fitting the expected course…", max_entries=64)
+@_cached(show_spinner="Fitting the expected course…", max_entries=16)
+def expected_model(instrument: str | None, settings: Settings):
+    """expected.fit: the expected course's models for an instrument, fitted on the whole clinic once per import
+    (whatever the filters: a filter change applies the same models in DuckDB)."""
+    from dashboard import expected
+
+    return _engine(expected.fit, Cohort(instrument, settings=settings))
+
+
+def _with_model(function, cohort: Cohort, **kwargs):
+    return _engine(function, cohort, model=expected_model(cohort.instrument, cohort.settings), **kwargs)
+
+
+@_cached(show_spinner=False, max_entries=64)
 def client_band(cohort: Cohort, client_id: str) -> pd.DataFrame:
     """expected.client_band: one client's scores with the expected upper bound from the other clients' history."""
     from dashboard import expected
 
-    return _engine(expected.client_band, cohort, client_id=client_id)
+    return _with_model(expected.client_band, cohort, client_id=client_id)
 
 
-@_cached(show_spinner="Fitting the expected course…", max_entries=64)
+@_cached(show_spinner=False, max_entries=64)
 def off_track(cohort: Cohort, clients: tuple[str, ...]) -> pd.DataFrame:
-    """expected.off_track for some clients (a clinician's), the model fitted on the whole cohort."""
+    """expected.off_track for some clients (a clinician's), the models fitted on the whole clinic."""
     from dashboard import expected
 
-    return _engine(expected.off_track, cohort, clients=list(clients))
+    return _with_model(expected.off_track, cohort, clients=list(clients))
 
 
-@_cached(show_spinner="Checking the alert on past courses…", max_entries=64)
+@_cached(show_spinner=False, max_entries=64)
 def alert_quality(cohort: Cohort) -> pd.DataFrame | None:
     """expected.alert_quality (None when there is too little history for the expected course)."""
     from dashboard import expected
 
     try:
-        return _engine(expected.alert_quality, cohort)
+        return _with_model(expected.alert_quality, cohort)
     except outcomes.OutcomeError:
         return None
 
@@ -435,7 +456,9 @@ def reconciliation(cohort: Cohort) -> pd.DataFrame:
 
 
 CACHED = [
+    case_mix_model,
     adjusted,
+    expected_model,
     alert_quality,
     client_band,
     off_track,

@@ -5,7 +5,7 @@ intervals, and applies small-cell suppression here so every consumer (views, dow
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import duckdb
 import numpy as np
@@ -602,25 +602,27 @@ CASE_MIX = ("baseline", "condition", "prior_treatments_band", "age_band")
 CASE_MIX_MIN_EVENTS = 20  # the whole clinic needs at least this many responders and as many non-responders
 
 
-def adjusted(
-    con: duckdb.DuckDBPyConnection,
-    cohort: Cohort,
-    target_day: float | None = None,
-    window_days: float | None = None,
-    min_cell: int | None = None,
-) -> tuple[pd.DataFrame, dict]:
-    """Response at a precomputed timepoint per group, crude and adjusted for case mix by indirect standardisation:
-    a logistic regression of response on baseline score, condition, prior-treatments band and age band, fitted on
-    the whole clinic's evaluable first courses of the instrument (no filters); a group's expected responders E are
-    the sum of its clients' predicted probabilities, O/E its observed over expected (exact Poisson interval on O,
-    over E) and its adjusted rate O/E x the clinic's rate. Returns (table, model) where model says the variables,
-    the clients and responders it was fitted on, the clinic's rate and whether the fit converged.
-    Columns: group, n, observed, expected, crude_rate, crude_ci_low, crude_ci_high, oe, oe_ci_low, oe_ci_high,
-    adjusted_rate, suppressed."""
-    import statsmodels.api as sm
+@dataclass(frozen=True)
+class CaseMixModel:
+    """The case-mix logistic regression fitted on the whole clinic at one timepoint: its terms (after the
+    intercept), coefficients (the intercept first), and the clients and responders it was fitted on."""
 
+    timepoint: tuple[float, float]
+    terms: tuple[str, ...]
+    params: tuple[float, ...]
+    n_clients: int
+    n_responders: int
+    converged: bool
+
+    def expected(self, patterns: pd.DataFrame) -> np.ndarray:
+        """Each pattern's expected responders: its clients times the predicted probability."""
+        x = _case_mix_design(patterns, pd.Index(self.terms)).to_numpy(dtype=float)
+        eta = self.params[0] + x @ np.asarray(self.params[1:], dtype=float)
+        return patterns.n.to_numpy(dtype=float) / (1 + np.exp(-eta))
+
+
+def _case_mix_timepoint(cohort: Cohort, target_day: float | None, window_days: float | None) -> tuple[float, float]:
     settings = cohort.settings
-    k = settings.min_cell if min_cell is None else min_cell
     day = float(settings.primary_day if target_day is None else target_day)
     window = float(settings.window_for(day) if window_days is None else window_days)
     if not settings.is_standard(day, window):
@@ -628,6 +630,17 @@ def adjusted(
             f"case-mix adjustment is computed at a precomputed timepoint (settings.timepoints); day {day:g} ± "
             f"{window:g} is not one"
         )
+    return day, window
+
+
+def case_mix_model(
+    con: duckdb.DuckDBPyConnection, cohort: Cohort, target_day: float | None = None, window_days: float | None = None
+) -> CaseMixModel:
+    """Fit the case-mix model of `adjusted` on the whole clinic's evaluable first courses of the cohort's
+    instrument (the cohort's filters and grouping are not used): the app fits it once per import."""
+    import statsmodels.api as sm
+
+    day, window = _case_mix_timepoint(cohort, target_day, window_days)
     params = {"target_day": day, "window_days": window}
     clinic = _rows(con, "views/case_mix_patterns", replace(cohort, filters=Filters(), by="none"), **params)
     n_all, events = int(clinic.n.sum()), int(clinic.responders.sum())
@@ -641,10 +654,43 @@ def adjusted(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = sm.GLM(endog, sm.add_constant(design, has_constant="add"), family=sm.families.Binomial()).fit()
+    return CaseMixModel(
+        (day, window),
+        tuple(design.columns),
+        tuple(float(v) for v in np.asarray(fit.params)),
+        n_all,
+        events,
+        bool(getattr(fit, "converged", True)),
+    )
+
+
+def adjusted(
+    con: duckdb.DuckDBPyConnection,
+    cohort: Cohort,
+    target_day: float | None = None,
+    window_days: float | None = None,
+    min_cell: int | None = None,
+    model: CaseMixModel | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Response at a precomputed timepoint per group, crude and adjusted for case mix by indirect standardisation:
+    a logistic regression of response on baseline score, condition, prior-treatments band and age band, fitted on
+    the whole clinic's evaluable first courses of the instrument (no filters; `case_mix_model`, or `model` when
+    given); a group's expected responders E are the sum of its clients' predicted probabilities, O/E its observed
+    over expected (exact Poisson interval on O, over E) and its adjusted rate O/E x the clinic's rate. Returns
+    (table, model) where model says the variables, the clients and responders it was fitted on, the clinic's rate
+    and whether the fit converged.
+    Columns: group, n, observed, expected, crude_rate, crude_ci_low, crude_ci_high, oe, oe_ci_low, oe_ci_high,
+    adjusted_rate, suppressed."""
+    settings = cohort.settings
+    k = settings.min_cell if min_cell is None else min_cell
+    day, window = _case_mix_timepoint(cohort, target_day, window_days)
+    if model is None or model.timepoint != (day, window):
+        model = case_mix_model(con, cohort, day, window)
+    params = {"target_day": day, "window_days": window}
+    n_all, events = model.n_clients, model.n_responders
     p_clinic = events / n_all
     mine = _rows(con, "views/case_mix_patterns", cohort, **params)
-    x = sm.add_constant(_case_mix_design(mine, design.columns), has_constant="add")
-    mine = mine.assign(expected=np.asarray(fit.predict(x)) * mine.n)
+    mine = mine.assign(expected=model.expected(mine))
     sums = {"n": ("n", "sum"), "observed": ("responders", "sum"), "expected": ("expected", "sum")}
     f = mine.groupby("group", sort=True).agg(**sums).reset_index()
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -665,19 +711,19 @@ def adjusted(
     shown["suppressed"] = mask.any(axis=1)
     columns = ["group", "n", "observed", "expected", "crude_rate", "crude_ci_low", "crude_ci_high", "oe"]
     columns += ["oe_ci_low", "oe_ci_high", "adjusted_rate", "suppressed"]
-    model = {
+    about = {
         "variables": list(CASE_MIX),
-        "terms": list(design.columns),
+        "terms": list(model.terms),
         "n_clients": n_all,
         "n_responders": events,
         "clinic_rate": p_clinic,
-        "converged": bool(getattr(fit, "converged", True)),
+        "converged": model.converged,
         "timepoint": (day, window),
     }
     if cohort.rounded:
-        model["n_clients"], model["n_responders"] = privacy.rounded_count(n_all, k), privacy.rounded_count(events, k)
-        model["clinic_rate"] = round(p_clinic, 2)
-    return shown[columns].reset_index(drop=True), model
+        about["n_clients"], about["n_responders"] = privacy.rounded_count(n_all, k), privacy.rounded_count(events, k)
+        about["clinic_rate"] = round(p_clinic, 2)
+    return shown[columns].reset_index(drop=True), about
 
 
 ADJUSTED_LABELS = {  # the adjusted comparison's columns as the app and the report head them (group: per caller)
@@ -713,14 +759,13 @@ def mmrm(
     con: duckdb.DuckDBPyConnection, cohort: Cohort, target_day: float | None = None, min_cell: int | None = None
 ) -> pd.DataFrame:
     """Mean change from baseline at a standard timepoint per group, as the trials report it: a mixed model for
-    repeated measures (statsmodels MixedLM) of the change at every standard visit up to the target on visit (a
-    factor) and the baseline score (centred on the group's mean), with a random intercept per client (compound
-    symmetry), fitted by REML per group; the estimate is the model's mean change at the target visit for the
-    group's mean baseline, with its 95% interval. Beside it the completers' mean change at the target (observed
-    scores only) with its t interval. Columns: group, n_started, n_in_model, n_completers, mmrm_change,
-    mmrm_ci_low, mmrm_ci_high, completer_change, completer_ci_low, completer_ci_high, suppressed."""
-    import statsmodels.formula.api as smf
-
+    repeated measures of the change at every standard visit up to the target on visit (a factor) and the baseline
+    score (centred on the mean baseline of the group's clients in the model), with a random intercept per client
+    (compound symmetry), fitted by REML per group (stats.compound_symmetry_reml, from sums per visit pattern; the
+    same fit as statsmodels MixedLM); the estimate is the model's mean change at the target visit for the group's
+    mean baseline, with its 95% interval. Beside it the completers' mean change at the target (observed scores only)
+    with its t interval. Columns: group, n_started, n_in_model, n_completers, mmrm_change, mmrm_ci_low, mmrm_ci_high,
+    completer_change, completer_ci_low, completer_ci_high, suppressed."""
     settings = cohort.settings
     k = settings.min_cell if min_cell is None else min_cell
     day = float(settings.primary_day if target_day is None else target_day)
@@ -729,33 +774,40 @@ def mmrm(
         raise OutcomeError(
             f"the mixed model's target must be a standard timepoint (settings.timepoints), not day {day:g}"
         )
-    rows = _rows(con, "views/visit_scores", cohort, visits=[{"target_day": d, "window_days": w} for d, w in visits])
+    bits = {d: i for i, (d, _) in enumerate(visits)}
+    params = [{"target_day": d, "window_days": w, "bit": bits[d]} for d, w in visits]
+    patterns = _rows(con, "views/visit_patterns", cohort, visits=params)
+    target = bits[day]
     window = dict(visits)[day]
     table = outcomes_table(con, replace(cohort, rounded=False), [(day, window)], min_cell=0, include_last=False)
     started = dict(zip(table["group"], table["n_started"], strict=True))
     out = []
-    for group, g in rows.groupby("group", sort=True):
+    for group, g in patterns.groupby("group", sort=True):
         n_started = int(started.get(group, 0))
-        done = g[g.visit == day].change
+        done = [
+            (r.clients, r.visit_sum_y[list(r.bits).index(target)], r.visit_sum_yy[list(r.bits).index(target)])
+            for r in g.itertuples()
+            if target in list(r.bits)
+        ]
+        n_done = int(sum(c for c, _, _ in done))
+        total, squares = sum(s for _, s, _ in done), sum(q for _, _, q in done)
+        mean = total / n_done if n_done else np.nan
+        sd = np.sqrt(max(squares - n_done * mean * mean, 0.0) / (n_done - 1)) if n_done > 1 else np.nan
         record = {
             "group": group,
             "n_started": n_started,
-            "n_in_model": int(g.client_id.nunique()),
-            "n_completers": int(done.size),
-            "completer_change": float(done.mean()) if done.size else np.nan,
+            "n_in_model": int(g.clients.sum()),
+            "n_completers": n_done,
+            "completer_change": float(mean),
         }
         record["completer_ci_low"], record["completer_ci_high"] = (
-            x.item() for x in stats.mean_ci([record["completer_change"]], [done.std(ddof=1)], [done.size])
+            x.item() for x in stats.mean_ci([mean], [sd], [n_done])
         )
         record["mmrm_change"] = record["mmrm_ci_low"] = record["mmrm_ci_high"] = np.nan
-        if record["n_in_model"] >= MMRM_MIN_CLIENTS and done.size >= 2:
-            data = g.assign(visit=g.visit.map(lambda v: f"{v:g}"), baseline_c=g.baseline - g.baseline.mean())
-            reference = f"{day:g}"
-            formula = f"change ~ C(visit, Treatment(reference='{reference}')) + baseline_c"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit = smf.mixedlm(formula, data, groups=data["client_id"]).fit(reml=True)
-            estimate, se = float(fit.params["Intercept"]), float(fit.bse["Intercept"])
+        if record["n_in_model"] >= MMRM_MIN_CLIENTS and n_done >= 2:
+            fit = stats.compound_symmetry_reml(g)
+            at = fit.visits.index(target)
+            estimate, se = float(fit.beta[at]), float(np.sqrt(fit.cov[at, at]))
             record["mmrm_change"] = estimate
             record["mmrm_ci_low"], record["mmrm_ci_high"] = estimate - 1.96 * se, estimate + 1.96 * se
         out.append(record)

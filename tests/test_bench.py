@@ -33,8 +33,11 @@ def test_bench_command_reports_every_figure(tmp_path):
         == bench.IMPORT_RUNS
     )
     assert set(figures["views"]) == set(bench.VIEW_CALLS)
-    assert set(figures["models"]) == set(bench.MODEL_CALLS)  # fitted, or not with the reason
-    assert all((m["seconds"] is None) != (m["note"] is None) for m in figures["models"].values())
+    models = figures["models"]
+    assert set(models["fits"]) == set(bench.MODEL_FITS)  # fitted, or not with the reason
+    assert all((m["seconds"] is None) != (m["note"] is None) for m in models["fits"].values())
+    assert models["note"] is None, models["note"]  # 300 clients are enough for every model
+    assert len(models["uses"]) == 5 and all(u["runs"] == 20 and u["median_ms"] > 0 for u in models["uses"].values())
     processes = figures["processes"]
     assert len(processes["full_import_seconds_each"]) == len(processes["weekly_into_store_seconds_each"]) == 3
     assert processes["weekly_rows"] == 2 * 3  # 1% of 300 clients: a session and a score each
@@ -50,6 +53,8 @@ def test_bench_command_reports_every_figure(tmp_path):
         "weekly export, whole process",
         "view overview",
         "pandas baseline",
+        "model fit: expected course",
+        "with the fitted model: alert quality",
         "peak memory",
         "cold start",
     ):

@@ -28,12 +28,21 @@ def stamp(day: float) -> str:
     return (datetime.fromisoformat(START) + timedelta(days=day, minutes=30)).strftime("%Y-%m-%dT%H:%M")
 
 
-def simulate(folder: Path, n: int = 400, seed: int = 11) -> Path:
+PTSD_SHIFT = 3.0  # PTSD clients' scores run this much above the others' at every follow-up day
+
+
+def simulate(folder: Path, n: int = 400, seed: int = 11, ptsd: int = 0, rare: int = 0) -> Path:
+    """n ordinary clients (condition MDD), then `ptsd` PTSD clients whose scores are PTSD_SHIFT higher, `rare` OCD
+    clients (the same course as MDD), and two built clients: OFFTRACK (no improvement) and ONTRACK (the mean)."""
     rng = random.Random(seed)
+    clients = ["client_id,condition"]
     sessions = ["client_id,session_at,session_type,modality"]
     scores = ["client_id,assessed_at,instrument,score"]
-    plan = [(f"C{i}", None) for i in range(n)] + [("OFFTRACK", "stuck"), ("ONTRACK", "mean")]
+    plan = [(f"C{i}", None) for i in range(n)] + [(f"P{i}", None) for i in range(ptsd)]
+    plan += [(f"R{i}", None) for i in range(rare)] + [("OFFTRACK", "stuck"), ("ONTRACK", "mean")]
     for cid, kind in plan:
+        clients.append(f"{cid},{ {'P': 'PTSD', 'R': 'OCD'}.get(cid[0], 'MDD') }")
+        shift = PTSD_SHIFT if cid.startswith("P") else 0.0
         for d in (0, 2, 4, 6, 9, 12):  # six doses in the first two weeks
             sessions.append(f"{cid},{stamp(d - 0.02)},dosing,IV")
         baseline = 20 if kind else rng.randint(14, 26)
@@ -44,12 +53,13 @@ def simulate(folder: Path, n: int = 400, seed: int = 11) -> Path:
             elif kind == "mean":
                 value = round(mean(baseline, day))
             else:
-                value = round(mean(baseline, day) + rng.gauss(0, 2))
+                value = round(mean(baseline, day) + shift + rng.gauss(0, 2))
             scores.append(f"{cid},{stamp(day)},PHQ-9,{min(27, max(0, value))}")
-    (folder / "sessions.csv").write_text("\n".join(sessions) + "\n")
-    (folder / "scores.csv").write_text("\n".join(scores) + "\n")
+    for name, lines in (("clients", clients), ("sessions", sessions), ("scores", scores)):
+        (folder / f"{name}.csv").write_text("\n".join(lines) + "\n")
     db = folder / "expected.duckdb"
-    assert cli.main(["import", str(folder / "sessions.csv"), str(folder / "scores.csv"), "--db", str(db)]) == 0
+    files = [str(folder / f"{name}.csv") for name in ("clients", "sessions", "scores")]
+    assert cli.main(["import", *files, "--db", str(db)]) == 0
     return db
 
 
@@ -96,6 +106,53 @@ def test_alert_quality_is_computed_on_the_flags(sim):
     assert ppv == pytest.approx((flagged & non).sum() / flagged.sum())
     assert sens == pytest.approx((flagged & non).sum() / non.sum())
     assert (q.ci_low <= q.rate).all() and (q.rate <= q.ci_high).all()
+
+
+def test_a_condition_with_enough_clients_gets_its_own_term(tmp_path):
+    """300 PTSD clients run 3 points above 400 MDD clients: PTSD gets a term near +3 and its clients' band is about
+    3 higher than an MDD client's of the same baseline and day; 40 OCD clients (fewer than expected_min_clients,
+    100) get no term and share the most common condition's (MDD's) band."""
+    db = simulate(tmp_path, n=400, ptsd=300, rare=40)
+    con = store.connect(db, read_only=True)
+    try:
+        model = expected.fit(con, Cohort("PHQ-9"))
+        b = expected.bands(con, Cohort("PHQ-9"), model)
+    finally:
+        con.close()
+    assert model.conditions == ("PTSD",)
+    effects = [t["effect"] for t in model.condition_terms]
+    assert len(effects) == expected.FOLDS
+    assert all(abs(e - PTSD_SHIFT) < 0.6 for e in effects), effects
+    at = b[(b.baseline == 20) & ((b.day - 7).abs() < 0.1)].groupby("condition").expected.mean()
+    assert at["PTSD"] - at["MDD"] == pytest.approx(PTSD_SHIFT, abs=0.6)
+    assert at["OCD"] == pytest.approx(at["MDD"], abs=0.3)  # no term of its own: MDD's line (folds differ a little)
+
+
+def test_the_models_are_the_whole_clinics_whatever_the_filters(sim):
+    """A filtered cohort gets the same models (fitted on every client) and its own clients' bands from them; the
+    fold the SQL computes for a client is the one dashboard.expected._fold gives."""
+    from dashboard.cohort import Filters
+    from dashboard.queries import run
+
+    con = store.connect(sim, read_only=True)
+    try:
+        whole = expected.fit(con, Cohort("PHQ-9"))
+        narrow = Cohort("PHQ-9", Filters(min_baseline=22))
+        assert expected.fit(con, narrow) == whole
+        b = expected.bands(con, narrow, whole)
+        rows = run(
+            con,
+            "views/expected_training",
+            cohort=Cohort("PHQ-9").sql(),
+            max_day=expected.EXPECTED_MAX_DAY,
+            folds=expected.FOLDS,
+            sample_clients=100_000,
+        )
+    finally:
+        con.close()
+    assert len(b) and (b.baseline >= 22).all()
+    assert rows.client_id.nunique() == 402
+    assert all(expected._fold(c) == f for c, f in zip(rows.client_id, rows.fold, strict=True))
 
 
 def test_too_little_history_is_a_message(tmp_path):
@@ -152,3 +209,18 @@ def test_the_report_and_my_cohort_show_the_alerts_quality(sim, app_page):
     at = app_page("my_cohort", sim)
     [q] = [d.value for d in at.dataframe if "measure" in d.value.columns]
     assert list(q.measure) == ["PPV: flagged who did not respond", "Sensitivity: non-responders flagged"]
+
+
+def test_the_app_fits_once_and_a_filter_change_reuses_the_models(sim, app_page, monkeypatch):
+    """My cohort fits the expected course once; a sidebar filter change applies the cached models (no refit) and
+    still lists the off-track client."""
+    fits = []
+    real = expected.fit
+    monkeypatch.setattr(expected, "fit", lambda con, cohort: fits.append(cohort.filters) or real(con, cohort))
+    at = app_page("my_cohort", sim)
+    assert len(fits) == 1
+    at.number_input(key="f_min_baseline").set_value(15.0).run()
+    assert not at.exception, [e.stack_trace for e in at.exception]
+    assert len(fits) == 1
+    [table] = [d.value for d in at.dataframe if "reason" in d.value.columns and "excess" in d.value.columns]
+    assert table.client_id.iloc[0] == "OFFTRACK"

@@ -8,9 +8,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from dashboard import cli, outcomes, store
+from dashboard import cli, outcomes, stats, store
 from dashboard.cohort import Cohort, OutcomeError
 
 TRUE_CHANGE = {1: -6.0, 7: -7.0, 28: -8.0}
@@ -61,6 +63,73 @@ def test_the_mixed_model_recovers_the_truth_the_completers_miss(sim):
     # the mixed model: the true -8 inside its interval, and much nearer than the completers' mean
     assert row["mmrm_ci_low"] < TRUE_CHANGE[28] < row["mmrm_ci_high"]
     assert abs(row["mmrm_change"] - TRUE_CHANGE[28]) < abs(row["completer_change"] - TRUE_CHANGE[28]) / 2
+
+
+def test_hand_worked_balanced_fit():
+    """Four clients, two visits, every score present, centred baselines -3, -1, 1, 3; changes A (-2, -4),
+    B (-5, -5), C (-4, -8), D (-9, -11). Balanced data with a covariate constant within a client: REML equals the
+    ANOVA estimates. Visit means -5 and -7; slope = sum b (client mean - grand mean) / sum b^2 = -22/20 = -1.1;
+    within-client residual SS 4 on 3 df, sigma2 = 4/3; between-client residual SS 2 x 1.8 = 3.6 on 2 df, mean
+    square 1.8 = sigma2 + 2 tau2, tau2 = 7/30; var(visit mean) = (sigma2 + tau2)/4 = 47/120; var(slope) =
+    (tau2 + sigma2/2)/20 = 0.045."""
+    patterns = pd.DataFrame(
+        [
+            {
+                "n_visits": 2,
+                "clients": 4,
+                "sum_b": 0.0,
+                "sum_bb": 20.0,
+                "sum_t": -48.0,
+                "sum_tt": 680.0,
+                "sum_bt": -44.0,
+                "sum_yy": 352.0,
+                "bits": [0, 1],
+                "visit_sum_y": [-20.0, -28.0],
+                "visit_sum_yy": [126.0, 226.0],
+            }
+        ]
+    )
+    fit = stats.compound_symmetry_reml(patterns)
+    assert fit.beta == pytest.approx([-5.0, -7.0, -1.1], abs=1e-9)
+    assert fit.sigma2 == pytest.approx(4 / 3, abs=1e-6)
+    assert fit.tau2 == pytest.approx(7 / 30, abs=1e-6)
+    assert np.diag(fit.cov) == pytest.approx([47 / 120, 47 / 120, 0.045], abs=1e-6)
+    assert (fit.clients, fit.scores) == (4, 8)
+
+
+def test_the_fit_is_statsmodels_mixedlm(sim):
+    """The same model fitted by statsmodels MixedLM on the client-level rows: the same estimate and variance
+    components; the interval's standard error is the GLS one, sigma2 (X'V^-1 X)^-1, recomputed here row by row
+    from statsmodels' variance components."""
+    import warnings
+
+    import statsmodels.formula.api as smf
+
+    con = store.connect(sim, read_only=True)
+    try:
+        [row] = outcomes.mmrm(con, Cohort("PHQ-9"), min_cell=0).to_dict("records")
+        rows = con.execute(
+            "select client_id, baseline, target_day as visit, score - baseline as change from timepoint_scores "
+            "where instrument = 'PHQ-9' and (target_day, window_days) in ((1, 1), (7, 3), (28, 7))"
+        ).df()
+    finally:
+        con.close()
+    centre = rows.groupby("client_id").baseline.first().mean()
+    data = rows.assign(visit=rows.visit.map(lambda v: f"{v:g}"), baseline_c=rows.baseline - centre)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = smf.mixedlm(
+            "change ~ C(visit, Treatment(reference='28')) + baseline_c", data, groups=data["client_id"]
+        ).fit(reml=True)
+    assert row["mmrm_change"] == pytest.approx(fit.params["Intercept"], abs=1e-5)
+    sigma2, tau2 = fit.scale, float(fit.cov_re.iloc[0, 0])
+    x = fit.model.exog
+    xvx = np.zeros((x.shape[1], x.shape[1]))
+    for ix in data.groupby("client_id").indices.values():
+        v = sigma2 * np.eye(len(ix)) + tau2
+        xvx += x[ix].T @ np.linalg.solve(v, x[ix])
+    se = float(np.sqrt(np.linalg.inv(xvx)[0, 0]))
+    assert (row["mmrm_ci_high"] - row["mmrm_ci_low"]) / (2 * 1.96) == pytest.approx(se, rel=1e-4)
 
 
 def test_rounded_and_messages(sim):

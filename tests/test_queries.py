@@ -29,7 +29,19 @@ SHARED = {
     "custom_targets": [{"target_day": 30.0, "window_days": 5.0}],
     "include_last": True,
     "course_gap_days": 90,
-    "visits": [{"target_day": 1.0, "window_days": 1.0}, {"target_day": 28.0, "window_days": 7.0}],
+    "folds": 5,
+    "sample_clients": 1000,
+    "coef": [
+        {"fold": f, "modality": m, "intercept": 2.0, "baseline": 0.6, "t": -0.9, "t2": 0.05}
+        for f in range(5)
+        for m in ("IV infusion", "IM injection")
+    ],
+    "condition_terms": [{"fold": 0, "condition": "MDD", "effect": 0.5}],
+    "clients": None,
+    "only_off_track": False,
+    "alert_dose": 4,
+    "alert_day": 14.0,
+    "visits": [{"target_day": 1.0, "window_days": 1.0, "bit": 0}, {"target_day": 28.0, "window_days": 7.0, "bit": 1}],
 }
 # the schema and its migrations, run by store.connect (the derived builds, queries/derive/, by derive.rebuild)
 STORE = {"schema", *(f"migrate_{v:03d}" for v in range(2, store.SCHEMA_VERSION + 1))}
@@ -59,8 +71,10 @@ QUERIES = {
     "stopping_dose",
     "column_mappings",
     "case_mix_patterns",
-    "visit_scores",
-    "expected_course_rows",
+    "visit_patterns",
+    "expected_training",
+    "expected_scores",
+    "expected_alerts",
 }
 MAY_BE_EMPTY_ON_DEMO = {"import_rejects_for", "column_mappings"}  # the demo imports cleanly, and maps nothing
 
