@@ -220,8 +220,10 @@ def expected_rule(s: Settings) -> str:
     """How the expected course and the off-track flag are computed (README: How it is computed)."""
     return (
         f"The expected course is the upper {100 * s.expected_quantile:.0f}% of the scores of the clinic's clients of "
-        "the same baseline and modality by day since the first dose (a quantile regression on the baseline, "
-        "log(1 + day), its square and the modality, up to day 56), fitted without this client: clients are split "
-        "into five groups and each group's line comes from the other four. A score after the second dose above the "
-        f"line is off track. The model needs {s.expected_min_clients} clients' history."
+        "the same baseline and modality (and condition, for a condition at least "
+        f"{s.expected_min_clients} clients have) by day since the first dose (a quantile regression on the baseline, "
+        "log(1 + day), its square, the modality and the condition, up to day 56, on the whole clinic whatever the "
+        "filters), fitted without this client: clients are split into five groups and each group's line comes from "
+        "the other four. A score after the second dose above the line is off track. The model needs "
+        f"{s.expected_min_clients} clients' history."
     )
