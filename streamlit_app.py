@@ -14,8 +14,27 @@ from dashboard import server
 VIEWS = Path(__file__).resolve().parent / "dashboard" / "views"
 
 
-def view(name: str, title: str, icon: str) -> st.Page:
-    return st.Page(VIEWS / f"{name}.py", title=title, icon=f":material/{icon}:", url_path=name.replace("_", "-"))
+def view(name: str, title: str, icon: str, hidden: bool = False) -> st.Page:
+    return st.Page(
+        VIEWS / f"{name}.py",
+        title=title,
+        icon=f":material/{icon}:",
+        url_path=name.replace("_", "-"),
+        visibility="hidden" if hidden else "visible",
+    )
+
+
+# On a narrow window (a laptop at 800 px with the sidebar open leaves the page about 450 px): columns wrap onto
+# rows of their own instead of squeezing charts and tiles, and labels wrap instead of ending in "…".
+NARROW_CSS = """<style>
+@media (max-width: 1100px) {
+  [data-testid="stHorizontalBlock"] { flex-wrap: wrap !important; row-gap: 0.5rem; }
+  [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] { min-width: min(100%, 340px) !important; }
+  [data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] *, [data-testid="stCaptionContainer"] * {
+    white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  }
+}
+</style>"""
 
 
 def main() -> None:
@@ -29,6 +48,7 @@ def main() -> None:
     st.set_page_config(
         page_title="Ketamine outcomes", page_icon=str(VIEWS.parent / "assets" / "icon.png"), layout="wide"
     )
+    st.html(NARROW_CSS)  # style only: applied to the page, no element drawn
 
     def home() -> None:
         """The root URL opens the overview, link parameters and all (so /overview is a real, shareable address)."""
@@ -36,6 +56,13 @@ def main() -> None:
 
     access.gate()
     presenting = presentation.active()
+    # client-level views stay off the conference screen unless the link enables them: out of the menu, and a link
+    # to one says why instead of showing it (presentation.refuse)
+    hide_clients = presenting and not presentation.clients_enabled()
+    clients = [
+        view("client_timeline", "Client timeline", "person", hidden=hide_clients),
+        view("my_cohort", "My cohort", "groups", hidden=hide_clients),
+    ]
     start = st.Page(home, title="Home", url_path="home", default=True, visibility="hidden")
     overview = view("overview", "Overview", "dashboard")
     pages = {
@@ -47,15 +74,12 @@ def main() -> None:
             view("compare", "Compare cohorts", "compare_arrows"),
             view("clinicians_sites", "Clinicians and sites", "scatter_plot"),
             view("attrition", "Attrition", "trending_down"),
+            *(clients if hide_clients else []),
         ],
-        "Clients": [
-            view("client_timeline", "Client timeline", "person"),
-            view("my_cohort", "My cohort", "groups"),
-        ],
+        "Clients": [] if hide_clients else clients,
         "Manage": [view("data", "Data", "database")],
     }
-    if presenting and not presentation.clients_enabled():
-        del pages["Clients"]  # client-level views stay off the conference screen unless the link enables them
+    pages = {section: listed for section, listed in pages.items() if listed}
     current = st.navigation(pages, position="top" if presenting else "sidebar")
     if current is start:
         current.run()  # on to the overview at once: a sidebar drawn here would be thrown away by the switch
@@ -68,6 +92,8 @@ def main() -> None:
     else:
         presentation.toggle()
         report_button(state)
+    if hide_clients and current in clients:
+        presentation.refuse(current, overview)
     current.run()
 
 

@@ -279,6 +279,19 @@ def instrument_coverage_by_site() -> pd.DataFrame:
     return _query("views/instrument_coverage_by_site")
 
 
+@_cached(show_spinner=False)
+def hours_instruments() -> pd.DataFrame:
+    """queries/views/hours_instruments.sql: instruments with scores in the first 24 hours, most clients first."""
+    return _query("views/hours_instruments")
+
+
+@_cached(show_spinner=False, max_entries=256)
+def cohort_groups(cohort: Cohort) -> list[str]:
+    """queries/views/cohort_groups.sql: the groups of the cohort's first courses, whatever the instrument."""
+    with reading() as con:
+        return [str(g) for g in queries.run(con, "views/cohort_groups", cohort=cohort.sql()).group]
+
+
 @_cached(show_spinner=False, max_entries=64)
 def client_list(clinician: str | None) -> pd.DataFrame:
     """queries/views/client_list.sql"""
@@ -456,6 +469,8 @@ def reconciliation(cohort: Cohort) -> pd.DataFrame:
 
 
 CACHED = [
+    hours_instruments,
+    cohort_groups,
     case_mix_model,
     adjusted,
     expected_model,

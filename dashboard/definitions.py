@@ -227,3 +227,71 @@ def expected_rule(s: Settings) -> str:
         "the other four. A score after the second dose above the line is off track. The model needs "
         f"{s.expected_min_clients} clients' history."
     )
+
+
+def client_outcome_columns(s: Settings) -> dict[str, tuple[str, str]]:
+    """The client timeline's outcome columns (queries/views/client_outcome_rows.sql): header, with its unit, and what
+    the column means. Days run from the course's first dose; an empty tick box means the outcome does not apply."""
+    response = f"a reduction of at least {s.response_pct:g}% from baseline"
+    primary = f"day {s.primary_day} (± {s.window_for(s.primary_day):g})"
+    return {
+        "course_no": ("Course", "1 = the client's first course; a later one follows a gap without dosing."),
+        "instrument": ("Instrument", "The outcome measure of this row."),
+        "baseline": ("Baseline score", baseline_rule(s)),
+        "last_score": ("Last score", "The course's last follow-up score."),
+        "last_day": ("Last score (days)", "Days from the course's first dose to its last follow-up score."),
+        "last_pct_change": (
+            "Change at last score (%)",
+            "Percent change from baseline to the last follow-up score; negative = fewer symptoms.",
+        ),
+        "first_response_day": (
+            "First response (days)",
+            f"Days from the course's first dose to the first score with {response}; empty if none yet.",
+        ),
+        "is_rapid_response": (
+            "Rapid response",
+            f"{response[0].upper()}{response[1:]} at ~24 h (day {s.rapid_day:g} ± {s.rapid_window_days:g}).",
+        ),
+        "is_partial_response_primary": (
+            f"Partial response, day {s.primary_day}",
+            f"At {primary}: a reduction of at least {s.partial_response_pct:g}% and less than {s.response_pct:g}%.",
+        ),
+        "is_early_improvement": (
+            "Early improvement",
+            f"A reduction of at least {s.early_improvement_pct:g}% at the first score after dose 1, or after dose 2.",
+        ),
+        "has_non_improvement_signal": (
+            "Non-improvement signal",
+            f"Less than {s.early_improvement_pct:g}% reduction at the first score after dose 4: a signal of eventual "
+            "non-response.",
+        ),
+        "is_sustained_response": (
+            "Sustained response",
+            f"A response at 24 h or before day {s.primary_day} still met at {primary} (one lapse allowed).",
+        ),
+        "has_relapsed": (
+            "Relapsed",
+            f"After a response, two consecutive scores {s.relapse_gap_min_days:g}–{s.relapse_gap_max_days:g} days "
+            f"apart both short of {response}.",
+        ),
+        "is_reliable_improvement": (
+            "Reliable improvement",
+            "The last follow-up score at least the instrument's reliable-change points below baseline.",
+        ),
+        "is_reliable_deterioration": (
+            "Reliable deterioration",
+            "The last follow-up score at least the instrument's reliable-change points above baseline.",
+        ),
+        "has_si_at_baseline": (
+            "Suicidal ideation at baseline",
+            "The instrument's safety item (PHQ-9 item 9, thoughts of self-harm) above 0 at baseline.",
+        ),
+        "is_si_resolved": (
+            "Suicidal ideation resolved",
+            "Present at baseline and 0 at the last follow-up score with items.",
+        ),
+        "is_si_emerged": (
+            "Suicidal ideation emerged",
+            "Absent at baseline and above 0 at any follow-up score: a safety signal.",
+        ),
+    }

@@ -500,10 +500,11 @@ def _clinicians(rng: np.random.Generator, primary: np.ndarray, site: np.ndarray)
 
 
 def _madrs_times(rng: np.random.Generator, c: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clinician MADRS ratings for IV courses: -1 h, +4 h, +24 h, +72 h after dose 1, +24 h after dose 2, week 4.
+    """Clinician MADRS ratings for IV and IM courses (the clinic's two in-office injectable modalities): -1 h, +4 h,
+    +24 h, +72 h after dose 1, +24 h after dose 2, week 4.
 
     Returns (course, minutes after dose 1, kind 0-5). Kinds 0-1 happen during the dosing visit."""
-    iv = np.flatnonzero(c["modality"] == IV)
+    iv = np.flatnonzero(np.isin(c["modality"], [IV, IM]))
     n = len(iv)
     n_ind = c["n_ind"][iv]
     dose2 = c["dose_off"][iv, 1]
@@ -539,7 +540,7 @@ def _madrs_times(rng: np.random.Generator, c: dict) -> tuple[np.ndarray, np.ndar
 def _scores(
     rng: np.random.Generator, c: dict, madrs: tuple, person: dict, cutoff: int
 ) -> tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
-    """Long-form scores: PHQ-9 (with items), GAD-7 (with items), PCL-5 for PTSD, MADRS for IV.
+    """Long-form scores: PHQ-9 (with items), GAD-7 (with items), PCL-5 for PTSD, MADRS for IV and IM.
 
     Also returns the confirmatory visits (course, minutes after dose 1), which are assessment sessions."""
     n = len(c["client"])

@@ -1,5 +1,6 @@
 """The shared sidebar filters, kept in the URL (st.query_params) so a filtered view is a shareable link. Both are
-generated from the one table of filters, dashboard.cohort.FILTERS: nothing here names a particular filter.
+generated from the one table of filters, dashboard.cohort.FILTERS: nothing here names a particular filter. Each view's
+own controls (group by, timepoint, switches) are kept in the URL beside them by `bind`, under their widget keys.
 
 Unknown or malformed values in the URL are ignored with a notice, never an exception. A notice quotes what it ignored
 through escape.md (shortened), so a link cannot put a live link, image or markup on the page.
@@ -10,6 +11,7 @@ that none of its filters were read."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -22,9 +24,24 @@ from dashboard.settings import load
 RATES = {"evaluable": "Evaluable clients", "itt": "All who started (missing = non-response)"}
 ANY = "Any"
 KEPT_PARAMS = ("present", "clients", "client")  # presentation switches and the timeline's client, kept as they are
+# The views' own controls (their widget keys), each kept in the URL by `bind` on the page that draws it
+VIEW_PARAMS = (
+    "rapid_by",
+    "long_by",
+    "long_band_day",
+    "compare_by",
+    "compare_day",
+    "compare_refs",
+    "compare_adjusted",
+    "compare_mmrm",
+    "funnel_by",
+    "funnel_day",
+    "funnel_adjusted",
+    "attr_by",
+)
 URL_FILTERS = [f for f in FILTERS if f.url]
 MONTHS = [f for f in URL_FILTERS if f.kind in ("month_from", "month_to")]  # one slider: the period
-KNOWN_PARAMS = {"instrument", "rates", *KEPT_PARAMS, *(f.name for f in URL_FILTERS)}
+KNOWN_PARAMS = {"instrument", "rates", *KEPT_PARAMS, *VIEW_PARAMS, *(f.name for f in URL_FILTERS)}
 NAMED = 5  # a notice names at most this many of the values it ignored
 # Streamlit's limits on a link (streamlit/runtime/state/query_params.py): over either, it reads no parameter at all
 MAX_LINK_FIELDS = 1000
@@ -62,6 +79,16 @@ class State:
     def cohort(self, by: str = "none") -> Cohort:
         """The cohort the sidebar selects, grouped by `by`, under the settings in force."""
         return Cohort(self.instrument, self.filters, by, load(), rounded=not self.exact)
+
+
+PENDING_INSTRUMENT = "_pending_instrument"
+
+
+def open_on_instrument(instrument: str) -> None:
+    """Ask for another instrument in the sidebar from inside a view (the widget is drawn already this run): set on
+    the next run, which this starts."""
+    st.session_state[PENDING_INSTRUMENT] = instrument
+    st.rerun()
 
 
 def options() -> dict[str, list[str]]:
@@ -215,6 +242,9 @@ def sidebar() -> State:
             return state
         if st.session_state.get("f_instrument") not in instruments:
             st.session_state["f_instrument"] = instruments[0]
+        pending = st.session_state.pop(PENDING_INSTRUMENT, None)  # a view's request, before the widget is drawn
+        if pending in instruments:
+            st.session_state["f_instrument"] = pending
         st.selectbox("Instrument", instruments, key="f_instrument")
         chosen = {}
         for f in URL_FILTERS:
@@ -271,7 +301,7 @@ def _write_url(state: State) -> None:
             wanted[f.name] = list(value) if f.multi else f.format(value)
     if state.rates != "evaluable":
         wanted["rates"] = state.rates
-    for key in KEPT_PARAMS:
+    for key in (*KEPT_PARAMS, *VIEW_PARAMS):  # the views' controls are the views' to write (bind)
         if st.query_params.get(key):
             wanted[key] = st.query_params.get(key)
     multi = {f.name for f in URL_FILTERS if f.multi}
@@ -283,3 +313,33 @@ def _write_url(state: State) -> None:
 def show_notices(state: State) -> None:
     for notice in state.notices:
         st.warning(notice, icon=":material/link_off:")
+
+
+def _param_text(value) -> str:
+    """A control's value as the link writes it: 1 / 0 for a switch, 28 for a day, the option itself otherwise."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def bind(key: str, options: Sequence, default) -> None:
+    """Keep a view's control in the URL under its widget key (one of VIEW_PARAMS). Call it just before drawing the
+    widget (with key=key and no default of its own): on the widget's first draw the link's value sets it, a value
+    not among `options` being ignored with a notice (the control starts at `default`); on every run its value is
+    written to the link, and left out of it at the default."""
+    if key not in VIEW_PARAMS:
+        raise ValueError(f"{key!r} is not in filters.VIEW_PARAMS")
+    texts = {_param_text(o): o for o in options}
+    if key not in st.session_state:
+        text = st.query_params.get(key)
+        if text is not None and text not in texts:
+            allowed = ", ".join(md(t) for t in texts)
+            st.warning(f"Ignored {key} {_quoted([text])}: use one of {allowed}.", icon=":material/link_off:")
+        st.session_state[key] = texts.get(text, default)
+    value = st.session_state[key]
+    text = None if value is None or value == default else _param_text(value)
+    if st.query_params.get(key) != text:
+        if text is None:
+            del st.query_params[key]
+        else:
+            st.query_params[key] = text

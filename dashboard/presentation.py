@@ -15,6 +15,11 @@ h1 {font-size: 2.6rem !important;}
 </style>
 """
 FONT_SIZE = 20  # plotly text size on a projector
+# Why each client-level view (by its URL path) is not shown in presentation mode
+CLIENT_VIEWS = {
+    "client-timeline": "The client timeline is not shown in presentation mode: it shows one client's data.",
+    "my-cohort": "My cohort is not shown in presentation mode: it lists individual clients.",
+}
 
 
 def active() -> bool:
@@ -25,6 +30,19 @@ def active() -> bool:
 def clients_enabled() -> bool:
     """Client-level views stay hidden in presentation mode unless the link says ?clients=1."""
     return st.query_params.get("clients") == "1"
+
+
+def refuse(page: st.Page, overview: st.Page) -> None:
+    """In place of a client-level view in presentation mode: say why it is not shown, offer the overview, and stop
+    (the page never runs). Not a switch to the overview: st.switch_page in mid-run drops the sidebar's values."""
+    st.info(
+        f"{CLIENT_VIEWS[page.url_path]} To show client-level views, add `&clients=1` to the link, or exit "
+        "presentation mode.",
+        icon=":material/visibility_off:",
+    )
+    params = {k: st.query_params.get_all(k) for k in st.query_params if k != "client"}  # still presenting
+    st.page_link(overview, label="Open the overview", icon=":material/dashboard:", query_params=params)
+    st.stop()
 
 
 def apply() -> None:
@@ -51,7 +69,29 @@ def toggle() -> None:
 
 
 def style(fig):
-    """A chart restyled for the projector (a copy; the chart functions stay pure)."""
+    """A chart restyled for the projector (a copy; the chart functions stay pure): every text larger, axis ticks,
+    legend, and the texts a chart sizes itself (numbers at risk, labels on points, notes under the plot) by the same
+    factor as the page's type."""
     out = type(fig)(fig)
     out.update_layout(font={"size": FONT_SIZE}, legend={"font": {"size": FONT_SIZE}})
+    out.update_xaxes(tickfont={"size": FONT_SIZE - 2})
+    out.update_yaxes(tickfont={"size": FONT_SIZE - 2})
+    for trace in out.data:
+        size = getattr(getattr(trace, "textfont", None), "size", None)
+        if isinstance(size, int | float):
+            trace.textfont.size = round(size * SCALE)
+    for note in out.layout.annotations:
+        if note.font.size:
+            note.font.size = round(note.font.size * SCALE)
+        if note.yshift:  # the notes stacked under a plot keep clear of each other at the larger size
+            note.yshift = round(note.yshift * SCALE)
+    if out.layout.margin.b:
+        out.layout.margin.b = round(out.layout.margin.b * SCALE)
+    if out.layout.margin.t:
+        out.layout.margin.t = round(out.layout.margin.t * SCALE)
+    if out.layout.title.text:
+        out.layout.title.font.size = round((out.layout.title.font.size or 14) * SCALE)
     return out
+
+
+SCALE = 1.4  # presentation text over the screen's (FONT_SIZE 20 over plotly's 14)

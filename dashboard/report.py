@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import html
 import platform
+import re
+import unicodedata
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata
 
 import duckdb
@@ -15,7 +17,7 @@ import plotly.offline
 
 from dashboard import __version__, charts, definitions, instruments, outcomes, store
 from dashboard.cohort import Cohort
-from dashboard.outcomes import rate_rows, timepoint_label
+from dashboard.outcomes import OUTCOME_LABELS, rate_rows, timepoint_label
 from dashboard.settings import Settings
 
 SECTIONS = [
@@ -36,8 +38,7 @@ h1{font-size:1.9em;margin-bottom:.1em} h2{border-bottom:2px solid #3b6e8f;paddin
 .sub{color:#55626d} .note{background:#eef1f3;padding:.6em .9em;border-radius:6px}
 .demo{background:#fff4d6;padding:.6em .9em;border-radius:6px}
 table{border-collapse:collapse;margin:.6em 0;font-size:.8em;display:block;overflow-x:auto;max-width:100%}
-th,td{border-bottom:1px solid #d5dbe0;
-padding:.3em .6em;text-align:right} th:first-child,td:first-child{text-align:left}
+th,td{border-bottom:1px solid #d5dbe0;padding:.3em .6em;text-align:left;vertical-align:top} .num{text-align:right}
 .tiles{display:flex;flex-wrap:wrap;gap:.8em} .tile{border:1px solid #d5dbe0;border-radius:8px;padding:.7em 1em;
 min-width:180px} .tile b{font-size:1.6em;display:block} .tile small{color:#55626d}
 figcaption{color:#55626d;font-size:.9em;margin-bottom:1em}
@@ -75,15 +76,65 @@ def _text_cell(v) -> str:
 
 
 def _table(frame: pd.DataFrame, formats: dict) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    """An HTML table: text cells left-aligned; the columns `formats` gives a number format (counts, rates, ratios)
+    right-aligned, headings included, so their digits line up."""
+    align = {c: "" if formats.get(c, _text_cell) is _text_cell else " class='num'" for c in frame.columns}
+    head = "".join(f"<th{align[c]}>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for _, r in frame.iterrows():
         cells = []
         for c in frame.columns:
             fmt = formats.get(c, _text_cell)
-            cells.append(f"<td>{fmt(r[c])}</td>")
+            cells.append(f"<td{align[c]}>{fmt(r[c])}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _listed(labels: list[str]) -> str:
+    """Timepoint labels in a sentence: ['Week 4', 'Week 12', 'Week 26'] -> 'weeks 4, 12 and 26'."""
+    words = [label.lower() for label in labels]
+    if len(words) > 1 and all(w.startswith("week ") for w in words):
+        words = [w.removeprefix("week ") for w in words]
+        return "weeks " + ", ".join(words[:-1]) + " and " + words[-1]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
+def _timepoints_table(con, cohort: Cohort, points: list, by_modality: pd.DataFrame, named: str) -> list[str]:
+    """Response and remission at each later timepoint, all clients and by modality: the numbers behind the long-term
+    rate charts, each rate with its count, denominator and Wilson interval (rounded and suppressed as everywhere)."""
+    columns = [
+        "group",
+        "timepoint",
+        "n_evaluable",
+        "n_responders",
+        "response_rate",
+        "response_ci_low",
+        "response_ci_high",
+        "n_remission_eligible",
+        "n_remitters",
+        "remission_rate",
+        "remission_ci_low",
+        "remission_ci_high",
+    ]
+    everyone = outcomes.outcomes_table(con, cohort.grouped("none"), timepoints=points)
+    rows = pd.concat(
+        [
+            everyone[everyone.timepoint != "last"].assign(group="All clients"),
+            by_modality.sort_values(["group", "target_day"], kind="stable"),
+        ]
+    )[columns]
+    if not len(rows):
+        return []
+    rows = rows.assign(timepoint=rows.timepoint.map(timepoint_label))
+    shown = rows.rename(columns=OUTCOME_LABELS | {"timepoint": "Timepoint"})
+    formats = {OUTCOME_LABELS[c]: _count for c in columns if c.startswith("n_")}
+    formats |= {OUTCOME_LABELS[c]: _pct for c in columns if c.endswith(("_rate", "_low", "_high"))}
+    return [
+        f"<h3>Response and remission at {html.escape(named)}</h3>",
+        _table(shown, formats),
+        "<p class='note'>Response over evaluable clients; remission over evaluable clients not in remission at "
+        "baseline (remission-eligible); Wilson 95% intervals.</p>",
+    ]
 
 
 def _attrition_section(con: duckdb.DuckDBPyConnection, cohort: Cohort, when: str) -> list[str]:
@@ -292,17 +343,19 @@ def build(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Report:
             f"Mean {instrument} by week since the first dose, 95% CI, by modality.",
         )
     )
-    later = outcomes.outcomes_table(
-        con, cohort.grouped("modality"), timepoints=[(d, w) for d, w in s.timepoints if d >= 28]
-    )
+    points = [(d, w) for d, w in s.timepoints if d >= 28]
+    named = _listed([timepoint_label(f"day_{d:g}") for d, _ in points])
+    later = outcomes.outcomes_table(con, cohort.grouped("modality"), timepoints=points)
     later = later[later.timepoint != "last"]
+    over = {"response": "evaluable clients", "remission": "evaluable clients not in remission at baseline"}
     for measure in ("response", "remission"):
         parts.append(
             _figure(
                 charts.rates_with_ci(rate_rows(later, measure), f"{measure.title()} rate"),
-                f"{measure.title()} at weeks 4, 12 and 26 over evaluable clients, Wilson 95% CI.",
+                f"{measure.title()} at {named} over {over[measure]}, Wilson 95% CI.",
             )
         )
+    parts += _timepoints_table(con, cohort, points, later, named)
     km = outcomes.kaplan_meier_table(con, cohort.grouped("modality"), event="relapse")
     if len(km):
         parts.append(
@@ -383,14 +436,12 @@ def _methods(s: Settings, known: dict) -> str:
     rows = pd.DataFrame(
         [
             {
-                "instrument": i.name,
-                "range": f"{i.min_score:g}–{i.max_score:g}",
-                "remission": i.remission_label or "–",
-                "reliable change": (
-                    f"{i.reliable_change:g} ({i.reliable_change_basis})" if i.reliable_change is not None else "–"
-                ),
-                "recall": f"{i.recall_days} days" if i.recall_days else "–",
-                "bands": ", ".join(label for _, label in i.bands) or "none validated",
+                "Instrument": i.name,
+                "Score range": f"{i.min_score:g}–{i.max_score:g}",
+                "Remission": i.remission_label or "–",
+                "Reliable change": _reliable_change(i),
+                "Recall period": f"{i.recall_days} days" if i.recall_days else "–",
+                "Severity bands": ", ".join(label for _, label in i.bands) or "none validated",
             }
             for i in known.values()
         ]
@@ -410,6 +461,39 @@ def _methods(s: Settings, known: dict) -> str:
         + ".</p>"
     )
     return "\n".join(out)
+
+
+def _reliable_change(i: instruments.Instrument) -> str:
+    """The reliable-change threshold with its unit, then where it comes from, in words: '6 points, from the
+    instrument registry'; '7.01 points, Jacobson–Truax from SD 8 and reliability 0.9'."""
+    if i.reliable_change is None:
+        return "–"
+    value = f"{i.reliable_change:g} points"
+    basis = i.reliable_change_basis or ""
+    # the bases instruments.parse writes: "points (registry)" or "Jacobson–Truax, SD <sd>, reliability <r>"
+    if basis == "points (registry)":
+        return f"{value}, from the instrument registry"
+    if basis.startswith("Jacobson–Truax, SD ") and ", reliability " in basis:
+        sd, _, r = basis.removeprefix("Jacobson–Truax, SD ").partition(", reliability ")
+        return f"{value}, Jacobson–Truax from SD {sd} and reliability {r}"
+    return f"{value}, {basis}" if basis else value
+
+
+def file_name(instrument: str, filters, on: date) -> str:
+    """The report's file name: instrument, the cohort in a few words and the day it was made, in letters, digits and
+    dashes only: outcomes-report-PHQ-9-modality-iv-infusion-2025-03-04.html. The cohort is cut at a word to at most
+    48 characters."""
+    cohort = _slug(filters.describe()).lower()
+    if len(cohort) > 48:
+        cut = cohort[:49]
+        cohort = cut.rsplit("-", 1)[0] if "-" in cut else cohort[:48]
+    return f"outcomes-report-{_slug(instrument) or 'instrument'}-{cohort or 'cohort'}-{on:%Y-%m-%d}.html"
+
+
+def _slug(text: str) -> str:
+    """Letters (accents dropped) and digits, every other run of characters a single dash."""
+    plain = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", plain).strip("-")
 
 
 def _version(package: str) -> str:

@@ -659,6 +659,34 @@ def test_bad_query_parameter_shows_a_notice_not_an_exception(ui):
     assert page.locator(CHART_OR_TABLE).count() > 0, "the view shows no chart or table after a bad parameter"
 
 
+@screenshot_on_failure
+def test_a_link_opens_a_view_with_its_own_controls(ui):
+    """A view's own controls are in its link too: opened fresh, the page shows them as linked (no notice), and a
+    changed control is written back to the address beside the sidebar's filters."""
+    page = ui.page
+    page.goto("/clinicians-sites?funnel_by=site&funnel_day=84&modality=IV%20infusion")
+    wait_idle(page)
+    assert_found(page, "/clinicians-sites?funnel_by=site&funnel_day=84&modality=IV%20infusion")
+    assert_no_exception(ui)
+    expect(page.get_by_role("radio", name="Sites")).to_have_attribute("aria-checked", "true")
+    expect(page.locator(f'{MAIN} [data-testid="stSlider"]')).to_contain_text("Week 12")
+    assert page.locator(WARNING).filter(has_text="Ignored").count() == 0
+    page.get_by_role("radio", name="Clinicians").click()
+    page.wait_for_url(lambda u: "funnel_by" not in u)  # the default: left out of the link
+    wait_idle(page)
+    assert "funnel_day=84" in page.url and "modality=IV" in page.url, page.url
+
+
+@screenshot_on_failure
+def test_a_client_level_link_in_presentation_mode_says_why_it_is_not_shown(ui):
+    page = ui.page
+    page.goto("/client-timeline?present=1&client=K000001")
+    wait_idle(page)
+    assert_no_exception(ui)
+    expect(page.get_by_text("The client timeline is not shown in presentation mode")).to_be_visible()
+    assert page.locator(CHART_OR_TABLE).count() == 0
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Data view: importing
 
@@ -851,3 +879,88 @@ def test_a_file_with_its_own_column_names_imports_through_a_saved_mapping(browse
     finally:
         con.close()
     assert got == [("MAP1", "IV infusion", 40.0), ("MAP1", "IV infusion", 42.0), ("MAP2", "IM injection", 50.0)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 18: nothing on a chart overlaps or is cut off, at a desktop width and at 800 px
+
+_LAYOUT_JS = """
+() => {
+  const problems = [];
+  const inter = (a, b) =>
+    a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const inside = (r, c) =>
+    r.left >= c.left - 1 && r.right <= c.right + 1 && r.top >= c.top - 1 && r.bottom <= c.bottom + 1;
+  const box = (el) => el.getBoundingClientRect();
+  const label = (el) => (el.textContent || "").trim().slice(0, 60);
+  const titleSel = ".g-xtitle text, .g-x2title text, .g-ytitle text, .g-y2title text";
+  document.querySelectorAll(".js-plotly-plot").forEach((plot, i) => {
+    const svg = plot.querySelector(".main-svg");
+    if (!svg) return;
+    const frame = box(svg);
+    const titles = [...plot.querySelectorAll(titleSel)].filter((t) => label(t));
+    const notes = [...plot.querySelectorAll(".annotation")].filter((a) => label(a));
+    const texts = [...plot.querySelectorAll(".textpoint text")].filter((t) => label(t));
+    for (const n of notes) {
+      for (const t of titles) {
+        if (inter(box(n), box(t))) problems.push({chart: i, kind: "note over axis title", note: label(n)});
+      }
+      if (!inside(box(n), frame)) problems.push({chart: i, kind: "note outside the figure", note: label(n)});
+    }
+    for (let a = 0; a < notes.length; a++) {
+      for (let b = a + 1; b < notes.length; b++) {
+        if (inter(box(notes[a]), box(notes[b]))) {
+          problems.push({chart: i, kind: "notes overlap", a: label(notes[a]), b: label(notes[b])});
+        }
+      }
+    }
+    for (let a = 0; a < texts.length; a++) {
+      for (let b = a + 1; b < texts.length; b++) {
+        if (inter(box(texts[a]), box(texts[b]))) {
+          problems.push({chart: i, kind: "texts overlap", a: label(texts[a]), b: label(texts[b])});
+        }
+      }
+    }
+    const heading = plot.querySelector(".g-gtitle text");
+    const legend = plot.querySelector(".legend");
+    if (heading && legend && inter(box(heading), box(legend))) {
+      problems.push({chart: i, kind: "heading over legend", heading: label(heading)});
+    }
+    if (heading && !inside(box(heading), frame)) {
+      problems.push({chart: i, kind: "heading outside the figure", heading: label(heading)});
+    }
+    for (const t of texts) {
+      if (!inside(box(t), frame)) problems.push({chart: i, kind: "text outside the figure", text: label(t)});
+      // cut off by its panel: a text point in a clipped layer that reaches past the clip rectangle
+      const layer = t.closest("[clip-path]");
+      const id = layer && (layer.getAttribute("clip-path").match(/#([^)'"]+)/) || [])[1];
+      const rect = id && document.getElementById(id) && document.getElementById(id).querySelector("rect");
+      if (rect && !inside(box(t), box(rect))) problems.push({chart: i, kind: "text clipped", text: label(t)});
+    }
+  });
+  return problems;
+}
+"""
+LAYOUT_VIEWS = ["overview", "rapid-onset", "long-term", "compare", "clinicians-sites", "attrition", "my-cohort"]
+
+
+@pytest.mark.parametrize("width", [1440, 800])
+def test_chart_notes_labels_and_numbers_at_risk_are_neither_overlapped_nor_clipped(browser, app_server, width):
+    """Every chart of every grouped view, drawn in Chromium: no note under a plot (suppressed groups, missing
+    groups, reference definitions) overlaps an axis title or another note or runs outside the figure, and no text
+    on a chart (the numbers at risk under a Kaplan–Meier curve, a funnel's labels) is cut off by its panel."""
+    context = browser.new_context(base_url=app_server.url, viewport={"width": width, "height": 1000})
+    try:
+        page = context.new_page()
+        found = {}
+        for view in LAYOUT_VIEWS:
+            page.goto(f"/{view}")
+            wait_idle(page)
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length > 0")
+            page.wait_for_timeout(500)  # plotly's last relayout after the page is idle
+            problems = page.evaluate(_LAYOUT_JS)
+            if problems:
+                found[view] = problems[:5]
+        assert not found, f"at {width} px: {found}"
+    finally:
+        context.close()

@@ -275,8 +275,9 @@ def test_rate_charts_draw_their_intervals_through_error_bars():
     iv = rates.data[0]
     assert iv.error_y.to_plotly_json() == error_bars([0.5, 0.55], [0.35, 0.4], [0.65, 0.7], iv.marker.color)
     dose = charts.improvement_by_dose(dose_frame())
-    iv = dose.data[1]  # the dose-2 row is suppressed
-    assert iv.error_y.to_plotly_json() == error_bars([0.35, 0.6], [0.25, 0.5], [0.45, 0.7], iv.line.color, width=3)
+    iv = dose.data[1]  # the dose-2 row is suppressed: a gap there, with no bar
+    bars = error_bars([0.35, None, 0.6], [0.25, None, 0.5], [0.45, None, 0.7], iv.line.color, width=3)
+    assert iv.error_y.to_plotly_json() == bars
 
 
 # --------------------------------------------------------------------------------------------- trajectory
@@ -456,31 +457,67 @@ def test_km_curve_small_counts_and_suppressed_rows_hidden():
     assert_absent(charts.km_curve(km_frame(), "x"), numbers=[0.777, 0.666, 0.888], texts=["At risk: 19"])
 
 
+def test_km_at_risk_times_keep_apart_on_a_long_axis():
+    """Numbers at risk at days 0, 7 and 14 ran into each other under a curve that goes on to day 250: a default
+    time closer than a tenth of the axis to the last one kept is left out; a short axis keeps them all."""
+    long = km_frame().assign(time=lambda f: f.time * 6.25)  # to day 250
+    fig = charts.km_curve(long, "Still in response")
+    assert list(fig.layout.xaxis.tickvals) == [0, 28, 56, 84, 182]
+    at_risk = [t for t in fig.data if t.mode == "text"]
+    assert all(decode(t.x) == [0, 28, 56, 84, 182] for t in at_risk)
+    assert all(t.cliponaxis is False for t in at_risk)  # the top row is not cut by its panel
+    assert list(charts.km_curve(km_frame(), "x").layout.xaxis.tickvals) == [0, 7, 14, 28]
+
+
 # ------------------------------------------------------------------------------------------------- funnel
 
 
 def test_funnel_plot_points_limits_and_overall_rate():
     fig = charts.funnel_plot(funnel_points(), funnel_limits(), 0.5)
-    assert [t.type for t in fig.data] == ["scatter"] * 6
-    points = fig.data[0]
-    assert points.mode == "markers+text"
-    assert list(points.text) == ["Site B", "Site A", "Site D"]  # input order: never ranked
-    assert decode(points.x) == [50, 20, 40]
-    groups = ["Site A", "Site B", "Site C", "Site D"]
-    assert list(points.marker.color) == [colour_for(g, groups) for g in ("Site B", "Site A", "Site D")]
-    overall = fig.data[1]
+    assert [t.type for t in fig.data] == ["scatter"] * 8
+    within, outside95, outside998 = fig.data[:3]
+    # one trace per band in the legend; input order within a band (never ranked)
+    assert [t.name for t in fig.data[:3]] == [
+        "Within the 95% limits",
+        "Outside the 95% limits",
+        "Outside the 99.8% limits",
+    ]
+    assert all(t.showlegend is not False for t in fig.data[:3])
+    assert decode(within.x) == [40] and decode(outside95.x) == [50] and decode(outside998.x) == [20]
+    # only the points outside the 95% limits carry their name on the plot; the others say it on hover
+    assert within.mode == "markers" and within.text is None and "Site D" in within.hovertext[0]
+    assert list(outside95.text) == ["Site B"] and list(outside998.text) == ["Site A"]
+    assert len({t.marker.color for t in fig.data[:3]}) == 3 and len({t.marker.symbol for t in fig.data[:3]}) == 3
+    overall = fig.data[3]
     assert decode(overall.y) == [0.5, 0.5] and decode(overall.x) == [10, 50]
-    dashes = [t.line.dash for t in fig.data[2:]]
+    dashes = [t.line.dash for t in fig.data[4:]]
     assert dashes == ["dash", "dash", "dot", "dot"]
-    assert decode(fig.data[3].y) == [0.8, 0.7, 0.68, 0.65, 0.64]
-    assert "below the 95% limit" in points.hovertext[0]  # 0.3 at n=50: under 0.36, over 0.29
-    assert "above the 99.8% limit" in points.hovertext[1]  # 0.9 at n=20: over 0.8
-    assert "n = 50" in points.hovertext[0]
+    assert decode(fig.data[5].y) == [0.8, 0.7, 0.68, 0.65, 0.64]
+    assert "below the 95% limit" in outside95.hovertext[0]  # 0.3 at n=50: under 0.36, over 0.29
+    assert "above the 99.8% limit" in outside998.hovertext[0]  # 0.9 at n=20: over 0.8
+    assert "n = 50" in outside95.hovertext[0]
     assert fig.layout.xaxis.title.text == "Clients evaluable (n)"
     assert fig.layout.yaxis.title.text == "Response rate" and fig.layout.yaxis.tickformat == ".0%"
     assert_absent(fig, numbers=[0.777], texts=["Site C"])
     assert "1 group suppressed (counts under 11, or hidden alongside one)" in annotation_texts(fig)
     assert_compact_layout(fig)
+
+
+def test_funnel_positions_say_where_each_group_falls():
+    placed = charts.funnel_positions(funnel_points(), funnel_limits())
+    assert list(placed.group) == ["Site B", "Site A", "Site C", "Site D"]
+    assert list(placed.position) == [
+        "below the 95% limit",
+        "above the 99.8% limit",
+        "",  # n = 9: no limit there (and suppressed in the app)
+        "within the 95% limits",
+    ]
+    assert list(placed.band) == [
+        "Outside the 95% limits",
+        "Outside the 99.8% limits",
+        "Within the 95% limits",
+        "Within the 95% limits",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------- sankey
@@ -551,7 +588,9 @@ def test_improvement_by_dose_lines_with_error_bars():
     assert all(t.type == "scatter" and t.mode == "lines+markers" for t in fig.data)
     assert fig.data[0].line.color == charts.ALL_COLOUR
     assert decode(fig.data[0].error_y.array) == pytest.approx([0.1, 0.1, 0.1])
-    assert decode(fig.data[1].x) == [1, 3]
+    # the suppressed dose 2 breaks IV's line: a gap between doses 1 and 3, not a line joining them
+    assert decode(fig.data[1].x) == [1, 2, 3] and decode(fig.data[1].y) == [0.35, None, 0.6]
+    assert fig.data[1].connectgaps is False
     assert fig.data[0].hovertext[0].endswith("After dose 1: 12 / 40 (30.0%, 95% CI 20%–40%)")
     assert fig.layout.xaxis.title.text == "Dosing session"
     assert fig.layout.yaxis.title.text and fig.layout.yaxis.tickformat == ".0%"

@@ -72,6 +72,8 @@ QUERIES = {
     "column_mappings",
     "case_mix_patterns",
     "visit_patterns",
+    "cohort_groups",
+    "hours_instruments",
     "expected_training",
     "expected_scores",
     "expected_alerts",

@@ -142,8 +142,9 @@ def test_presentation_mode_from_a_link(app, demo_db):
     subtitle = " ".join(m.value for m in at.markdown)
     assert "modality: IV infusion" in subtitle and "PHQ-9" in subtitle
     assert not at.get("download_button"), "downloads are hidden on the conference screen"
-    with pytest.raises(ValueError):  # client-level views are not even registered
-        at.switch_page("dashboard/views/client_timeline.py")
+    at.switch_page("dashboard/views/client_timeline.py").run()  # client-level views are hidden, and say so
+    assert not at.exception and "timeline_client" not in [s.key for s in at.selectbox]
+    assert any("not shown in presentation mode" in i.value for i in at.info)
     at = _open(app(demo_db, {"present": "1", "clients": "1"}), "client_timeline")
     assert at.selectbox(key="timeline_client").value
 

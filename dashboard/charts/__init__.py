@@ -33,6 +33,7 @@ from dashboard.charts.bands import band_sankey
 from dashboard.charts.dose import improvement_by_dose, maintenance_bars
 from dashboard.charts.flow import flow_chart
 from dashboard.charts.funnel import funnel_plot
+from dashboard.charts.funnel import positions as funnel_positions
 from dashboard.charts.layout import NO_DATA_TEXT
 from dashboard.charts.palette import ALL_COLOUR, MODALITY_COLOURS, OKABE_ITO, colour_for
 from dashboard.charts.rates import rates_with_ci
@@ -51,6 +52,7 @@ __all__ = [
     "colour_for",
     "flow_chart",
     "funnel_plot",
+    "funnel_positions",
     "improvement_by_dose",
     "km_curve",
     "maintenance_bars",

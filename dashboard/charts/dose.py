@@ -41,11 +41,13 @@ def improvement_by_dose(
                 doses, rows["numerator"], rows["denominator"], rates, lows, highs, strict=True
             )
         ]
+        doses, rates, lows, highs, hover = _break_at_gaps(doses, rates, lows, highs, hover)
         fig.add_trace(
             go.Scatter(
                 x=doses,
                 y=rates,
                 mode="lines+markers",
+                connectgaps=False,
                 name=group.label,
                 legendgroup=group.label,
                 offsetgroup=group.label,
@@ -62,6 +64,21 @@ def improvement_by_dose(
     percent_axis(fig)
     suppression_note(fig, int((~shown).sum()), k, "point")
     return fig
+
+
+def _break_at_gaps(doses: list, *columns: list) -> tuple[list, ...]:
+    """A gap (None) after each dose whose next shown dose is not the next one (a dose suppressed or without
+    clients between them), so the line is broken there instead of joining across it."""
+    out: list[list] = [[] for _ in range(len(columns) + 1)]
+    for i, dose in enumerate(doses):
+        if i and dose is not None and doses[i - 1] is not None and dose > doses[i - 1] + 1:
+            out[0].append(doses[i - 1] + 1)
+            for column in out[1:]:
+                column.append(None)
+        out[0].append(dose)
+        for column, values in zip(out[1:], columns, strict=True):
+            column.append(values[i])
+    return tuple(out)
 
 
 def maintenance_bars(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.charts.common import is_empty, require, shown_mask, unique
+from dashboard.charts.common import is_empty, require, shown_mask
 from dashboard.charts.layout import no_data, percent_axis, style, suppression_note
-from dashboard.charts.palette import ALL_COLOUR, colour_for
+from dashboard.charts.palette import ALL_COLOUR
 from dashboard.charts.values import count, num, pct, whole
 from dashboard.escape import plot
 from dashboard.privacy import DEFAULT_MIN_CELL
@@ -45,7 +45,11 @@ def funnel_plot(
     fig = go.Figure()
     lim = pd.DataFrame(columns=LIMIT_COLUMNS) if is_empty(limits) else limits.sort_values("n", kind="stable")
     if not shown.empty:
-        fig.add_trace(_points_trace(shown, unique(points["group"]), lim, metric, ratio))
+        placed = positions(shown, lim)
+        for band, (colour, symbol) in BANDS.items():
+            part = placed[placed.band == band]
+            if len(part):
+                fig.add_trace(_points_trace(part, band, colour, symbol, metric, ratio))
     ns = [(num if ratio else whole)(v) for v in lim["n"]]
     p = num(p0)
     span = ns or [whole(v) for v in shown["n"]]
@@ -70,29 +74,45 @@ def funnel_plot(
     return fig
 
 
-def _points_trace(shown: pd.DataFrame, groups: list, lim: pd.DataFrame, metric: str, ratio: bool = False) -> go.Scatter:
-    """The shown groups as one markers+text trace, in input order, each point in its group's colour."""
-    by_n = {num(row["n"]): row for _, row in lim.iterrows()}
+WITHIN, OUTSIDE_95, OUTSIDE_998 = "Within the 95% limits", "Outside the 95% limits", "Outside the 99.8% limits"
+BANDS = {  # where a point falls: its colour and marker (not colour alone)
+    WITHIN: ("#4C78A8", "circle"),
+    OUTSIDE_95: ("#F58518", "diamond"),
+    OUTSIDE_998: ("#C0392B", "x"),
+}
+
+
+def positions(points: pd.DataFrame, limits: pd.DataFrame) -> pd.DataFrame:
+    """Where each shown group falls against the limits at its n: `position` in words ("above the 95% limit"…) and
+    `band` (WITHIN, OUTSIDE_95, OUTSIDE_998; WITHIN where no limit is known at that n). Input order kept (groups
+    are never ranked). Columns: those of points, position, band."""
+    by_n = {num(row["n"]): row for _, row in limits.iterrows()} if not is_empty(limits) else {}
+    where = [_funnel_position(num(rate), by_n.get(num(n))) for n, rate in zip(points["n"], points["rate"], strict=True)]
+    band = [OUTSIDE_998 if "99.8" in w else OUTSIDE_95 if w.startswith(("above", "below")) else WITHIN for w in where]
+    return points.assign(position=where, band=band)
+
+
+def _points_trace(
+    placed: pd.DataFrame, band: str, colour: str, symbol: str, metric: str, ratio: bool = False
+) -> go.Scatter:
+    """The groups of one band as a markers+text trace in the legend; only points outside the 95% limits are
+    labelled (the rest say who they are on hover), so groups of the same size do not pile up their names."""
     hover = []
-    for group, n, rate in zip(shown["group"], shown["n"], shown["rate"], strict=True):
-        where = _funnel_position(num(rate), by_n.get(num(n)))
+    for group, n, rate, where in zip(placed["group"], placed["n"], placed["rate"], placed["position"], strict=True):
         value = f"{num(rate):.2f}" if ratio and num(rate) is not None else pct(num(rate), 1)
         size = f"expected {num(n):.1f}" if ratio and num(n) is not None else f"n = {count(n)}"
         hover.append(f"<b>{plot(group)}</b><br>{plot(metric)}: {value}<br>{size}" + (f"<br>{where}" if where else ""))
+    labelled = band != WITHIN
     return go.Scatter(
-        x=[(num if ratio else whole)(v) for v in shown["n"]],
-        y=[num(v) for v in shown["rate"]],
-        mode="markers+text",
-        text=[plot(g) for g in shown["group"]],
+        x=[(num if ratio else whole)(v) for v in placed["n"]],
+        y=[num(v) for v in placed["rate"]],
+        mode="markers+text" if labelled else "markers",
+        text=[plot(g) for g in placed["group"]] if labelled else None,
         textposition="top center",
-        textfont={"size": 10},
-        marker={
-            "color": [colour_for(g, groups) for g in shown["group"]],
-            "size": 10,
-            "line": {"width": 1, "color": "white"},
-        },
-        name="Groups",
-        showlegend=False,
+        textfont={"size": 11},
+        marker={"color": colour, "symbol": symbol, "size": 10, "line": {"width": 1, "color": "white"}},
+        name=band,
+        legendgroup="points",
         hovertext=hover,
         hoverinfo="text",
         cliponaxis=False,

@@ -58,8 +58,16 @@ def no_data(x_title: str | None = None, y_title: str | None = None, title: str |
     return fig
 
 
-def note_below(fig: go.Figure, text: str, *, name: str, left: bool = False, yshift: int = -36) -> None:
-    """A small grey note under the plot area, at its right edge (or its left edge when `left`)."""
+NOTE_NAMES = ("suppression_note", "reference_definition", "missing_groups")  # the notes stacked under a plot
+NOTE_TOP, NOTE_STEP = -58, 17  # px below the plot area: the first note clears the x axis's title; then a line each
+
+
+def note_below(fig: go.Figure, text: str, *, name: str, left: bool = False) -> None:
+    """A small grey note under the plot area and its x axis title, at its right edge (or its left edge when `left`);
+    each further note goes one line lower, whatever its side (a long note spans the width), and the bottom margin
+    grows to hold them all."""
+    below = [a for a in fig.layout.annotations if a.name in NOTE_NAMES]
+    yshift = NOTE_TOP - NOTE_STEP * len(below)
     fig.add_annotation(
         text=text,
         xref="paper",
@@ -73,6 +81,8 @@ def note_below(fig: go.Figure, text: str, *, name: str, left: bool = False, yshi
         font=NOTE_FONT,
         name=name,
     )
+    margin = fig.layout.margin.b if fig.layout.margin.b is not None else 50
+    fig.update_layout(margin_b=max(margin, -yshift + NOTE_STEP + 6))
 
 
 def suppression_note(fig: go.Figure, dropped: int, k: int, noun: str = "group") -> None:

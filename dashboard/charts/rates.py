@@ -103,7 +103,7 @@ def _reference_marks(fig: go.Figure, refs: list[dict], labels: list[str]) -> Non
             showarrow=False,
             name="reference_label",
         )
-    for i, ref in enumerate(refs):
+    for ref in refs:
         definition = plot(ref.get("definition", "") or "")
         n = plot(ref.get("n", "") or "")
         note_below(
@@ -113,5 +113,4 @@ def _reference_marks(fig: go.Figure, refs: list[dict], labels: list[str]) -> Non
             + (f"; {definition}" if definition else ""),
             name="reference_definition",
             left=True,
-            yshift=-54 - 18 * i,
         )

@@ -30,7 +30,8 @@ def km_curve(
 
     frame columns: group, time, survival, ci_low, ci_high, at_risk (one row per time per group; proportions
     0–1) + optional events, censored (as from `stats.kaplan_meier`) and suppressed.
-    at_risk_times: where to count (default 0, 7, 14, 28, 56, 84, 182 up to the last time in the frame).
+    at_risk_times: where to count (default 0, 7, 14, 28, 56, 84, 182 up to the last time in the frame, each at
+    least a tenth of that last time after the one before: _spaced).
     The count at t comes from the last shown row of the group with time <= t: its at_risk, less its events and
     censored when those columns are there (then it is the number still followed just after that row, as
     lifelines counts it; without them it is the at_risk of that row). Counts under k show as "<k".
@@ -49,7 +50,7 @@ def km_curve(
     has_removed = {"events", "censored"} <= set(frame.columns)
     max_time = max(num(t) for t in frame.loc[shown, "time"])
     if at_risk_times is None:
-        times = [t for t in DEFAULT_AT_RISK_TIMES if t <= max_time]
+        times = _spaced([t for t in DEFAULT_AT_RISK_TIMES if t <= max_time], max_time)
     else:
         times = sorted({whole(t) for t in at_risk_times if num(t) is not None})
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.16)
@@ -115,6 +116,19 @@ def _add_curve(fig: go.Figure, group: Group, x_title: str, y_title: str, k: int)
     )
 
 
+AT_RISK_MIN_GAP = 0.1  # default times closer than this share of the axis to the last one kept are left out
+
+
+def _spaced(times: list, max_time: float) -> list:
+    """The default at-risk times, each at least AT_RISK_MIN_GAP x the last time from the one before (0 kept), so
+    that their numbers (and the axis ticks) do not run into each other on a long axis or a narrow screen."""
+    out: list = []
+    for t in times:
+        if not out or t - out[-1] >= AT_RISK_MIN_GAP * max_time:
+            out.append(t)
+    return out
+
+
 def _at_risk(rows: pd.DataFrame, t: float, has_removed: bool, k: int) -> str:
     """The number at risk at t, from the last row at or before t ('–' when there is none)."""
     before = rows.loc[[num(v) <= t for v in rows["time"]]]
@@ -143,6 +157,7 @@ def _add_at_risk_row(fig: go.Figure, group: Group, times: list, has_removed: boo
             legendgroup=group.label,
             showlegend=False,
             hoverinfo="skip",
+            cliponaxis=False,  # the top row's numbers sit on the panel's edge
         ),
         row=2,
         col=1,

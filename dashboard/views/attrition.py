@@ -4,7 +4,7 @@ each rate fit together."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, definitions
+from dashboard import charts, data, definitions, filters
 from dashboard.escape import md
 from dashboard.outcomes import ATTRITION_MEASURES, KM_SHOWN, share_at, timepoint_label
 from dashboard.settings import load
@@ -15,11 +15,12 @@ if common.no_data(state):
     st.stop()
 s = load()
 labels = {"modality": "Modality", "site": "Site", "clinician": "Clinician", "none": "All clients"}
-by = st.segmented_control("Group by", list(labels), default="modality", format_func=labels.get, key="attr_by")
+filters.bind("attr_by", list(labels), "modality")
+by = st.segmented_control("Group by", list(labels), format_func=labels.get, key="attr_by")
 cohort = state.cohort(by or "modality")
 km = data.attrition(cohort)
 
-st.subheader("Still dosing and still assessed, by day since the first dose")
+common.subheader("Still dosing and still assessed, by day since the first dose")
 if not common.empty_note(km):
     for measure, title in ATTRITION_MEASURES.items():
         rows = km[km.measure == measure].drop(columns="measure")
@@ -51,7 +52,7 @@ if not common.empty_note(km):
         },
     )
 
-st.subheader("The dose after which clients stopped")
+common.subheader("The dose after which clients stopped")
 stops = data.stopping_dose(cohort)
 ended = stops[stops.n_doses.notna()]
 if not common.empty_note(ended, "No first course has ended yet for these filters."):
@@ -77,7 +78,7 @@ if not common.empty_note(ended, "No first course has ended yet for these filters
     )
 
 when = timepoint_label(f"day_{s.primary_day:g}")
-st.subheader(f"Which clients each figure at {when.lower()} counts")
+common.subheader(f"Which clients each figure at {when.lower()} counts")
 recon = data.reconciliation(state.cohort())
 recon = recon.assign(n_clients=[common.count_text(n) for n in recon.n_clients])
 recon.columns = ["Clients", "Number", "Who they are", "Where you see this number"]

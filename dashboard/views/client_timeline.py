@@ -4,6 +4,7 @@ by modality, integration sessions and maintenance doses marked. No calendar date
 import streamlit as st
 
 from dashboard import charts, data, definitions
+from dashboard.charts.timeline import WHEN_RULE
 from dashboard.escape import md
 from dashboard.settings import load
 from dashboard.views import common
@@ -26,30 +27,17 @@ sessions = data.client_sessions(client_id=client)
 if scores.empty:
     st.info(f"No {md(state.instrument)} scores for {md(client)}. Pick another instrument in the sidebar.")
 else:
-    fig = charts.client_timeline(scores, sessions, list(inst.bands), state.instrument, (inst.min_score, inst.max_score))
     band = data.client_band(state.cohort(), client)
-    drawn = band.dropna(subset=["expected"]).sort_values("day")
-    if len(drawn):
-        fig.add_scatter(
-            x=drawn.day,
-            y=drawn.expected,
-            mode="lines",
-            name=f"Expected ≤ (upper {100 * s.expected_quantile:.0f}%)",
-            line={"dash": "dash", "color": "#7a5c00", "width": 1.5},
-            hovertemplate="day %{x:.1f}: expected ≤ %{y:.1f}<extra></extra>",
-        )
-    answered = scores.dropna(subset=["safety_answer"]) if "safety_answer" in scores else scores.iloc[0:0]
-    above = answered[answered.safety_answer > 0]
-    if len(above):
-        fig.add_scatter(
-            x=above.day,
-            y=above.score,
-            mode="markers",
-            name=f"Item {inst.safety_item} (safety item) above 0",
-            marker={"symbol": "x", "size": 11, "color": "#b3261e"},
-            customdata=above.safety_answer,
-            hovertemplate=f"day %{{x:.1f}}: item {inst.safety_item} = %{{customdata}}<extra></extra>",
-        )
+    fig = charts.client_timeline(
+        scores,
+        sessions,
+        list(inst.bands),
+        state.instrument,
+        (inst.min_score, inst.max_score),
+        safety_item=inst.safety_item,
+        expected=band.dropna(subset=["expected"]),
+        expected_name=f"Expected ≤ (upper {100 * s.expected_quantile:.0f}%)",
+    )
     common.chart(
         fig,
         f"{md(client)}: {md(state.instrument)} over days since the first dose; severity bands shaded; doses by "
@@ -59,8 +47,10 @@ else:
         + ".",
         "Days are counted from the client's first dosing session. Calendar dates are never shown. "
         "This view shows one client and is not suppressed: it is for the care team, not for export "
-        "to an audience. " + definitions.expected_rule(s),
+        "to an audience. " + WHEN_RULE + " " + definitions.expected_rule(s),
         key="timeline",
+        title=f"Client {client}: {state.instrument}",
+        client_level=True,
     )
     off = band[band.off_track]
     if len(off):
@@ -73,4 +63,12 @@ else:
 st.subheader("Outcomes")
 outcomes = data.client_outcome_rows(client_id=client)
 if not common.empty_note(outcomes, "No baseline for this client, so no outcomes."):
-    common.table(outcomes, hide_index=True, width="stretch")
+    columns = {  # yes / no outcomes as tick boxes (empty: does not apply), days and percents to one decimal
+        c: st.column_config.CheckboxColumn(label, help=meaning)
+        if c.startswith(("is_", "has_"))
+        else st.column_config.NumberColumn(label, help=meaning, format="%.1f")
+        if c.endswith(("_day", "_pct_change"))
+        else st.column_config.Column(label, help=meaning)
+        for c, (label, meaning) in definitions.client_outcome_columns(s).items()
+    }
+    common.table(outcomes, hide_index=True, width="stretch", column_config=columns)

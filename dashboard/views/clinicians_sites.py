@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, definitions, stats
+from dashboard import charts, data, definitions, filters, stats
 from dashboard.cohort import OutcomeError
 from dashboard.escape import md
 from dashboard.outcomes import timepoint_label
@@ -15,24 +15,20 @@ if common.no_data(state):
     st.stop()
 s = load()
 inst = data.instrument(state.instrument)
+days = [d for d, _ in s.timepoints]
+filters.bind("funnel_by", ["clinician", "site"], "clinician")
+filters.bind("funnel_day", days, s.primary_day)
 c1, c2 = st.columns(2)
 by = (
     c1.segmented_control(
         "Compare",
         ["clinician", "site"],
-        default="clinician",
         key="funnel_by",
         format_func={"clinician": "Clinicians", "site": "Sites"}.get,
     )
     or "clinician"
 )
-day = c2.select_slider(
-    "Timepoint",
-    [d for d, _ in s.timepoints],
-    value=s.primary_day,
-    format_func=lambda d: timepoint_label(f"day_{d:g}"),
-    key="funnel_day",
-)
+day = c2.select_slider("Timepoint", days, format_func=lambda d: timepoint_label(f"day_{d:g}"), key="funnel_day")
 points, limits, p0 = data.funnel(state.cohort(by), target_day=day, window_days=s.window_for(day))
 if p0 is None or common.empty_note(points):
     st.stop()
@@ -50,7 +46,9 @@ common.chart(
 hidden = int(points.suppressed.sum())
 if hidden:
     st.caption(f"{hidden} {by}(s) with fewer evaluable clients than the minimum cell size are not plotted.")
+common.funnel_table(charts.funnel_positions(points[~points.suppressed], limits), by, "Response rate")
 
+filters.bind("funnel_adjusted", (False, True), False)
 if st.toggle(
     "Adjusted for case mix",
     key="funnel_adjusted",
@@ -87,3 +85,5 @@ if st.toggle(
             adj,
             key=f"funnel_adjusted_{by}",
         )
+        shown_oe = points_oe[~points_oe.suppressed.astype(bool)].dropna(subset=["n", "rate"])
+        common.funnel_table(charts.funnel_positions(shown_oe, limits_oe), by, "O/E", ratio=True)

@@ -19,6 +19,7 @@ def page(title: str, question: str) -> filters.State:
     """Title, one-line question, demo notice and link notices; returns the sidebar's filter state."""
     state = filters.current()
     st.title(title)
+    st.session_state[SECTION] = title  # a chart's heading in its picture, until a subheader names its section
     if presentation.active():
         st.markdown(
             f"**{md(state.instrument or 'No data')}** · {state.filters.describe(quote=md)} · rates over "
@@ -30,6 +31,70 @@ def page(title: str, question: str) -> filters.State:
     dataset_notice()
     filters.show_notices(state)
     return state
+
+
+SECTION = "_chart_section"
+HEADING_CHARS = 64  # a chart's cohort line wraps at this many characters (a ~450 px chart holds them)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, break_long_words=False) or [""]
+
+
+def subheader(text: str) -> None:
+    """A section heading, which the section's charts also carry in their own picture (see `chart`)."""
+    st.session_state[SECTION] = text
+    st.subheader(text)
+
+
+def heading(fig, title: str | None, state: filters.State | None):
+    """A copy of the figure with a heading inside the picture, so that its PNG (the chart's camera button) says
+    what it is: the title, then the instrument, the cohort's filters, the clients started (rounded unless exact
+    counts are on) and "Demo data" on the demo. `state` None (one client's chart): the title and demo label only."""
+    from dashboard.escape import plot
+
+    parts = []
+    if state is not None and state.instrument is not None:
+        s = load()
+        primary = (float(s.primary_day), float(s.window_for(s.primary_day)))
+        # the cohort's own counts: rounded (or hidden under k) unless an editor shows exact ones
+        started = data.outcomes_table(state.cohort("none"), timepoints=[primary], include_last=False)
+        n = started.n_started.iloc[0] if len(started) else None
+        shown = f"<{s.min_cell}" if n is None or pd.isna(n) else f"{int(n):,}"
+        parts = [state.instrument, state.filters.describe(), f"n = {shown} clients with a baseline"]
+    if data.dataset_info()["kind"] == "demo":
+        parts.append("Demo data (synthetic)")
+    out = type(fig)(fig)
+    lines = _wrap(" · ".join(map(str, parts)), HEADING_CHARS) if parts else []
+    head = 30 + 15 * len(lines)  # the title's line and the cohort's lines, in px
+    legend = [
+        t.name
+        for t in out.data
+        if getattr(t, "showlegend", False) is not False and t.name and not str(t.name).endswith("CI")
+    ]
+    # the legend sits between the heading and the plot: room for its rows as a ~450 px wide chart wraps them
+    rows = 0 if out.layout.showlegend is False or not legend else 1 + sum(7 * len(str(n)) + 40 for n in legend) // 420
+    height = out.layout.height or 450
+    out.update_layout(
+        title={
+            "text": f"<b>{plot(title or '')}</b>",
+            "subtitle": {"text": "<br>".join(plot(x) for x in lines), "font": {"size": 11, "color": "#555555"}},
+            "x": 0,
+            "xanchor": "left",
+            "xref": "container",
+            "y": 1,
+            "yanchor": "top",
+            "yref": "container",
+            "pad": {"t": 8, "l": 8},
+            "font": {"size": 14},
+        },
+        legend={"yref": "container", "y": 1 - (head + 4) / (height + head), "yanchor": "top"},
+        height=height + head,
+        margin_t=head + 10 + 22 * rows,
+    )
+    return out
 
 
 def counts_notice(state: filters.State) -> None:
@@ -103,12 +168,10 @@ def no_data(state: filters.State) -> bool:
 
 
 def group_by_control(key: str) -> str:
-    """Modality / integration therapy / all clients: the grouping of a view's charts."""
+    """Modality / integration therapy / all clients: the grouping of a view's charts (kept in the link)."""
     labels = {"modality": "Modality", "integration": "Integration therapy", "none": "All clients"}
-    return (
-        st.segmented_control("Group by", list(labels), default="modality", format_func=labels.get, key=key)
-        or "modality"
-    )
+    filters.bind(key, list(labels), "modality")
+    return st.segmented_control("Group by", list(labels), format_func=labels.get, key=key) or "modality"
 
 
 def empty_note(frame: pd.DataFrame, what: str = "No clients match these filters.") -> bool:
@@ -118,10 +181,46 @@ def empty_note(frame: pd.DataFrame, what: str = "No clients match these filters.
     return False
 
 
-def chart(fig, caption: str, how: str, frame: pd.DataFrame | None = None, key: str = "") -> None:
+def missing_groups(frame: pd.DataFrame | None, cohort, k: int) -> list[str]:
+    """The groups of a grouped cohort that a chart of `frame` does not show, each with why: no data of the
+    instrument for it here, or every figure of it suppressed (fewer than k clients)."""
+    if cohort is None or cohort.by == "none" or frame is None or "group" not in getattr(frame, "columns", []):
+        return []
+    present = set(frame["group"].astype(str))
+    shown = frame if "suppressed" not in frame.columns else frame[~frame["suppressed"].fillna(False).astype(bool)]
+    drawn = set(shown["group"].astype(str))
+    out = []
+    for group in data.cohort_groups(cohort):
+        if group in drawn:
+            continue
+        why = f"fewer than {k} clients" if group in present else f"no {cohort.instrument} data here"
+        out.append(f"{group} ({why})")
+    return out
+
+
+def chart(
+    fig,
+    caption: str,
+    how: str,
+    frame: pd.DataFrame | None = None,
+    key: str = "",
+    cohort=None,
+    title: str | None = None,
+    client_level: bool = False,
+) -> None:
     """A chart with its one-line caption (definition and denominator), a 'How is this calculated?' expander and
     a CSV download of the (already suppressed) numbers behind it. `caption` is markdown (data in it escaped with
-    `md` by the caller); `how` is plain text (escaped here), as the definitions give it."""
+    `md` by the caller); `how` is plain text (escaped here), as the definitions give it. With the (grouped) `cohort`
+    the chart names in a note any of its groups it does not show, and why. The picture carries a heading (`heading`):
+    `title`, or the section's subheader; `client_level` charts (one client's) carry no cohort line."""
+    missing = missing_groups(frame, cohort, load().min_cell)
+    if missing:
+        from dashboard.charts.layout import note_below
+        from dashboard.escape import plot
+
+        fig = type(fig)(fig)
+        note_below(fig, plot("Not shown: " + "; ".join(missing)), name="missing_groups", left=True)
+    fig = heading(fig, title or st.session_state.get(SECTION), None if client_level else filters.current())
     if presentation.active():
         fig = presentation.style(fig)
     st.plotly_chart(
@@ -186,6 +285,41 @@ def table(frame: pd.DataFrame, **kwargs) -> None:
     st.dataframe(grid(frame), **kwargs)
 
 
+def funnel_table(placed: pd.DataFrame, by: str, metric: str, ratio: bool = False) -> None:
+    """Under a funnel plot: every plotted clinician or site with its n, its value and where it falls against the
+    limits, in name order (never ranked)."""
+    if placed.empty:
+        return
+    rows = placed.sort_values("group", key=lambda g: g.astype(str).str.casefold(), kind="stable")
+    rows = rows.assign(position=[p or "no limit at this n" for p in rows.position])[["group", "n", "rate", "position"]]
+    if not ratio:  # shown as a percent, whole unless exact counts are on
+        rows = rows.assign(rate=pd.to_numeric(rows.rate, errors="coerce") * 100)
+    rate_format = "%.2f" if ratio else ("%.1f%%" if filters.current().exact else "%.0f%%")
+    table(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "group": st.column_config.TextColumn(by.capitalize(), help=f"Each {by} with enough clients to show"),
+            "n": st.column_config.NumberColumn(
+                "Expected responders (E)" if ratio else "Evaluable clients",
+                format="%.1f" if ratio else "%d",
+                help="The funnel's x axis",
+            ),
+            "rate": st.column_config.NumberColumn(
+                metric,
+                format=rate_format,
+                help="Observed over expected responders" if ratio else "Responders / evaluable clients",
+            ),
+            "position": st.column_config.TextColumn(
+                "Where it falls",
+                help="Against the 95% and 99.8% limits at its n: outside the 99.8% limits is unlikely to be chance "
+                "alone; within the 95% limits is compatible with chance",
+            ),
+        },
+    )
+
+
 def suppressed_counts(frame: pd.DataFrame, columns: list[str], k: int | None = None) -> pd.DataFrame:
     """Counts shown as text, with 1..k-1 replaced by '<k'."""
     k = load().min_cell if k is None else k
@@ -210,13 +344,17 @@ def download_csv(frame: pd.DataFrame, label: str, file_name: str, key: str, figu
 
 def report_button(state: filters.State) -> None:
     """The sidebar's "Download report": the case-conference HTML report for the current instrument and cohort,
-    built when clicked."""
+    built when clicked, named for the instrument, the cohort and the day (report.file_name)."""
+    from datetime import date
+
+    from dashboard.report import file_name
+
     if state.instrument is None:
         return
     st.sidebar.download_button(
         "Download report",
         data=lambda: data.report_html(state.cohort()),
-        file_name=f"outcomes-report-{state.instrument}.html",
+        file_name=file_name(state.instrument, state.filters, date.today()),
         mime="text/html",
         on_click="ignore",
         icon=":material/description:",

@@ -4,7 +4,7 @@ side, with optional published reference figures."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, definitions
+from dashboard import charts, data, definitions, filters
 from dashboard.cohort import OutcomeError
 from dashboard.escape import md
 from dashboard.outcomes import ADJUSTED_LABELS, GROUP_BY, OUTCOME_LABELS, rate_rows, timepoint_label
@@ -17,15 +17,13 @@ if common.no_data(state):
 s = load()
 inst = data.instrument(state.instrument)
 dims = ["modality", "integration", "condition", "site", "age_band", "cohort_quarter"]
+days = [d for d, _ in s.timepoints]
+filters.bind("compare_by", dims, "modality")
+filters.bind("compare_day", days, s.primary_day)
+filters.bind("compare_refs", (False, True), False)
 c1, c2, c3 = st.columns([2, 2, 1])
 by = c1.selectbox("Compare by", dims, format_func=GROUP_BY.get, key="compare_by")
-day = c2.select_slider(
-    "Timepoint",
-    [d for d, _ in s.timepoints],
-    value=s.primary_day,
-    format_func=lambda d: timepoint_label(f"day_{d:g}"),
-    key="compare_day",
-)
+day = c2.select_slider("Timepoint", days, format_func=lambda d: timepoint_label(f"day_{d:g}"), key="compare_day")
 show_refs = c3.toggle("Published figures", key="compare_refs", help="Reference markers from DOMAIN.md §6")
 table = data.outcomes_table(state.cohort(by), timepoints=[(day, s.window_for(day))])
 table = table[table.timepoint != "last"]
@@ -51,6 +49,7 @@ common.chart(
     f"{definitions.response_rule(inst, s)} {definitions.denominators(s)}",
     rows,
     key="compare_response",
+    cohort=state.cohort(by),
 )
 rem = rate_rows(table, "remission").assign(label="Evaluable, not remitted at baseline")
 rem_refs = (
@@ -66,9 +65,10 @@ common.chart(
     definitions.response_rule(inst, s),
     rem,
     key="compare_remission",
+    cohort=state.cohort(by),
 )
 
-st.subheader("Table")
+common.subheader("Table")
 shown = table[
     [
         "group",
@@ -107,7 +107,8 @@ common.table(
 st.caption("Empty cells are suppressed (fewer than the minimum cell size, or would give a suppressed cell back).")
 common.download_csv(shown, "Download the table (CSV)", "compare_cohorts.csv", key="dl_compare_table")
 
-st.subheader("Adjusted for case mix")
+common.subheader("Adjusted for case mix")
+filters.bind("compare_adjusted", (False, True), False)
 if st.toggle(
     "Show the comparison adjusted for case mix",
     key="compare_adjusted",
@@ -157,7 +158,8 @@ if st.toggle(
             },
         )
 
-st.subheader("Trial-matched estimate")
+common.subheader("Trial-matched estimate")
+filters.bind("compare_mmrm", (False, True), False)
 if st.toggle(
     "Show the mean change as the trials estimate it",
     key="compare_mmrm",

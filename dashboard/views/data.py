@@ -8,13 +8,37 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import access, data, export, instrument_form, mapping_form, store
-from dashboard.escape import md, md_lines
+from dashboard.escape import md
 from dashboard.ingest.importer import STAGES
 from dashboard.ingest.mapping import ColumnMap
 from dashboard.ingest.run import run_import
 from dashboard.settings import load
 from dashboard.views.common import dataset_notice, download_csv, suppressed_counts
 from dashboard.views.common import table as show_table
+
+LOG_COLUMNS = {
+    "import_id": st.column_config.NumberColumn("Import", format="#%d"),
+    "file_name": st.column_config.TextColumn("File"),
+    "kind": st.column_config.TextColumn("Kind", help="What the file held: clients, sessions or scores"),
+    "imported_at_utc": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
+    "status": st.column_config.TextColumn("Status"),
+    "records_read": st.column_config.NumberColumn("Rows read", format="%d"),
+    "imported": st.column_config.NumberColumn("Imported", format="%d"),
+    "rejected": st.column_config.NumberColumn("Rejected", format="%d", help="Rows refused, each with its reason"),
+    "unchanged_duplicates": st.column_config.NumberColumn(
+        "Unchanged duplicates", format="%d", help="Rows already stored exactly as they are"
+    ),
+    "replaced": st.column_config.NumberColumn("Replaced", format="%d", help="Stored rows this file corrected"),
+    "sha256_prefix": st.column_config.TextColumn("File fingerprint", help="The start of the file's SHA-256"),
+}
+REJECT_COLUMNS = {
+    "file": st.column_config.TextColumn("File"),
+    "line": st.column_config.TextColumn("Row", help="The file's line (or FHIR entry) of the refused row"),
+    "column": st.column_config.TextColumn("Column"),
+    "reason": st.column_config.TextColumn("Why refused"),
+    "value": st.column_config.TextColumn("Value", help="Shown as its shape where it could identify someone"),
+}
+
 
 st.title("Data")
 dataset_notice()
@@ -50,6 +74,8 @@ uploads = st.file_uploader(
     accept_multiple_files=True,
     max_upload_size=load().max_upload_mb,
     disabled=not access.can_import(),
+    # a new key after each import empties the uploader: pressing Import again must not import the same files again
+    key=f"uploads_{st.session_state.get('imports_done', 0)}",
 )
 column_map, save_as, mappable = mapping_form.form(uploads)
 if st.checkbox(
@@ -107,15 +133,19 @@ if ready and st.button("Import", type="primary", icon=":material/upload:"):
             data.show_clinic()
         data.after_import()
         st.session_state["last_import"] = reports
+        st.session_state["imports_done"] = st.session_state.get("imports_done", 0) + 1
         st.rerun()  # redraw the counts above with the new data
 
 for report in st.session_state.get("last_import", []):
     box = st.success if report.ok else (st.error if report.status in ("refused", "unreadable") else st.warning)
-    box(md_lines(report.summary()))
+    # the summary as the first line; below it, apart, the reason (file, line and column) and notes as a list
+    summary, *details = report.summary().splitlines()
+    reasons = "\n".join(f"- {md(line.strip())}" for line in details if line.strip())
+    box(md(summary) + (f"\n\n{reasons}" if reasons else ""))
 if st.session_state.get("last_import"):
     rejected = export.rejects_frame(st.session_state["last_import"])
     if len(rejected):
-        show_table(rejected, hide_index=True, width="stretch")
+        show_table(rejected, hide_index=True, width="stretch", column_config=REJECT_COLUMNS)
         download_csv(rejected, "Download rejected rows (CSV)", "rejected_rows.csv", key="dl_rejects_now", figures=False)
 
 instrument_form.saved_notice()
@@ -126,7 +156,9 @@ log = data.import_log_recent(limit=200)
 if log.empty:
     st.write("Nothing has been imported yet.")
 else:
-    show_table(log, hide_index=True, width="stretch")
+    # a file refused or unreadable before its kind was known has none: say so, not "None"
+    log = log.assign(kind=log.kind.where(log.kind.notna(), "unknown (file " + log.status + ")"))
+    show_table(log, hide_index=True, width="stretch", column_config=LOG_COLUMNS)
     with_rejects = log.loc[log.rejected > 0, "import_id"].tolist()
     if with_rejects:
         chosen = st.selectbox(
@@ -154,6 +186,16 @@ if not quality.empty:
         suppressed_counts(quality, ["n_first_dose", "n_without_baseline", "n_without_followup"]),
         hide_index=True,
         width="stretch",
+        column_config={
+            "instrument": st.column_config.TextColumn("Instrument"),
+            "n_first_dose": st.column_config.TextColumn("Clients with a first dose", help="Clients"),
+            "n_without_baseline": st.column_config.TextColumn(
+                "No baseline", help="Clients with no score in the 30 days up to their first dose"
+            ),
+            "n_without_followup": st.column_config.TextColumn(
+                "Baseline, no later score", help="Clients with a baseline but no score after the first dose"
+            ),
+        },
     )
 coverage = data.instrument_coverage_by_site()
 if coverage.empty:
@@ -162,4 +204,10 @@ else:
     table = coverage.pivot(index="site", columns="instrument", values="n_clients").fillna(0).astype(int)
     shown = suppressed_counts(table.reset_index(), list(table.columns))
     st.caption("Clients with at least one score of each instrument, by site. Counts under 11 show as <11.")
-    show_table(shown, hide_index=True, width="stretch")
+    show_table(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={"site": st.column_config.TextColumn("Site")}
+        | {c: st.column_config.TextColumn(c, help=f"Clients with a {c} score") for c in table.columns},
+    )

@@ -3,7 +3,7 @@
 
 import streamlit as st
 
-from dashboard import charts, data, definitions
+from dashboard import charts, data, definitions, filters
 from dashboard.escape import md
 from dashboard.outcomes import KM_SHOWN, rate_rows, timepoint_label
 from dashboard.settings import load
@@ -17,7 +17,7 @@ inst = data.instrument(state.instrument)
 by = common.group_by_control(key="long_by")
 cohort = state.cohort(by)
 
-st.subheader("Trajectory by week")
+common.subheader("Trajectory by week")
 traj = data.trajectory(cohort, bin_days=7, max_day=364)
 if not common.empty_note(traj):
     common.chart(
@@ -27,9 +27,10 @@ if not common.empty_note(traj):
         definitions.baseline_rule(s),
         traj,
         key="long_trajectory",
+        cohort=cohort,
     )
 
-st.subheader("Response and remission at weeks 4, 12 and 26")
+common.subheader("Response and remission at weeks 4, 12 and 26")
 points = [(d, w) for d, w in s.timepoints if d >= 28]
 table = data.outcomes_table(cohort, timepoints=points)
 table = table[table.timepoint != "last"]
@@ -46,9 +47,10 @@ for col, measure in zip(cols, ("response", "remission"), strict=True):
                 f"{definitions.response_rule(inst, s)} {definitions.denominators(s)}",
                 rows,
                 key=f"long_{measure}",
+                cohort=cohort,
             )
 
-st.subheader("Durability: time to relapse among responders")
+common.subheader("Durability: time to relapse among responders")
 km = data.kaplan_meier_table(cohort, event="relapse")
 if not common.empty_note(km, "Too few responders with follow-up for these filters."):
     common.chart(
@@ -57,6 +59,7 @@ if not common.empty_note(km, "Too few responders with follow-up for these filter
         definitions.durability_rule(s),
         km[KM_SHOWN],
         key="long_relapse",
+        cohort=cohort,
     )
 maint = data.maintenance_by_week(state.cohort())
 if len(maint):
@@ -71,15 +74,11 @@ if len(maint):
         key="long_maintenance",
     )
 
-st.subheader("Severity bands: baseline to follow-up")
+common.subheader("Severity bands: baseline to follow-up")
 if inst and inst.bands:
-    day = st.select_slider(
-        "Timepoint",
-        [d for d, _ in s.timepoints if d >= 7],
-        value=s.primary_day,
-        format_func=lambda d: timepoint_label(f"day_{d:g}"),
-        key="long_band_day",
-    )
+    days = [d for d, _ in s.timepoints if d >= 7]
+    filters.bind("long_band_day", days, s.primary_day)
+    day = st.select_slider("Timepoint", days, format_func=lambda d: timepoint_label(f"day_{d:g}"), key="long_band_day")
     bands = data.band_transitions(state.cohort(), target_day=day, window_days=s.window_for(day))
     if not common.empty_note(bands):
         common.chart(

@@ -43,7 +43,7 @@ if not common.empty_note(rows):
         key="my_response",
     )
 
-st.subheader("Off track")
+common.subheader("Off track")
 mine = tuple(data.client_list(clinician=clinician).client_id)
 everyone = replace(state.cohort("none"), filters=replace(state.filters, clinicians=None))  # the model: the whole clinic
 off = data.off_track(everyone, mine) if mine else None
@@ -90,7 +90,7 @@ if quality is not None:
 with st.expander("How is this calculated?"):
     st.write(definitions.expected_rule(s))
 
-st.subheader("Needs attention")
+common.subheader("Needs attention")
 attention = data.needs_attention(clinician=clinician, instrument=state.instrument)
 st.caption(
     "Suicidal ideation emerging (safety item above 0 after none at baseline), reliable deterioration, or "

@@ -31,7 +31,7 @@ chart_row = st.empty()
 with chart_row.container():
     left, right = st.columns(2)
 with left:
-    st.subheader("Flow")
+    common.subheader("Flow")
     stages = pd.DataFrame(
         {
             "stage": ["First dose", "Baseline", "Completed induction", f"Score at {when.lower()}", "Included"],
@@ -125,7 +125,7 @@ else:
     row2[2].info(common.safety_note(inst, si, s.min_cell))
 
 with right:
-    st.subheader("Trajectory")
+    common.subheader("Trajectory")
     traj = data.trajectory(cohort.grouped("none"), bin_days=7, max_day=182)
     common.chart(
         charts.trajectory_with_ci(traj.assign(x=traj.x / 7), "Weeks since first dose", f"Mean {state.instrument}"),

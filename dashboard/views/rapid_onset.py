@@ -3,13 +3,30 @@ and time to first response."""
 
 import streamlit as st
 
-from dashboard import charts, data, definitions
+from dashboard import charts, data, definitions, filters
 from dashboard.escape import md
 from dashboard.outcomes import KM_SHOWN, rate_rows, timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
 
+# The first time a session opens this view without an instrument in its link: open on an instrument with scores
+# in the first hours after a dose (the view's point) when the sidebar's has none and another has enough clients.
+if not st.session_state.get("_rapid_opened"):
+    st.session_state["_rapid_opened"] = True
+    hours = data.hours_instruments()
+    hours = hours[hours.n_clients >= load().min_cell]
+    current = filters.current().instrument
+    if "instrument" not in st.query_params and len(hours) and current not in set(hours.instrument):
+        st.session_state["_rapid_switched"] = (current, hours.instrument.iloc[0])
+        filters.open_on_instrument(hours.instrument.iloc[0])
 state = common.page("Rapid onset", "How fast: hours to days after the first dose.")
+switched = st.session_state.pop("_rapid_switched", None)
+if switched:
+    st.info(
+        f"Opened on **{md(switched[1])}**, which has scores in the first 24 hours after a dose; "
+        f"{md(switched[0])} has none here. Choose another instrument in the sidebar.",
+        icon=":material/bolt:",
+    )
 if common.no_data(state):
     st.stop()
 s = load()
@@ -20,7 +37,7 @@ warning = definitions.recall_warning(inst, 7)
 if warning:
     st.warning(md(warning), icon=":material/schedule:")
 
-st.subheader("First 7 days")
+common.subheader("First 7 days")
 traj = data.trajectory(cohort, bin_days=0.5, max_day=7)
 if not common.empty_note(traj):
     common.chart(
@@ -30,9 +47,10 @@ if not common.empty_note(traj):
         definitions.baseline_rule(s),
         traj,
         key="rapid_trajectory",
+        cohort=cohort,
     )
 
-st.subheader("Response at 24 h, 72 h and day 7")
+common.subheader("Response at 24 h, 72 h and day 7")
 table = data.outcomes_table(cohort, timepoints=[(1, 1), (3, 1), (7, 3)])
 rows = rate_rows(table[table.timepoint != "last"], "response", state.rates)
 missing = [lab for lab in ("24 h", "72 h", "Day 7") if lab not in set(rows.label)]
@@ -57,9 +75,10 @@ if not common.empty_note(rows):
         f"{definitions.response_rule(inst, s)} {definitions.timepoint_rule(s)} {definitions.denominators(s)}",
         rows,
         key="rapid_response",
+        cohort=cohort,
     )
 
-st.subheader("Early improvement by dose")
+common.subheader("Early improvement by dose")
 dose = data.improvement_by_dose(cohort, max_dose=6)
 if not common.empty_note(dose):
     common.chart(
@@ -69,9 +88,10 @@ if not common.empty_note(dose):
         definitions.rapid_rule(s),
         dose,
         key="rapid_by_dose",
+        cohort=cohort,
     )
 
-st.subheader("Time to first response")
+common.subheader("Time to first response")
 km = data.kaplan_meier_table(cohort, event="response")
 if not common.empty_note(km):
     km = km.assign(survival=1 - km.survival, ci_low=1 - km.ci_high, ci_high=1 - km.ci_low)
@@ -82,4 +102,5 @@ if not common.empty_note(km):
         definitions.durability_rule(s),
         km[KM_SHOWN],
         key="rapid_km",
+        cohort=cohort,
     )

@@ -1,4 +1,4 @@
--- One client's sessions in days since their first dose, dosing ones with course and maintenance flags.
+-- One client's sessions since their first dose (days; whole minutes), dosing ones with mg, course and maintenance.
 -- Params: $client_id VARCHAR
 -- Grain: one row per session.
 with first_dose as (
@@ -8,8 +8,10 @@ with first_dose as (
 final as (
     select
         round((epoch(s.session_at) - epoch(f.first_dose_at)) / 86400.0, 2) as day,
+        trunc(us_between(f.first_dose_at, s.session_at) / 60000000)::integer as minutes_since_first_dose,
         s.session_type,
         s.modality,
+        s.dose_mg,
         coalesce(d.is_maintenance, false) as is_maintenance,
         d.course_no,
         d.dose_no,
