@@ -91,6 +91,9 @@ def style(fig):
         out.layout.margin.t = round(out.layout.margin.t * SCALE)
     if out.layout.title.text:
         out.layout.title.font.size = round((out.layout.title.font.size or 14) * SCALE)
+        out.layout.title.subtitle.font.size = round((out.layout.title.subtitle.font.size or 11) * SCALE)
+    if out.layout.height:  # a chart that sets its height (a Kaplan–Meier curve over its numbers at risk) grows too
+        out.layout.height = round(out.layout.height * SCALE)
     return out
 
 

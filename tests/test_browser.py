@@ -29,6 +29,11 @@ from urllib.parse import urlsplit
 import duckdb
 import pytest
 
+from dashboard.browser_timing import CHROMIUM_ARGS as CHROMIUM_ARGS  # other tests read test_browser.CHROMIUM_ARGS
+from dashboard.browser_timing import IDLE_JS as _IDLE_JS
+from dashboard.browser_timing import QUIET_MS
+from dashboard.browser_timing import STATE_JS as _STATE_JS
+
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
     from playwright.sync_api import Error as PlaywrightError
@@ -54,16 +59,6 @@ if sync_playwright is None:
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The views of the spec, by URL path. Overview is the default page (Streamlit serves a default page at "/").
 EXPECTED_VIEWS = {
     "overview",
@@ -100,38 +95,6 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 KNOWN_404 = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\]):\d+/[^/?#]+/_stcore/(health|host-config)$")
 
 RENDER_TIMEOUT_MS = 60_000
-QUIET_MS = 400
-
-# True once Streamlit has connected, run the script to the end, and nothing is stale, spinning or running;
-# it must stay so for `quietMs` (a rerun can be requested just after a run ends).
-_IDLE_JS = """
-(quietMs) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  const busy = !app
-    || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
-    || app.getAttribute('data-test-script-state') !== 'notRunning'
-    || document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSpinner"], '
-                              + '[data-testid="stSkeleton"], [data-testid="stFileChipIconSpinner"], '
-                              + '[data-stale="true"]')
-    || !document.querySelector('[data-testid="stMain"] [data-testid="stElementContainer"]');
-  const now = performance.now();
-  if (busy) { window.__e2eQuietSince = undefined; return false; }
-  if (window.__e2eQuietSince === undefined) window.__e2eQuietSince = now;
-  return now - window.__e2eQuietSince >= quietMs;
-}
-"""
-_STATE_JS = """
-() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  return {
-    script: app && app.getAttribute('data-test-script-state'),
-    connection: app && app.getAttribute('data-test-connection-state'),
-    running: !!document.querySelector('[data-testid="stStatusWidgetRunningIcon"]'),
-    spinners: document.querySelectorAll('[data-testid="stSpinner"]').length,
-    stale: document.querySelectorAll('[data-stale="true"]').length,
-  };
-}
-"""
 _METRICS_JS = """
 () => Array.from(document.querySelectorAll('[data-testid="stMain"] [data-testid="stMetric"]'))
   .filter(m => !m.closest('[data-stale="true"]'))
@@ -942,6 +905,7 @@ _LAYOUT_JS = """
 }
 """
 LAYOUT_VIEWS = ["overview", "rapid-onset", "long-term", "compare", "clinicians-sites", "attrition", "my-cohort"]
+LAYOUT_VIEWS += ["long-term?present=1", "attrition?present=1"]  # the projector's larger type
 
 
 @pytest.mark.parametrize("width", [1440, 800])

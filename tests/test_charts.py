@@ -71,7 +71,8 @@ def assert_absent(fig: go.Figure, numbers=(), texts=()):
 
 
 def annotation_texts(fig: go.Figure) -> list[str]:
-    return [a.text for a in fig.layout.annotations]
+    """The annotations' texts, a wrapped note read as one line."""
+    return [a.text.replace("<br>", " ") if a.text else a.text for a in fig.layout.annotations]
 
 
 def assert_compact_layout(fig: go.Figure):

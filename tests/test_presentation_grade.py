@@ -67,7 +67,7 @@ def test_a_selected_group_without_data_is_named_on_the_chart(app_page, demo_db):
     at.selectbox(key="f_instrument").set_value("MADRS").run()
     assert not at.exception, [e.stack_trace for e in at.exception]
     notes = [
-        a["text"]
+        a["text"].replace("<br>", " ")
         for spec in _specs(at)
         for a in spec["layout"].get("annotations", [])
         if a.get("name") == "missing_groups"
@@ -127,6 +127,19 @@ def test_every_table_has_human_headers(app_page, demo_db, view):
         assert not raw, f"{view}: raw headers {raw}"
         text = frame.value.select_dtypes(include=["object", "string"])
         assert not text.isin(["None", "nan"]).any().any(), f"{view}: 'None' in a text cell"
+        ticks = [c for c in frame.value.columns if frame.value[c].dtype == bool]
+        unexplained = [c for c in ticks if not (config.get(f"col:{c}") or config.get(str(c)) or {}).get("help")]
+        assert not unexplained, f"{view}: check boxes without a help text: {unexplained}"
+
+
+def test_the_compare_table_fits_the_page(app_page, demo_db):
+    """The outcomes table on Compare was cut off at the right (15 columns, a check box of 'any cell suppressed'):
+    each rate now has its interval beside it as one column, and nothing is a bare check box."""
+    at = app_page("compare", demo_db)
+    [table] = [d.value for d in at.dataframe if "response_ci" in d.value.columns]
+    assert len(table.columns) <= 12 and not any(table[c].dtype == bool for c in table.columns)
+    ci = [v for v in table.response_ci if v]
+    assert ci and all(__import__("re").fullmatch(r"\d+–\d+%", v) for v in ci), ci
 
 
 def test_rapid_onset_opens_on_an_instrument_with_hours_level_data(app_page, demo_db):

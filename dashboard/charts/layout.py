@@ -60,16 +60,20 @@ def no_data(x_title: str | None = None, y_title: str | None = None, title: str |
 
 NOTE_NAMES = ("suppression_note", "reference_definition", "missing_groups")  # the notes stacked under a plot
 NOTE_TOP, NOTE_STEP = -58, 17  # px below the plot area: the first note clears the x axis's title; then a line each
+NOTE_CHARS = 44  # a note wraps at this many characters, so it fits a chart in half of a narrow page
 
 
 def note_below(fig: go.Figure, text: str, *, name: str, left: bool = False) -> None:
-    """A small grey note under the plot area and its x axis title, at its right edge (or its left edge when `left`);
-    each further note goes one line lower, whatever its side (a long note spans the width), and the bottom margin
-    grows to hold them all."""
+    """A small grey note under the plot area and its x axis title, at its right edge (or its left edge when `left`),
+    wrapped at NOTE_CHARS characters; each further note goes below the lines of those before it, whatever its side,
+    and the bottom margin grows to hold them all."""
+    import textwrap
+
     below = [a for a in fig.layout.annotations if a.name in NOTE_NAMES]
-    yshift = NOTE_TOP - NOTE_STEP * len(below)
+    yshift = NOTE_TOP - NOTE_STEP * sum(1 + (a.text or "").count("<br>") for a in below)
+    lines = textwrap.wrap(text, NOTE_CHARS, break_long_words=False) or [text]
     fig.add_annotation(
-        text=text,
+        text="<br>".join(lines),
         xref="paper",
         yref="paper",
         x=0 if left else 1,
@@ -82,7 +86,7 @@ def note_below(fig: go.Figure, text: str, *, name: str, left: bool = False) -> N
         name=name,
     )
     margin = fig.layout.margin.b if fig.layout.margin.b is not None else 50
-    fig.update_layout(margin_b=max(margin, -yshift + NOTE_STEP + 6))
+    fig.update_layout(margin_b=max(margin, -yshift + NOTE_STEP * len(lines) + 6))
 
 
 def suppression_note(fig: go.Figure, dropped: int, k: int, noun: str = "group") -> None:

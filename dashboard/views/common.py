@@ -285,6 +285,52 @@ def table(frame: pd.DataFrame, **kwargs) -> None:
     st.dataframe(grid(frame), **kwargs)
 
 
+def _ci_text(low, high, digits: int) -> str:
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    return f"{100 * float(low):.{digits}f}–{100 * float(high):.{digits}f}%"
+
+
+def compact_rates(table_rows: pd.DataFrame, exact: bool) -> pd.DataFrame:
+    """An outcomes table narrow enough for the page: each rate in percent with its Wilson interval as one text
+    column beside it ("57–78%"), counts as they are; no suppressed flag (a hidden cell is empty, as the caption
+    says). The full table is the CSV download."""
+    digits = 1 if exact else 0
+    out = table_rows[["group", "n_started", "n_evaluable", "n_responders"]].copy()
+    out["response"] = pd.to_numeric(table_rows.response_rate, errors="coerce") * 100
+    out["response_ci"] = [
+        _ci_text(lo, hi, digits) for lo, hi in zip(table_rows.response_ci_low, table_rows.response_ci_high, strict=True)
+    ]
+    out["response_itt"] = pd.to_numeric(table_rows.response_rate_itt, errors="coerce") * 100
+    out["n_remission_eligible"] = table_rows.n_remission_eligible
+    out["n_remitters"] = table_rows.n_remitters
+    out["remission"] = pd.to_numeric(table_rows.remission_rate, errors="coerce") * 100
+    out["mean_baseline"] = table_rows.mean_baseline
+    out["mean_pct_change"] = table_rows.mean_pct_change
+    return out
+
+
+def compact_rate_columns(by: str) -> dict:
+    pct = "%.1f%%" if filters.current().exact else "%.0f%%"
+    count = st.column_config.NumberColumn
+    return {
+        "group": st.column_config.TextColumn(by.replace("_", " ").capitalize()),
+        "n_started": count("Started", format="%d", help="First courses with a baseline above 0"),
+        "n_evaluable": count("Evaluable", format="%d", help="Started, with a score in the timepoint's window"),
+        "n_responders": count("Responders", format="%d", help="Evaluable clients with a fall of at least 50%"),
+        "response": count("Response", format=pct, help="Responders / evaluable clients"),
+        "response_ci": st.column_config.TextColumn("95% CI", help="Wilson interval of the response rate"),
+        "response_itt": count("Response (all started)", format=pct, help="Responders / all who started"),
+        "n_remission_eligible": count(
+            "Remission-eligible", format="%d", help="Evaluable, not in remission at baseline"
+        ),
+        "n_remitters": count("Remitters", format="%d"),
+        "remission": count("Remission", format=pct, help="Remitters / remission-eligible clients"),
+        "mean_baseline": count("Mean baseline", format="%.1f", help="Points"),
+        "mean_pct_change": count("Mean change", format="%.0f%%", help="Mean percent change from baseline"),
+    }
+
+
 def funnel_table(placed: pd.DataFrame, by: str, metric: str, ratio: bool = False) -> None:
     """Under a funnel plot: every plotted clinician or site with its n, its value and where it falls against the
     limits, in name order (never ranked)."""

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import charts, data, definitions, filters
 from dashboard.cohort import OutcomeError
 from dashboard.escape import md
-from dashboard.outcomes import ADJUSTED_LABELS, GROUP_BY, OUTCOME_LABELS, rate_rows, timepoint_label
+from dashboard.outcomes import ADJUSTED_LABELS, GROUP_BY, rate_rows, timepoint_label
 from dashboard.settings import load
 from dashboard.views import common
 
@@ -50,6 +50,7 @@ common.chart(
     rows,
     key="compare_response",
     cohort=state.cohort(by),
+    title=f"Response at {timepoint_label(f'day_{day:g}').lower()} by {GROUP_BY.get(by, by).lower()}",
 )
 rem = rate_rows(table, "remission").assign(label="Evaluable, not remitted at baseline")
 rem_refs = (
@@ -66,6 +67,7 @@ common.chart(
     rem,
     key="compare_remission",
     cohort=state.cohort(by),
+    title=f"Remission at {timepoint_label(f'day_{day:g}').lower()} by {GROUP_BY.get(by, by).lower()}",
 )
 
 common.subheader("Table")
@@ -88,21 +90,11 @@ shown = table[
         "suppressed",
     ]
 ]
-percent = {"response_rate", "response_ci_low", "response_ci_high", "response_rate_itt", "remission_rate"}
 common.table(
-    shown,
+    common.compact_rates(shown, filters.current().exact),
     hide_index=True,
     width="stretch",
-    column_config={
-        c: (
-            st.column_config.NumberColumn(label, format="percent")
-            if c in percent
-            else st.column_config.NumberColumn(label, format="%.1f")
-            if c.startswith("mean_")
-            else label
-        )
-        for c, label in OUTCOME_LABELS.items()
-    },
+    column_config=common.compact_rate_columns(by),
 )
 st.caption("Empty cells are suppressed (fewer than the minimum cell size, or would give a suppressed cell back).")
 common.download_csv(shown, "Download the table (CSV)", "compare_cohorts.csv", key="dl_compare_table")

@@ -48,6 +48,7 @@ for col, measure in zip(cols, ("response", "remission"), strict=True):
                 rows,
                 key=f"long_{measure}",
                 cohort=cohort,
+                title=f"{measure.title()} by timepoint",
             )
 
 common.subheader("Durability: time to relapse among responders")
