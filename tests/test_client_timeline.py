@@ -84,13 +84,20 @@ def test_hovers_say_when_which_dose_which_session_and_item_9(one_client, app_pag
 
 
 def test_the_outcomes_table_has_human_headers(one_client, app_page):
+    """The outcomes table was 18 raw columns wide and cut off at the right: one row per measure now, headed in words,
+    with what each measure means under it and yes / no in words (no unexplained tick boxes)."""
     at = app_page("client_timeline", one_client, {"client": "C1"})
     table = at.dataframe[-1]
     config = json.loads(table.proto.columns)
     labels = {name: column.get("label") for name, column in config.items()}
-    shown = table.value.columns
-    assert "is_rapid_response" in shown and "last_pct_change" in shown
-    assert all(labels.get(c) for c in shown), f"unlabelled columns: {[c for c in shown if not labels.get(c)]}"
-    assert labels["is_rapid_response"] == "Rapid response"
-    assert "%" in labels["last_pct_change"]
-    assert all(config[c].get("help") for c in shown if c not in ("course_no", "instrument"))
+    shown = table.value
+    assert all(labels.get(c) for c in shown.columns), f"unlabelled: {[c for c in shown.columns if not labels.get(c)]}"
+    assert labels["measure"] == "Measure" and config["measure"].get("help")
+    assert len(shown.columns) <= 3  # the measure, and a column per instrument of the client
+    by_measure = shown.set_index("measure")
+    assert "Rapid response" in by_measure.index
+    assert any("%" in m for m in by_measure.index)
+    values = by_measure.stack()
+    assert values.isin(["yes", "no"]).any() and not values.isin(["None", "nan"]).any()
+    meanings = " ".join(e.markdown[0].value for e in at.expander if e.label == "What the measures mean")
+    assert all(f"**{m}**" in meanings for m in by_measure.index), meanings[:300]

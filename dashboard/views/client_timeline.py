@@ -1,6 +1,7 @@
 """Client timeline: one pseudonymous client's scores over days since the first dose, with severity bands, doses
 by modality, integration sessions and maintenance doses marked. No calendar dates."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, definitions
@@ -60,15 +61,38 @@ else:
             f"expected ≤ {int(last.expected)}.",
             icon=":material/trending_up:",
         )
+
+
+def _cell(column: str, value) -> str:
+    """A measure's value as text: yes / no, a day or percent to one decimal, a score; '–' where it does not apply."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return "–"
+    if column.startswith(("is_", "has_")) or isinstance(value, bool):
+        return "yes" if bool(value) else "no"
+    if column.endswith(("_day", "_pct_change")):
+        return f"{float(value):.1f}"
+    return f"{float(value):g}"
+
+
 st.subheader("Outcomes")
 outcomes = data.client_outcome_rows(client_id=client)
 if not common.empty_note(outcomes, "No baseline for this client, so no outcomes."):
-    columns = {  # yes / no outcomes as tick boxes (empty: does not apply), days and percents to one decimal
-        c: st.column_config.CheckboxColumn(label, help=meaning)
-        if c.startswith(("is_", "has_"))
-        else st.column_config.NumberColumn(label, help=meaning, format="%.1f")
-        if c.endswith(("_day", "_pct_change"))
-        else st.column_config.Column(label, help=meaning)
-        for c, (label, meaning) in definitions.client_outcome_columns(s).items()
-    }
-    common.table(outcomes, hide_index=True, width="stretch", column_config=columns)
+    # one row per measure and a column per instrument (and course): narrow enough for any page; what each measure
+    # means in the expander under it
+    measures = {c: v for c, v in definitions.client_outcome_columns(s).items() if c not in ("course_no", "instrument")}
+    heads = [f"{r.instrument} (course {int(r.course_no)})" for r in outcomes.itertuples()]
+    rows = pd.DataFrame(
+        [
+            {"measure": label} | {h: _cell(c, value) for h, value in zip(heads, outcomes[c], strict=True)}
+            for c, (label, _meaning) in measures.items()
+        ]
+    )
+    common.table(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={"measure": st.column_config.TextColumn("Measure", help="What each means: below")}
+        | {h: st.column_config.TextColumn(h, help="This client's value ('–': does not apply)") for h in heads},
+    )
+    with st.expander("What the measures mean"):
+        st.markdown("\n".join(f"- **{md(label)}**: {md(meaning)}" for label, meaning in measures.values()))
