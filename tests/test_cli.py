@@ -328,7 +328,7 @@ def test_clinician_vs_rest_needs_one_clinician_and_splits_the_practice(demo_db, 
 
 
 def test_outcomes_round_counts_to_5_and_hide_under_k_unless_exact(demo_db, capsys):
-    common = ("--instrument", "PHQ-9", "--at-days", "28", "--format", "json")
+    common = ("--instrument", "PHQ-9", "--at-days", "28,84", "--format", "json")
     _, out, _ = _outcomes(capsys, demo_db, *common)
     _, exact_out, err = _outcomes(capsys, demo_db, *common, "--exact", "--min-cell", "0")
     assert "exact counts, for use inside the clinic only" in err
@@ -336,15 +336,15 @@ def test_outcomes_round_counts_to_5_and_hide_under_k_unless_exact(demo_db, capsy
     shown = {(r["group"], r["timepoint"]): [r[c] for c in counts] for r in json.loads(out)}
     exact = {(r["group"], r["timepoint"]): [r[c] for c in counts] for r in json.loads(exact_out)}
     # the demo's IV clients at week 4, exactly and as they may leave the clinic (each to the nearest 5)
-    assert exact[("IV infusion", "day_28")] == [239, 169, 86, 161, 44]
-    assert shown[("IV infusion", "day_28")] == [240, 170, 85, 160, 45]
-    # intranasal's 10 remitters are hidden, and so is the remission rate built on them
-    assert exact[("Intranasal esketamine", "day_28")][4] == 10
-    row = next(r for r in json.loads(out) if r["group"] == "Intranasal esketamine" and r["timepoint"] == "day_28")
+    assert exact[("IV infusion", "day_28")] == [238, 165, 87, 159, 40]
+    assert shown[("IV infusion", "day_28")] == [240, 165, 85, 160, 40]
+    # intranasal's 10 remitters at week 12 are hidden, and so is the remission rate built on them
+    assert exact[("Intranasal esketamine", "day_84")][4] == 10
+    row = next(r for r in json.loads(out) if r["group"] == "Intranasal esketamine" and r["timepoint"] == "day_84")
     assert row["n_remitters"] is None and row["remission_rate"] is None and row["suppressed"] is True
-    # rates come from the exact counts, shown to whole percents: 86 / 169 = 0.5089 -> 0.51
+    # rates come from the exact counts, shown to whole percents: 87 / 165 = 0.5273 -> 0.53
     iv = next(r for r in json.loads(out) if r["group"] == "IV infusion" and r["timepoint"] == "day_28")
-    assert iv["response_rate"] == 0.51
+    assert iv["response_rate"] == 0.53
     assert all(v is None or v % 5 == 0 for values in shown.values() for v in values)
 
 
