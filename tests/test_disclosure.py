@@ -108,16 +108,18 @@ def test_a_difference_between_two_cohorts_is_not_recovered(con, flt, dimension, 
 
 
 def test_the_published_example_is_no_longer_recovered(con):
-    # issue 15: all modalities - (IV + IM) - sublingual gave intranasal's remitters at week 4 (10) exactly
+    # issue 15: all modalities - (IV + IM) - sublingual gave intranasal's remitters exactly: 10 at week 4 on the demo
+    # of then, a hidden small cell. Since the demo rates MADRS after IM doses too (its random draws changed), the
+    # same hidden cell is intranasal's 5 remitters at day 7.
     def shown(modalities):
         t = _table(con, {"modalities": modalities}, "none", True)
-        return candidates(_values(t, "n_remitters")[("all", "day_28")])
+        return candidates(_values(t, "n_remitters")[("all", "day_7")])
 
     every, iv_im, sl = shown(None), shown(["IV infusion", "IM injection"]), shown(["Sublingual / troche"])
     lo, hi = every[0] - iv_im[1] - sl[1], every[1] - iv_im[0] - sl[0]
     exact = _table(con, {"modalities": ["Intranasal esketamine"]}, "none", False)
-    truth = int(_values(exact, "n_remitters")[("all", "day_28")])
-    assert truth == 10
+    truth = int(_values(exact, "n_remitters")[("all", "day_7")])
+    assert truth == 5  # under k: hidden where it is shown alone
     assert lo <= truth <= hi and hi - lo >= 4
 
 
