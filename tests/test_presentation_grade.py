@@ -89,7 +89,7 @@ def test_every_figure_carries_its_title_cohort_n_and_demo_label_in_the_picture(a
         text = title["text"] + " " + title["subtitle"]["text"].replace("<br>", " ")
         assert text.startswith("<b>") and "</b>" in text and len(text.split("</b>")[0]) > 3, text
         instrument = at.selectbox(key="f_instrument").value  # rapid onset opens on one with hours-level data
-        assert instrument in text and "n = " in text and "clients with a baseline" in text, text
+        assert instrument in text and "n = " in text and "clients with a baseline above 0" in text, text
         assert "Demo data (synthetic)" in text, text
         assert spec["layout"]["title"].get("yref") == "container"
 

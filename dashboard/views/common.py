@@ -63,7 +63,7 @@ def heading(fig, title: str | None, state: filters.State | None):
         started = data.outcomes_table(state.cohort("none"), timepoints=[primary], include_last=False)
         n = started.n_started.iloc[0] if len(started) else None
         shown = f"<{s.min_cell}" if n is None or pd.isna(n) else f"{int(n):,}"
-        parts = [state.instrument, state.filters.describe(), f"n = {shown} clients with a baseline"]
+        parts = [state.instrument, state.filters.describe(), f"n = {shown} clients with a baseline above 0"]
     if data.dataset_info()["kind"] == "demo":
         parts.append("Demo data (synthetic)")
     out = type(fig)(fig)
