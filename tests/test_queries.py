@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from dashboard import derive, queries, store
@@ -97,7 +99,10 @@ def test_query_runs_on_empty_and_demo(name, tmp_path, demo_db):
         assert queries.run(empty, name, **SHARED) is not None
     finally:
         empty.close()
-    con = store.connect(demo_db)  # the same configuration as the app under test in this process
+    # a copy: an app under test in this process may hold the demo open (read-only) for its own views
+    copy = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_db, copy)
+    con = store.connect(copy)
     try:
         # a client of CL01 with PHQ-9 scores, for the client-level queries
         client = con.execute(
