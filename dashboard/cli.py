@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--clients", type=_positive, default=100_000, help="synthetic clients (default 100,000)")
     bench.add_argument("--out", metavar="FILE.json", help="also write the figures as JSON")
     bench.add_argument("--no-cold-start", action="store_true", help="skip the browser cold-start measurement")
+    bench.add_argument("--no-browser", action="store_true", help="skip the filter-change and deep-link timings")
     return p
 
 
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             from dashboard import bench
 
-            return bench.main(args.clients, args.out, cold_start=not args.no_cold_start)
+            return bench.main(args.clients, args.out, cold_start=not args.no_cold_start, browser=not args.no_browser)
     except store.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

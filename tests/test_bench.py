@@ -4,11 +4,17 @@ asserted: speed is shown by `python -m dashboard bench`, never by a test that co
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
-from dashboard import bench
+import duckdb
+import pytest
+
+from dashboard import bench, browser_timing
 from dashboard.outcomes import Cohort, Filters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_bench_command_reports_every_figure(tmp_path):
     out = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "dashboard", "bench", "--clients", "300", "--no-cold-start", "--no-browser"]
     done = subprocess.run(
-        [sys.executable, "-m", "dashboard", "bench", "--clients", "300", "--no-cold-start", "--out", str(out)],
+        [*command, "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -57,8 +64,46 @@ def test_bench_command_reports_every_figure(tmp_path):
         "with the fitted model: alert quality",
         "peak memory",
         "cold start",
+        "skipped: --no-browser",
     ):
         assert label in done.stdout
+    assert figures["browser"] == {"skipped": "--no-browser"}
+
+
+@pytest.mark.browser
+def test_bench_times_every_view_in_chromium(demo_db, tmp_path):
+    """The bench's figures in a real browser, on the demo database: every view's 20 filter changes and a deep link,
+    each timed to the page settled with its charts drawn (run apart from the command above, whose 140 changes at
+    any size would take minutes; no timing is asserted). Without chromium or playwright the bench says why."""
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(demo_db, copy)
+    con = duckdb.connect(str(copy), read_only=True)
+    try:
+        options = bench._option_values(con)
+    finally:
+        con.close()
+    reason = browser_timing.unavailable()
+    if reason:
+        figures = bench._browser(copy, options)
+        assert figures == {"skipped": reason}
+        assert bench._browser_rows(figures) == [("in Chromium", f"skipped: {reason}")]
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (the environment variable CI is set, so this fails instead of skipping)")
+        pytest.skip(reason)
+    figures = browser_timing.measure(copy, options, links=1)
+    assert list(figures["views"]) == list(browser_timing.VIEWS)
+    for view, t in figures["views"].items():
+        assert t["runs"] == len(t["ms_each"]) == 20, view
+        assert 0 < t["p50_ms"] <= t["p95_ms"], (view, t)
+        assert min(t["charts"]) >= 1, (view, t)  # every change redrew charts, not an empty page
+        assert set(t["split"]) == {"to_run_ms", "run_ms", "after_run_ms"}, (view, t)
+    assert len({t["starting_cohort"] for t in figures["views"].values()}) == len(browser_timing.VIEWS)
+    link = figures["deep_link"]
+    assert link["links"] == [f"/long-term?modality={quote(options['modality'][0], safe='')}"]
+    assert link["median_ms"] > 0 and link["charts"][0] >= 1
+    rows = dict(bench._browser_rows(figures))
+    assert "target p50 <= 1,000" in rows["in Chromium, filter change: long-term"]
+    assert "target <= 3" in rows["in Chromium, deep link opened"]
 
 
 def test_pandas_baseline_agrees_with_the_engine(demo_db, tmp_path):
