@@ -509,6 +509,8 @@ def write_pdf(html_path, pdf_path) -> None:
     import subprocess
     from pathlib import Path
 
+    from dashboard.browser_timing import CHROMIUM_ARGS
+
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise RuntimeError(
@@ -517,14 +519,7 @@ def write_pdf(html_path, pdf_path) -> None:
     subprocess.run(
         [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_ARGS,
             "--run-all-compositor-stages-before-draw",
             "--virtual-time-budget=15000",
             "--no-pdf-header-footer",

@@ -41,16 +41,6 @@ APP_DIR = Path(__file__).resolve().parent.parent
 APP = str(APP_DIR / "streamlit_app.py")
 README = APP_DIR / "README.md"
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CLIENT_ID = "outcomes-dashboard-test"
 CLIENT_SECRET = "client-secret-for-the-test-provider"
 INSIDER = "clinician@clinic.test"
