@@ -439,6 +439,25 @@ def test_a_csv_with_the_ehr_ids_pseudonymised_on_import_matches_the_fhir_import(
     assert rows["csv"] == rows["fhir"]
 
 
+def test_a_pseudonymised_column_whose_name_is_hostile_sql_is_only_a_name(tmp_path, capsys):
+    """The id column's name comes from the file: quotes, a semicolon and SQL in it are read as a name (quoted as an
+    identifier), never as SQL, and its values are pseudonymised as any other's."""
+    name = 'ehr key"; drop table sessions; --'
+    header = '"' + name.replace('"', '""') + '",session_at,session_type,modality'
+    path = tmp_path / "sessions.csv"
+    path.write_text(header + "\npat-77,2025-03-03T09:00,dosing,IV\npat-78,2025-03-04T09:00,dosing,IV\n")
+    db = tmp_path / "hostile.duckdb"
+    args = ["--map", f"client_id={name}", "--pseudonymise", "client_id"]
+    assert cli.main(["import", str(path), "--db", str(db), *args]) == 0, capsys.readouterr().out
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        ids = [r[0] for r in con.execute("select client_id from sessions order by all").fetchall()]
+    finally:
+        con.close()
+    assert sorted(ids) == sorted(fhir.pseudonym(KEY, f"Patient/{x}") for x in ("pat-77", "pat-78"))
+    assert b"pat-77" not in db.read_bytes()
+
+
 def test_pseudonymising_without_a_key_refuses_the_file(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(fhir.KEY_VAR)
     monkeypatch.chdir(tmp_path)

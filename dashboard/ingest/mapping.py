@@ -126,29 +126,38 @@ def _is_item(target: str) -> bool:
     return target.startswith("item") and target[4:].isdigit() and int(target[4:]) >= 1
 
 
+def _ident(name: str) -> str:
+    """A column name from a file as a quoted SQL identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 def pseudonymise_raw(con, mapping, fields: list[str]) -> None:
     """Replace the values of the file's columns for `fields` (client_id, clinician_id) in the relation _raw by
     keyed pseudonyms (dashboard/ingest/fhir.py: pseudonym), before any check reads them: the EHR's ids never
     reach the store, and a value gives the pseudonym its FHIR reference (Patient/<value>) would."""
+    import duckdb
     import pyarrow as pa
 
     from dashboard.ingest import fhir
 
     key = fhir.pseudonym_key()
     replaced = {}
-    for target in fields:
+    for i, target in enumerate(fields):
         column = mapping.fields.get(target)
         if column is None:
             continue
         prefix, letter = PSEUDONYMISED[target]
-        found = con.execute(f"select distinct trim({column}::varchar) from _raw where {column} is not null")
-        texts = [r[0] for r in found.fetchall()]
+        # a column's name comes from the file: it is quoted as an identifier (a name cannot be a bound parameter),
+        # and the lookup tables are named by position, never by it
+        found = con.table("_raw").select(duckdb.ColumnExpression(column).cast("VARCHAR")).fetchall()
+        texts = sorted({v.strip() for (v,) in found if v is not None})
         made = [fhir.pseudonym(key, prefix + t, letter) if t else None for t in texts]
         table = pa.table({"raw": pa.array(texts, pa.string()), "p": pa.array(made, pa.string())})
-        con.register(f"_pseudo_{column}", table)
-        replaced[column] = f"_pseudo_{column}"
+        con.register(f"_pseudo_{i}", table)
+        replaced[_ident(column)] = f"_pseudo_{i}"
     if not replaced:
         return
+    # identifiers only, quoted (_ident) or the module's own table names: no value from the file reaches the SQL text
     joins = " ".join(f"left join {t} on {t}.raw = trim(r.{c}::varchar)" for c, t in replaced.items())
     swap = ", ".join(f"{t}.p as {c}" for c, t in replaced.items())
     con.execute(f"create or replace temp table _raw_pseudo as select r.* replace ({swap}) from _raw r {joins}")
