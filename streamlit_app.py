@@ -49,6 +49,7 @@ def main() -> None:
         page_title="Ketamine outcomes", page_icon=str(VIEWS.parent / "assets" / "icon.png"), layout="wide"
     )
     st.html(NARROW_CSS)  # style only: applied to the page, no element drawn
+    filters.prefetch_charts()
 
     def home() -> None:
         """The root URL opens the overview, link parameters and all (so /overview is a real, shareable address)."""
@@ -101,4 +102,4 @@ if __name__ == "__main__":  # a page run
     main()
 else:  # imported to serve the app
     server.refuse_to_start_if_unsafe()
-    app = st.App(__file__, middleware=server.middleware())
+    app = st.App(__file__, middleware=server.middleware(), lifespan=server.lifespan)

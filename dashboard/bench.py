@@ -619,6 +619,16 @@ def _browser_rows(b: dict) -> list[tuple[str, str]]:
             "target <= 3)",
         )
     )
+    f = b.get("first_visit")
+    if f and f["ms_each"]:
+        each = ", ".join(f"{x / 1000:.1f}" for x in f["ms_each"])
+        rows.append(
+            (
+                "in Chromium, the app's address opened",
+                f"{f['median_ms'] / 1000:.1f} s, median of {each} ({f['links'][0]} and others: the overview drawn, "
+                "fresh browser context, server running; target <= 3)",
+            )
+        )
     return rows
 
 

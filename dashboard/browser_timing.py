@@ -239,11 +239,28 @@ def _split(changes: list[dict]) -> dict:
     }
 
 
+def pages() -> list[tuple[str, str]]:
+    """What the filter changes are timed on: each view in VIEWS, and for a view drawn a section at a time (tabs,
+    views.common.SECTIONS) each of its sections, as (name, link path and section parameter)."""
+    from dashboard.sections import SECTION_VIEWS, SECTIONS
+
+    out = []
+    for view in VIEWS:
+        key = SECTION_VIEWS.get(view)
+        if key is None:
+            out.append((view, view))
+            continue
+        for label in SECTIONS[key]:
+            out.append((f"{view} · {label}", f"{view}?{urlencode({key: label}, quote_via=quote)}"))
+    return out
+
+
 def _filter_changes(page, url: str, view: str, start: tuple[str, str], changes: int) -> dict:
-    """A new session on `view` (its link opened), starting from its own cohort; then the sidebar's minimum baseline
-    score set to 1, 2, … `changes` (typed, then Enter), each timed from the key going down to the page settled."""
+    """A new session on `view` (a link path, with its section's parameter if any), starting from its own cohort;
+    then the sidebar's minimum baseline score set to 1, 2, … `changes` (typed, then Enter), each timed from the key
+    going down to the page settled."""
     query, described = start
-    page.goto(f"{url}/{view}?{query}")
+    page.goto(f"{url}/{view}{'&' if '?' in view else '?'}{query}")
     settled(page)
     field = (
         page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"]')
@@ -282,14 +299,16 @@ def _deep_link(browser, url: str, link: str) -> dict:
 def starting_cohorts(options: dict[str, list[str]], n: int) -> list[tuple[str, str]]:
     """n starting cohorts as link parameters and in words, each every value of one filter but one (e.g. every modality
     but IV infusion), so that each view's filter changes compute cohorts no other view has computed (the app caches
-    results per cohort). Repeated when the data have too few values."""
+    results per cohort); then every value of one filter but two, where that leaves at least one. Repeated when the
+    data have too few values."""
     out = []
-    for param, values in options.items():
-        if len(values) < 2:
-            continue
-        for left_out in values:
-            query = urlencode([(param, v) for v in values if v != left_out], quote_via=quote)
-            out.append((query, f"{param}: all but {left_out}"))
+    for size in (1, 2):
+        for param, values in options.items():
+            if len(values) <= size:
+                continue
+            for left_out in itertools.combinations(values, size):
+                query = urlencode([(param, v) for v in values if v not in left_out], quote_via=quote)
+                out.append((query, f"{param}: all but {' and '.join(left_out)}"))
     return list(itertools.islice(itertools.cycle(out or [("", "all clients")]), n))
 
 
@@ -298,13 +317,21 @@ def deep_links(modalities: list[str], n: int) -> list[str]:
     return [f"/long-term?{urlencode({'modality': m}, quote_via=quote)}" for m in itertools.islice(modalities, n)]
 
 
+def first_visits(sites: list[str], n: int) -> list[str]:
+    """n links to the app's address (the overview) with one site each: a cohort no other timing computes."""
+    return [f"/?{urlencode({'site': x}, quote_via=quote)}" for x in itertools.islice(sites, n)] or ["/"]
+
+
 def measure(db: Path, options: dict[str, list[str]], changes: int = CHANGES, links: int = DEEP_LINKS) -> dict:
-    """The app on `db` in Chromium: per view, p50 / p95 ms from a sidebar filter change to every chart redrawn and
-    the run finished (each view's session starting from its own cohort); then the median ms from opening a deep link
-    in a fresh browser context to the page drawn. `options`: each cohort filter's values (modality first)."""
+    """The app on `db` in Chromium: per view (and per section, `pages`), p50 / p95 ms from a sidebar filter change to
+    every chart redrawn and the run finished (each session starting from its own cohort); then the median ms from
+    opening a deep link in a fresh browser context (nothing cached) to the page drawn, and the same for the app's
+    address (the overview: the first visit of the day, on a server already running). `options`: each cohort
+    filter's values (modality first)."""
     from playwright.sync_api import sync_playwright
 
-    starts = starting_cohorts(options, len(VIEWS))
+    timed = pages()
+    starts = starting_cohorts(options, len(timed))
     load_before = os.getloadavg()
     with serving(db) as url, sync_playwright() as p:
         browser = launch(p)
@@ -313,14 +340,16 @@ def measure(db: Path, options: dict[str, list[str]], changes: int = CHANGES, lin
             context = browser.new_context(viewport=VIEWPORT)
             page = context.new_page()
             views = {
-                view: _filter_changes(page, url, view, start, changes)
-                for view, start in zip(VIEWS, starts, strict=True)
+                name: _filter_changes(page, url, path, start, changes)
+                for (name, path), start in zip(timed, starts, strict=True)
             }
             context.close()
             opened = {link: _deep_link(browser, url, link) for link in deep_links(options.get("modality", []), links)}
+            visits = {link: _deep_link(browser, url, link) for link in first_visits(options.get("site", []), links)}
         finally:
             browser.close()
     each = [o["ms"] for o in opened.values()]
+    firsts = [o["ms"] for o in visits.values()]
     return {
         "views": views,
         "change": f"the sidebar's minimum baseline score set to 1, 2, … {changes} (typed, Enter)",
@@ -329,6 +358,12 @@ def measure(db: Path, options: dict[str, list[str]], changes: int = CHANGES, lin
             "ms_each": each,
             "links": list(opened),
             "charts": [o["charts"] for o in opened.values()],
+        },
+        "first_visit": {
+            "median_ms": statistics.median(firsts) if firsts else None,
+            "ms_each": firsts,
+            "links": list(visits),
+            "charts": [o["charts"] for o in visits.values()],
         },
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),

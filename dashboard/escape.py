@@ -15,6 +15,7 @@ per renderer, so a value is always shown as the characters it holds and never ac
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -37,7 +38,11 @@ BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u20
 def plain(value) -> str:
     """The value as one line of text: control characters (line breaks, tabs, NUL …) as spaces, bidirectional
     overrides removed, so a value cannot start a new markdown block or reorder what is displayed."""
-    text = "" if value is None else str(value)
+    return _plain("" if value is None else str(value))
+
+
+@functools.lru_cache(maxsize=4096)  # a chart escapes the same group names and titles once per point
+def _plain(text: str) -> str:
     text = text.translate(BIDI_CONTROLS)
     return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
 

@@ -14,8 +14,11 @@ sign-in configured the app is local-only and the guard lets everything through.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
 import sys
+import threading
 
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
@@ -90,3 +93,35 @@ def refuse_to_start_if_unsafe() -> None:
         if problem:
             print(problem, file=sys.stderr)
             raise SystemExit(2)
+
+
+# What a page run imports and the server does not: about a second of the first page's wait after `streamlit run`
+# (statistics from scipy and statsmodels, plotly's figure classes, the engine), imported while the server waits for
+# its first visitor instead. No data is read: which database a session shows is the session's choice.
+WARM_MODULES = (
+    "pandas",
+    "duckdb",
+    "plotly.graph_objects",
+    "plotly.subplots",
+    "scipy.stats",
+    "statsmodels.stats.proportion",
+    "dashboard.outcomes",
+    "dashboard.charts",
+    "dashboard.expected",
+    "dashboard.data",
+    "dashboard.filters",
+    "dashboard.presentation",
+    "dashboard.views.common",
+)
+
+
+def _warm() -> None:
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app):
+    """st.App's lifespan: the modules of WARM_MODULES imported in a thread of their own as the server starts."""
+    threading.Thread(target=_warm, name="warm-imports", daemon=True).start()
+    yield

@@ -72,9 +72,10 @@ def test_bench_command_reports_every_figure(tmp_path):
 
 @pytest.mark.browser
 def test_bench_times_every_view_in_chromium(demo_db, tmp_path):
-    """The bench's figures in a real browser, on the demo database: every view's 20 filter changes and a deep link,
-    each timed to the page settled with its charts drawn (run apart from the command above, whose 140 changes at
-    any size would take minutes; no timing is asserted). Without chromium or playwright the bench says why."""
+    """The bench's figures in a real browser, on the demo database: every view's (and every section's) filter
+    changes and a deep link, each timed to the page settled with its charts drawn (3 changes each here, the bench
+    makes 20; run apart from the command above, whose 140 changes at any size would take minutes; no timing is
+    asserted). Without chromium or playwright the bench says why."""
     copy = tmp_path / "copy.duckdb"
     shutil.copy(demo_db, copy)
     con = duckdb.connect(str(copy), read_only=True)
@@ -90,19 +91,27 @@ def test_bench_times_every_view_in_chromium(demo_db, tmp_path):
         if os.environ.get("CI"):
             pytest.fail(f"{reason} (the environment variable CI is set, so this fails instead of skipping)")
         pytest.skip(reason)
-    figures = browser_timing.measure(copy, options, links=1)
-    assert list(figures["views"]) == list(browser_timing.VIEWS)
+    figures = browser_timing.measure(copy, options, changes=3, links=1)
+    pages = browser_timing.pages()
+    assert list(figures["views"]) == [name for name, _ in pages]
+    assert "long-term · Durability" in figures["views"] and "overview" in figures["views"]
     for view, t in figures["views"].items():
-        assert t["runs"] == len(t["ms_each"]) == 20, view
+        assert t["runs"] == len(t["ms_each"]) == 3, view
         assert 0 < t["p50_ms"] <= t["p95_ms"], (view, t)
-        assert min(t["charts"]) >= 1, (view, t)  # every change redrew charts, not an empty page
         assert set(t["split"]) == {"to_run_ms", "run_ms", "after_run_ms"}, (view, t)
-    assert len({t["starting_cohort"] for t in figures["views"].values()}) == len(browser_timing.VIEWS)
+    for view in browser_timing.VIEWS:  # every change redrew charts, not an empty page
+        assert max(max(t["charts"]) for name, t in figures["views"].items() if name.split(" · ")[0] == view), view
+    assert figures["views"]["long-term · Durability"]["charts"] == [2]  # its section's alone
+    assert len({t["starting_cohort"] for t in figures["views"].values()}) == len(pages)
     link = figures["deep_link"]
     assert link["links"] == [f"/long-term?modality={quote(options['modality'][0], safe='')}"]
     assert link["median_ms"] > 0 and link["charts"][0] >= 1
+    first = figures["first_visit"]
+    assert first["links"] == [f"/?site={quote(options['site'][0], safe='')}"]
+    assert first["median_ms"] > 0 and first["charts"] == [2]  # the overview's flow and trajectory
     rows = dict(bench._browser_rows(figures))
-    assert "target p50 <= 1,000" in rows["in Chromium, filter change: long-term"]
+    assert "server running; target <= 3" in rows["in Chromium, the app's address opened"]
+    assert "target p50 <= 1,000" in rows["in Chromium, filter change: long-term · Durability"]
     assert "target <= 3" in rows["in Chromium, deep link opened"]
 
 

@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import duckdb
 import pytest
@@ -33,6 +33,7 @@ from dashboard.browser_timing import CHROMIUM_ARGS as CHROMIUM_ARGS  # other tes
 from dashboard.browser_timing import IDLE_JS as _IDLE_JS
 from dashboard.browser_timing import QUIET_MS
 from dashboard.browser_timing import STATE_JS as _STATE_JS
+from dashboard.sections import SECTION_VIEWS, SECTIONS
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -641,6 +642,30 @@ def test_a_link_opens_a_view_with_its_own_controls(ui):
 
 
 @screenshot_on_failure
+def test_a_views_sections_are_tabs_whose_open_one_is_in_the_link(ui):
+    """Long-term is drawn a section at a time: its link opens the section it names; choosing another tab draws that
+    section's charts (and only those), writes it to the address beside the filters, and the first is the default,
+    left out of the link."""
+    page = ui.page
+    page.goto("/long-term?long_section=Durability&modality=IV%20infusion")
+    wait_idle(page)
+    assert_no_exception(ui)
+    tab = page.get_by_role("tab", name="Durability")
+    expect(tab).to_have_attribute("aria-selected", "true")
+    expect(page.locator(f'{MAIN} [data-testid="stPlotlyChart"]')).to_have_count(2)  # the KM curve, maintenance
+    page.get_by_role("tab", name="Response and remission").click()
+    page.wait_for_url(lambda u: "long_section=Response" in u)
+    wait_idle(page)
+    assert "modality=IV" in page.url, page.url
+    expect(page.locator(f'{MAIN} [data-testid="stPlotlyChart"]')).to_have_count(2)  # response, remission
+    expect(page.get_by_role("tab", name="Response and remission")).to_have_attribute("aria-selected", "true")
+    page.get_by_role("tab", name="Trajectory").click()
+    page.wait_for_url(lambda u: "long_section" not in u)
+    wait_idle(page)
+    expect(page.locator(f'{MAIN} [data-testid="stPlotlyChart"]')).to_have_count(1)
+
+
+@screenshot_on_failure
 def test_a_client_level_link_in_presentation_mode_says_why_it_is_not_shown(ui):
     page = ui.page
     page.goto("/client-timeline?present=1&client=K000001")
@@ -904,8 +929,12 @@ _LAYOUT_JS = """
   return problems;
 }
 """
-LAYOUT_VIEWS = ["overview", "rapid-onset", "long-term", "compare", "clinicians-sites", "attrition", "my-cohort"]
-LAYOUT_VIEWS += ["long-term?present=1", "attrition?present=1"]  # the projector's larger type
+LAYOUT_VIEWS = [
+    f"{view}?{urlencode({SECTION_VIEWS[view]: label}, quote_via=quote)}" if view in SECTION_VIEWS else view
+    for view in ["overview", "rapid-onset", "long-term", "compare", "clinicians-sites", "attrition", "my-cohort"]
+    for label in SECTIONS.get(SECTION_VIEWS.get(view), [None])
+]  # every section of a view drawn a section at a time
+LAYOUT_VIEWS += ["long-term?present=1&long_section=Durability", "attrition?present=1"]  # the projector's larger type
 
 
 @pytest.mark.parametrize("width", [1440, 800])
@@ -920,6 +949,8 @@ def test_chart_notes_labels_and_numbers_at_risk_are_neither_overlapped_nor_clipp
         for view in LAYOUT_VIEWS:
             page.goto(f"/{view}")
             wait_idle(page)
+            if not page.locator(f'{MAIN} [data-testid="stPlotlyChart"]').count():
+                continue  # a section of tables only
             page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length > 0")
             page.wait_for_timeout(500)  # plotly's last relayout after the page is idle
             problems = page.evaluate(_LAYOUT_JS)

@@ -278,7 +278,7 @@ def test_charts_quote_labels_for_plotly(app, hostile_db):
     at = _open(app(hostile_db, {"instrument": INSTRUMENT}), "clinicians_sites")
     # a clinician in a funnel point's hover (points inside the limits carry no label on the plot)
     assert f"<b>{plot('<b>c</b>')}</b>" in " ".join(chart_strings(at))
-    at = _open(app(hostile_db, {"instrument": INSTRUMENT}), "long_term")
+    at = _open(app(hostile_db, {"instrument": INSTRUMENT, "long_section": "Severity bands"}), "long_term")
     strings = " ".join(chart_strings(at))
     assert all(plot(band) in strings for band in BANDS[:2]), strings[:500]  # the Sankey's node labels
 

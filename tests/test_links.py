@@ -4,6 +4,7 @@ client-level view in presentation mode says why it shows the Overview instead.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ LINKS = [
     ("rapid_onset", {"rapid_by": "none"}, {"segmented_control": {"rapid_by": "none"}}),
     (
         "long_term",
-        {"long_by": "integration", "long_band_day": "84"},
+        {"long_by": "integration", "long_section": "Severity bands", "long_band_day": "84"},
         {"segmented_control": {"long_by": "integration"}, "select_slider": {"long_band_day": 84}},
     ),
     ("attrition", {"attr_by": "site"}, {"segmented_control": {"attr_by": "site"}}),
@@ -119,3 +120,72 @@ def test_a_client_level_view_in_presentation_mode_says_why_it_is_not_shown(app_p
     assert at.session_state["f_instrument"] == "PHQ-9"  # the sidebar's choices are kept
     next(b for b in at.button if b.label == "Exit presentation mode").click().run()
     assert at.selectbox(key="timeline_client").value == "K000001"  # and the view is back on leaving the mode
+
+
+# The charts (by key) of each section of the views drawn a section at a time (dashboard/sections.py) on the demo
+SECTION_CHARTS = {
+    ("rapid_onset", "rapid_section"): {
+        "First 7 days": ["rapid_trajectory"],
+        "Response at 24 h to day 7": ["rapid_response"],
+        "Improvement by dose": ["rapid_by_dose"],
+        "Time to response": ["rapid_km"],
+    },
+    ("long_term", "long_section"): {
+        "Trajectory": ["long_trajectory"],
+        "Response and remission": ["long_response", "long_remission"],
+        "Durability": ["long_relapse", "long_maintenance"],
+        "Severity bands": ["long_bands"],
+    },
+    ("attrition", "attr_section"): {
+        "Still dosing": ["attrition_dosing"],
+        "Still assessed": ["attrition_assessed"],
+        "Weeks 1–12": [],
+        "Stopping dose": ["attrition_stopping_dose"],
+        "Who each figure counts": [],
+    },
+    ("my_cohort", "my_section"): {
+        "Against the practice": ["my_trajectory", "my_response"],
+        "Off track": [],
+        "Needs attention": [],
+    },
+}
+
+
+def _chart_keys(at) -> list[str]:
+    return [c.proto.id.rsplit("-chart_", 1)[-1] for c in at.get("plotly_chart")]
+
+
+def test_every_section_is_listed_with_its_charts():
+    from dashboard.sections import SECTION_VIEWS, SECTIONS
+
+    assert {key: list(SECTIONS[key]) for _, key in SECTION_CHARTS} == {
+        key: list(charts) for (_, key), charts in SECTION_CHARTS.items()
+    }
+    assert set(SECTION_VIEWS.values()) == set(SECTIONS)
+
+
+@pytest.mark.parametrize(
+    ("page", "key", "label"),
+    [(page, key, label) for (page, key), charts in SECTION_CHARTS.items() for label in charts],
+)
+def test_a_link_opens_a_section_and_draws_only_its_charts(app_page, demo_db, page, key, label):
+    """A view drawn a section at a time computes and draws the section its link names, and nothing of the others
+    (its charts, by key, are that section's alone); the section stays in the link, and its charts carry its
+    heading."""
+    from dashboard.sections import SECTIONS
+
+    at = app_page(page, demo_db, {key: label})
+    assert at.session_state[key] == label
+    assert _chart_keys(at) == SECTION_CHARTS[(page, key)][label]
+    assert at.query_params.get(key) == (None if label == next(iter(SECTIONS[key])) else label)
+    assert not [w.value for w in at.warning if "Ignored" in w.value]
+    for chart in at.get("plotly_chart"):
+        title = json.loads(chart.proto.spec)["layout"]["title"]["text"]
+        assert title in (f"<b>{SECTIONS[key][label]}</b>", "<b>Maintenance doses</b>") or "by timepoint" in title
+
+
+def test_a_section_link_of_no_section_opens_the_first_with_a_notice(app_page, demo_db):
+    at = app_page("long_term", demo_db, {"long_section": "Everything"})
+    assert at.session_state["long_section"] == "Trajectory"
+    assert _chart_keys(at) == ["long_trajectory"]
+    assert any("Ignored long_section" in w.value for w in at.warning), [w.value for w in at.warning]

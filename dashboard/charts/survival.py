@@ -94,8 +94,9 @@ def _add_curve(fig: go.Figure, group: Group, x_title: str, y_title: str, k: int)
             row=1,
             col=1,
         )
+    head, x_name, y_name = f"<b>{group.label}</b>", plot(x_title), plot(y_title)
     hover = [
-        f"<b>{group.label}</b><br>{plot(x_title)}: {t:g}<br>{plot(y_title)}: {pct(s, 1)}"
+        f"{head}<br>{x_name}: {t:g}<br>{y_name}: {pct(s, 1)}"
         + ("" if lo is None or hi is None else f"<br>95% CI: {pct(lo)}–{pct(hi)}")
         + f"<br>At risk: {count_label(whole(n), k)}"
         for t, s, lo, hi, n in zip(ts, surv, lows, highs, rows["at_risk"], strict=True)

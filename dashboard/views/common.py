@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import data, definitions, export, filters, presentation, privacy
 from dashboard.escape import grid, md
+from dashboard.sections import SECTIONS
 from dashboard.settings import load
 
 
@@ -49,10 +50,25 @@ def subheader(text: str) -> None:
     st.subheader(text)
 
 
+def sections(key: str) -> tuple[dict, str]:
+    """A view's sections (SECTIONS[key]) as tabs. Only the open section is computed and drawn, so a filter change
+    redraws that section's charts and not the whole page's (plotly draws each chart afresh, about 0.1 s apiece in
+    the browser). The open one is kept in the link under `key` (a view control, filters.bind); its charts carry its
+    heading. Returns the tabs by label and the open label."""
+    titles = SECTIONS[key]
+    labels = list(titles)
+    filters.bind(key, labels, labels[0])
+    tabs = st.tabs(labels, key=key, on_change="rerun")
+    shown = st.session_state[key]
+    st.session_state[SECTION] = titles[shown]
+    return dict(zip(labels, tabs, strict=True)), shown
+
+
 def heading(fig, title: str | None, state: filters.State | None):
-    """A copy of the figure with a heading inside the picture, so that its PNG (the chart's camera button) says
-    what it is: the title, then the instrument, the cohort's filters, the clients started (rounded unless exact
-    counts are on) and "Demo data" on the demo. `state` None (one client's chart): the title and demo label only."""
+    """The figure (changed in place: a copy costs milliseconds a chart on every filter change) with a heading inside
+    the picture, so that its PNG (the chart's camera button) says what it is: the title, then the instrument, the
+    cohort's filters, the clients started (rounded unless exact counts are on) and "Demo data" on the demo.
+    `state` None (one client's chart): the title and demo label only."""
     from dashboard.escape import plot
 
     parts = []
@@ -66,7 +82,7 @@ def heading(fig, title: str | None, state: filters.State | None):
         parts = [state.instrument, state.filters.describe(), f"n = {shown} clients with a baseline above 0"]
     if data.dataset_info()["kind"] == "demo":
         parts.append("Demo data (synthetic)")
-    out = type(fig)(fig)
+    out = fig
     lines = _wrap(" · ".join(map(str, parts)), HEADING_CHARS) if parts else []
     head = 30 + 15 * len(lines)  # the title's line and the cohort's lines, in px
     legend = [
@@ -218,7 +234,6 @@ def chart(
         from dashboard.charts.layout import note_below
         from dashboard.escape import plot
 
-        fig = type(fig)(fig)
         note_below(fig, plot("Not shown: " + "; ".join(missing)), name="missing_groups", left=True)
     fig = heading(fig, title or st.session_state.get(SECTION), None if client_level else filters.current())
     if presentation.active():
