@@ -57,17 +57,22 @@ MAX_LINK_CHARS = 512 * 1024
 # second sooner. Its name (a hash) is fixed by the installed Streamlit; none found, nothing is fetched early.
 _PLOTLY_CHUNKS = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
 PLOTLY_CHUNK = f"static/js/{_PLOTLY_CHUNKS[0].name}" if _PLOTLY_CHUNKS else None
-# Runs in the browser as the first element of a page run: the early fetch of PLOTLY_CHUNK, once per page load (the
-# same address the page imports it from, so it is one module). Constant code: no data is ever put into it.
+NARROW_PX = 1100  # a window this wide or narrower opens with the sidebar closed (Streamlit's own limit is 768 px)
+# Runs in the browser as the first element of a page run, once per page load: the early fetch of PLOTLY_CHUNK (the
+# same address the page imports it from, so it is one module), and on a narrow window the sidebar closed, so that the
+# charts get the width (its » button opens it). Constant code: no data is ever put into it.
 PREFETCH_JS = """
 export default function (component) {
+  if (window.__outcomesPageSetUp) return;
+  window.__outcomesPageSetUp = true;
   const chunk = PLOTLY_CHUNK;
-  if (chunk && !window.__outcomesPlotlyFetched) {
-    window.__outcomesPlotlyFetched = true;
-    import(new URL(chunk, document.baseURI).href).catch(() => {});
+  if (chunk) import(new URL(chunk, document.baseURI).href).catch(() => {});
+  if (window.innerWidth <= NARROW_PX) {
+    const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+    if (close) close.click();
   }
 }
-""".replace("PLOTLY_CHUNK", json.dumps(PLOTLY_CHUNK))
+""".replace("PLOTLY_CHUNK", json.dumps(PLOTLY_CHUNK)).replace("NARROW_PX", str(NARROW_PX))
 _prefetch = st.components.v2.component("outcomes_prefetch", js=PREFETCH_JS)
 # Runs in the browser once per page load: the address the page was opened with (the navigation entry, which keeps the
 # query string after Streamlit switches page), reported only when Streamlit would have dropped it. Constant code: no
@@ -232,7 +237,8 @@ def _period(opts: dict[str, list[str]]) -> dict[str, str | None]:
 
 
 def prefetch_charts() -> None:
-    """Start the browser fetching plotly.js now (PREFETCH_JS), not when the page's first chart arrives."""
+    """Start the browser fetching plotly.js now, not when the page's first chart arrives, and close the sidebar on a
+    narrow window (PREFETCH_JS; once per page load)."""
     with st.sidebar:
         _prefetch(key="_prefetch")
 

@@ -665,6 +665,27 @@ def test_a_views_sections_are_tabs_whose_open_one_is_in_the_link(ui):
     expect(page.locator(f'{MAIN} [data-testid="stPlotlyChart"]')).to_have_count(1)
 
 
+@pytest.mark.parametrize(("width", "sidebar_open"), [(800, False), (1100, False), (1440, True)])
+def test_a_narrow_window_opens_with_the_sidebar_closed(browser, app_server, width, sidebar_open):
+    """At 1,100 px and below the sidebar starts closed, so the charts get the page's width (Streamlit itself closes
+    it only below 768 px); its button opens it again, and it stays open from then on."""
+    context = browser.new_context(base_url=app_server.url, viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto("/long-term")
+        wait_idle(page)
+        sidebar = page.locator(SIDEBAR)
+        expect(page.locator('[data-testid="stExpandSidebarButton"]')).to_have_count(0 if sidebar_open else 1)
+        assert (sidebar.bounding_box()["width"] > 200) is sidebar_open
+        if not sidebar_open:
+            page.locator('[data-testid="stExpandSidebarButton"]').click()
+            page.get_by_role("tab", name="Durability").click()
+            wait_idle(page)
+            assert sidebar.bounding_box()["width"] > 200
+    finally:
+        context.close()
+
+
 @screenshot_on_failure
 def test_a_client_level_link_in_presentation_mode_says_why_it_is_not_shown(ui):
     page = ui.page

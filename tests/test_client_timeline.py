@@ -101,3 +101,17 @@ def test_the_outcomes_table_has_human_headers(one_client, app_page):
     assert values.isin(["yes", "no"]).any() and not values.isin(["None", "nan"]).any()
     meanings = " ".join(e.markdown[0].value for e in at.expander if e.label == "What the measures mean")
     assert all(f"**{m}**" in meanings for m in by_measure.index), meanings[:300]
+
+
+def test_the_link_names_the_client_shown(app_page, demo_db):
+    """The timeline's address names the client on screen, so a link to it can be shared: the first client when the
+    link named none, the one chosen after a change; an id the data does not hold is said to be ignored."""
+    at = app_page("client_timeline", demo_db)
+    first, second = at.selectbox(key="timeline_client").options[:2]
+    assert at.query_params.get("client") == first
+    at.selectbox(key="timeline_client").set_value(second).run()
+    assert not at.exception
+    assert at.query_params.get("client") == second
+    at = app_page("client_timeline", demo_db, {"client": "NOBODY"})
+    assert any("Ignored client NOBODY" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.query_params.get("client") == first

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, data, definitions
 from dashboard.charts.timeline import WHEN_RULE
-from dashboard.escape import md
+from dashboard.escape import md, shorten
 from dashboard.settings import load
 from dashboard.views import common
 
@@ -17,10 +17,14 @@ clients = data.client_list(clinician=None)
 if common.empty_note(clients, "No clients with a first dose yet."):
     st.stop()
 ids = clients.client_id.tolist()
-asked = st.query_params.get("client")  # a link from My cohort's off-track list
+asked = st.query_params.get("client")  # a link from My cohort's off-track list, or a timeline's own
+if asked is not None and asked not in ids and "timeline_client" not in st.session_state:
+    st.warning(f"Ignored client {md(shorten(asked))}: no client with that id here.", icon=":material/link_off:")
 client = st.selectbox(
     "Client (pseudonymous id)", ids, index=ids.index(asked) if asked in ids else 0, key="timeline_client"
 )
+if st.query_params.get("client") != client:  # the link names the client shown, so it can be shared
+    st.query_params["client"] = client
 s = load()
 inst = data.instrument(state.instrument)
 scores = data.client_scores(client_id=client, instrument=state.instrument)
