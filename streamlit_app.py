@@ -49,7 +49,7 @@ def main() -> None:
         page_title="Ketamine outcomes", page_icon=str(VIEWS.parent / "assets" / "icon.png"), layout="wide"
     )
     st.html(NARROW_CSS)  # style only: applied to the page, no element drawn
-    filters.prefetch_charts()
+    filters.page_setup()  # on a narrow window: the sidebar closed
 
     def home() -> None:
         """The root URL opens the overview, link parameters and all (so /overview is a real, shareable address)."""

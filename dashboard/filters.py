@@ -11,10 +11,8 @@ that none of its filters were read."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import streamlit as st
 
@@ -52,28 +50,20 @@ NAMED = 5  # a notice names at most this many of the values it ignored
 # Streamlit's limits on a link (streamlit/runtime/state/query_params.py): over either, it reads no parameter at all
 MAX_LINK_FIELDS = 1000
 MAX_LINK_CHARS = 512 * 1024
-# Streamlit's own chunk of plotly.js (4.7 MB), which the page fetches only when its first chart arrives, after most of
-# the script run: fetched and compiled from the start of the run instead, a cold start's charts are drawn about a
-# second sooner. Its name (a hash) is fixed by the installed Streamlit; none found, nothing is fetched early.
-_PLOTLY_CHUNKS = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
-PLOTLY_CHUNK = f"static/js/{_PLOTLY_CHUNKS[0].name}" if _PLOTLY_CHUNKS else None
 NARROW_PX = 1100  # a window this wide or narrower opens with the sidebar closed (Streamlit's own limit is 768 px)
-# Runs in the browser as the first element of a page run, once per page load: the early fetch of PLOTLY_CHUNK (the
-# same address the page imports it from, so it is one module), and on a narrow window the sidebar closed, so that the
-# charts get the width (its » button opens it). Constant code: no data is ever put into it.
-PREFETCH_JS = """
+# Runs in the browser as the first element of a page run, once per page load: on a narrow window the sidebar is
+# closed, so that the charts get the width (its » button opens it). Constant code: no data is ever put into it.
+PAGE_SETUP_JS = """
 export default function (component) {
   if (window.__outcomesPageSetUp) return;
   window.__outcomesPageSetUp = true;
-  const chunk = PLOTLY_CHUNK;
-  if (chunk) import(new URL(chunk, document.baseURI).href).catch(() => {});
   if (window.innerWidth <= NARROW_PX) {
     const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
     if (close) close.click();
   }
 }
-""".replace("PLOTLY_CHUNK", json.dumps(PLOTLY_CHUNK)).replace("NARROW_PX", str(NARROW_PX))
-_prefetch = st.components.v2.component("outcomes_prefetch", js=PREFETCH_JS)
+""".replace("NARROW_PX", str(NARROW_PX))
+_page_setup = st.components.v2.component("outcomes_page_setup", js=PAGE_SETUP_JS)
 # Runs in the browser once per page load: the address the page was opened with (the navigation entry, which keeps the
 # query string after Streamlit switches page), reported only when Streamlit would have dropped it. Constant code: no
 # data is ever put into it.
@@ -236,11 +226,10 @@ def _period(opts: dict[str, list[str]]) -> dict[str, str | None]:
     return {MONTHS[0].field: lo if lo != months[0] else None, MONTHS[1].field: hi if hi != months[-1] else None}
 
 
-def prefetch_charts() -> None:
-    """Start the browser fetching plotly.js now, not when the page's first chart arrives, and close the sidebar on a
-    narrow window (PREFETCH_JS; once per page load)."""
+def page_setup() -> None:
+    """Close the sidebar on a narrow window (PAGE_SETUP_JS; once per page load)."""
     with st.sidebar:
-        _prefetch(key="_prefetch")
+        _page_setup(key="_page_setup")
 
 
 def _link_dropped() -> str | None:

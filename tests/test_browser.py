@@ -554,6 +554,28 @@ def test_no_request_leaves_the_local_server(sweep, app_server):
         pytest.fail(f"requests to hosts other than {app_server.url}: {bad}", pytrace=False)
 
 
+def test_a_page_asks_the_browser_to_fetch_plotly_js_at_once(browser, app_server):
+    """A page's response names Streamlit's plotly.js chunk in a `Link: rel=modulepreload` header (the address the
+    page itself imports it from), so the browser fetches it while loading the page's own scripts: in Chromium the
+    chunk is requested before the page's script run has started."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{app_server.url}/long-term?modality=IV%20infusion", timeout=10) as response:
+        link = response.headers.get("Link")
+    match = re.fullmatch(r"<(/static/js/PlotlyChart\.[\w-]+\.js)>; rel=modulepreload", link or "")
+    assert match, link
+    with opener.open(app_server.url + match[1], timeout=10) as chunk:
+        assert chunk.status == 200 and "javascript" in chunk.headers.get("Content-Type", "")
+    context = browser.new_context(base_url=app_server.url)
+    try:
+        page = context.new_page()
+        page.goto("/data")  # a page without a chart: Streamlit itself would never fetch the chunk here
+        wait_idle(page)
+        fetched = page.evaluate("performance.getEntriesByType('resource').map(r => new URL(r.name).pathname)")
+        assert match[1] in fetched, fetched
+    finally:
+        context.close()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Filters
 

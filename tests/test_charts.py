@@ -12,7 +12,7 @@ import plotly.io as pio
 import pytest
 
 from dashboard import charts
-from dashboard.charts import MODALITY_COLOURS, NO_DATA_TEXT, colour_for
+from dashboard.charts import MODALITY_COLOURS, NO_DATA_TEXT, colour_for, layout
 from dashboard.charts.common import error_bars, per_group, shown_mask
 
 IV, IM, SL = "IV infusion", "IM injection", "Sublingual / troche"
@@ -76,7 +76,12 @@ def annotation_texts(fig: go.Figure) -> list[str]:
 
 
 def assert_compact_layout(fig: go.Figure):
-    assert fig.layout.template == pio.templates["plotly_white"]
+    # plotly_white's look (its layout, and its defaults for the traces these charts draw), in a lighter template
+    white, template = pio.templates["plotly_white"], fig.layout.template
+    assert template == pio.templates[layout.TEMPLATE]
+    assert template.layout.plot_bgcolor == white.layout.plot_bgcolor == "white"
+    assert template.layout.xaxis == white.layout.xaxis and template.layout.colorway == white.layout.colorway
+    assert template.data.scatter == white.data.scatter and template.data.bar == white.data.bar
     assert fig.layout.legend.orientation == "h"
     assert all(m <= 140 for m in (fig.layout.margin.l, fig.layout.margin.r, fig.layout.margin.t))
 

@@ -178,7 +178,7 @@ def test_the_command_line_prints_quality_and_the_off_track_list(sim, capsys):
 
 
 def test_my_cohort_lists_off_track_clients_with_the_reason_and_a_link(sim, app_page):
-    at = app_page("my_cohort", sim)
+    at = app_page("my_cohort", sim, {"my_section": "Off track"})
     [table] = [d.value for d in at.dataframe if "reason" in d.value.columns and "excess" in d.value.columns]
     assert table.client_id.iloc[0] == "OFFTRACK", table.head(3).to_dict()
     assert table.reason.iloc[0].startswith("score 20 at dose 6")
@@ -206,7 +206,7 @@ def test_the_report_and_my_cohort_show_the_alerts_quality(sim, app_page):
         con.close()
     assert "Off-track alerts: are they worth acting on?" in html and "PPV: flagged who did not respond" in html
     assert "OFFTRACK" not in html  # no client ids in the report
-    at = app_page("my_cohort", sim)
+    at = app_page("my_cohort", sim, {"my_section": "Off track"})
     [q] = [d.value for d in at.dataframe if "measure" in d.value.columns]
     assert list(q.measure) == ["PPV: flagged who did not respond", "Sensitivity: non-responders flagged"]
 
@@ -217,7 +217,7 @@ def test_the_app_fits_once_and_a_filter_change_reuses_the_models(sim, app_page, 
     fits = []
     real = expected.fit
     monkeypatch.setattr(expected, "fit", lambda con, cohort: fits.append(cohort.filters) or real(con, cohort))
-    at = app_page("my_cohort", sim)
+    at = app_page("my_cohort", sim, {"my_section": "Off track"})
     assert len(fits) == 1
     at.number_input(key="f_min_baseline").set_value(15.0).run()
     assert not at.exception, [e.stack_trace for e in at.exception]
