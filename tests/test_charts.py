@@ -679,3 +679,17 @@ def test_decode_helper_reads_base64_arrays():
     assert decode(spec["y"]) == [[1, 2], [3, 4]]
     with pytest.raises(AssertionError):
         assert_absent(go.Figure(go.Scatter(x=np.array([0.777]))), numbers=[0.777])
+
+
+def test_charts_keep_their_template_when_streamlit_has_made_its_own_the_default(monkeypatch):
+    """Importing Streamlit makes its plotly template the default (pio.templates.default = "streamlit"); a chart is
+    still drawn in the app's own (plotly_white's look), whichever was imported first."""
+    import streamlit.elements.plotly_chart  # noqa: F401  (registers the "streamlit" template)
+
+    monkeypatch.setattr(pio.templates, "default", "streamlit")
+    fig = charts.trajectory_with_ci(
+        pd.DataFrame({"group": ["a"], "x": [0], "mean": [10.0], "ci_low": [9.0], "ci_high": [11.0], "n_clients": [20]}),
+        "Days",
+        "Mean",
+    )
+    assert fig.layout.template == pio.templates[layout.TEMPLATE]

@@ -13,7 +13,8 @@ TEMPLATE = "outcomes_white"
 # plotly_white's look for the traces and layout parts these charts use, and nothing else: plotly copies and checks
 # a figure's whole template each time a figure is made or copied, which for plotly_white itself (every trace type,
 # polar, geo, 3-D scenes) cost 6–16 ms a figure, most of a filter change's Python time on a page of six charts.
-# It is the default template of every figure made after this module is imported.
+# `style` gives it to every chart; it is also made the default when this module is imported, so that a figure is
+# cheap to make (Streamlit makes its own template the default when it is imported, which costs less than plotly's).
 _WHITE = pio.templates["plotly_white"]
 pio.templates[TEMPLATE] = go.layout.Template(
     layout={
@@ -40,6 +41,7 @@ def style(
     **layout,
 ) -> go.Figure:
     fig.update_layout(
+        template=TEMPLATE,  # by name, whatever the default: importing Streamlit makes its own template the default
         title={"text": plot(title), "x": 0, "xanchor": "left"} if title else None,
         margin={"l": 60, "r": right, "t": 80 if title else 40, "b": bottom},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
