@@ -14,12 +14,13 @@ from dashboard import server
 VIEWS = Path(__file__).resolve().parent / "dashboard" / "views"
 
 
-def view(name: str, title: str, icon: str, hidden: bool = False) -> st.Page:
+def view(name: str, title: str, icon: str, hidden: bool = False, url_path: str = "", default: bool = False) -> st.Page:
     return st.Page(
         VIEWS / f"{name}.py",
         title=title,
         icon=f":material/{icon}:",
-        url_path=name.replace("_", "-"),
+        url_path=url_path or name.replace("_", "-"),
+        default=default,
         visibility="hidden" if hidden else "visible",
     )
 
@@ -51,10 +52,6 @@ def main() -> None:
     st.html(NARROW_CSS)  # style only: applied to the page, no element drawn
     filters.page_setup()  # on a narrow window: the sidebar closed
 
-    def home() -> None:
-        """The root URL opens the overview, link parameters and all (so /overview is a real, shareable address)."""
-        st.switch_page(overview, query_params={k: st.query_params.get_all(k) for k in st.query_params})
-
     access.gate()
     presenting = presentation.active()
     # client-level views stay off the conference screen unless the link enables them: out of the menu, and a link
@@ -64,12 +61,20 @@ def main() -> None:
         view("client_timeline", "Client timeline", "person", hidden=hide_clients),
         view("my_cohort", "My cohort", "groups", hidden=hide_clients),
     ]
-    start = st.Page(home, title="Home", url_path="home", default=True, visibility="hidden")
-    overview = view("overview", "Overview", "dashboard")
+    # The overview is the default page, at the app's root (Streamlit serves a default page there and reserves it a
+    # path, "home", that is never shown). /overview, the overview's own address, opens the root with the link's
+    # parameters, so both addresses work and the menu marks the overview either way. The root is the one that does
+    # not switch: it is every first visit (a switch runs the page twice, 0.2-0.3 s).
+    overview = view("overview", "Overview", "dashboard", url_path="home", default=True)
+
+    def to_the_root() -> None:
+        st.switch_page(overview, query_params={k: st.query_params.get_all(k) for k in st.query_params})
+
+    overview_address = st.Page(to_the_root, title="Overview", url_path="overview", visibility="hidden")
     pages = {
         "Outcomes": [
-            start,
             overview,
+            overview_address,
             view("rapid_onset", "Rapid onset", "bolt"),
             view("long_term", "Long-term", "timeline"),
             view("compare", "Compare cohorts", "compare_arrows"),
@@ -82,8 +87,8 @@ def main() -> None:
     }
     pages = {section: listed for section, listed in pages.items() if listed}
     current = st.navigation(pages, position="top" if presenting else "sidebar")
-    if current is start:
-        current.run()  # on to the overview at once: a sidebar drawn here would be thrown away by the switch
+    if current is overview_address:
+        current.run()  # on to the root at once: a sidebar drawn here would be thrown away by the switch
     if not presenting:
         data.dataset_switch()  # the clinic's database or the demo, per session
     data.ensure_current()  # never a figure from derived tables built under other settings
