@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -576,6 +577,57 @@ def test_a_page_asks_the_browser_to_fetch_plotly_js_at_once(browser, app_server)
         context.close()
 
 
+def _get(url: str, headers: dict[str, str] | None = None):
+    """status, headers, body of a GET straight to the server (never through a proxy)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
+        return response.status, response.headers, response.read()
+
+
+def test_a_page_imports_plotly_js_once_it_has_loaded(app_server):
+    """Every page carries one small module script before </head> that imports the chunk named in its modulepreload
+    header once the page has loaded; the page's length says so."""
+    for path in ("/", "/long-term?modality=IV%20infusion", "/data"):
+        status, headers, body = _get(app_server.url + path)
+        page = body.decode()
+        chunk = re.fullmatch(r"<(/static/js/PlotlyChart\.[\w-]+\.js)>; rel=modulepreload", headers.get("Link") or "")
+        assert status == 200 and chunk, (path, headers.get("Link"))
+        scripts = re.findall(r'<script type="module">(.*?)</script>', page, flags=re.S)
+        assert len(scripts) == 1 and f'import("{chunk[1]}")' in scripts[0], scripts
+        assert page.index(scripts[0]) < page.index("</head>"), "the script is not in the page's head"
+        assert 'addEventListener("load"' in scripts[0], "the import does not wait for the page to load"
+        assert int(headers["Content-Length"]) == len(body), (headers["Content-Length"], len(body))
+
+
+def test_streamlit_assets_come_from_memory_as_streamlit_would_send_them(app_server):
+    """A plain GET for one of Streamlit's built assets (answered from memory by server.StaticAssets) has the status,
+    body and headers Streamlit's own static handler gives the same file, which answers a conditional GET. A name
+    that is not one of its files, or a path out of the folder, still reaches Streamlit."""
+    page = _get(app_server.url + "/data")[2].decode()
+    assets = re.findall(r'(?:src|href)="\./(static/(?:js|css|media)/[^"]+)"', page)
+    assert {a.split("/")[1] for a in assets} >= {"js", "css", "media"}, assets
+    for asset in assets:
+        ours = _get(f"{app_server.url}/{asset}")
+        # modified since 1999: Streamlit answers it, with the whole file
+        streamlits = _get(f"{app_server.url}/{asset}", {"If-Modified-Since": "Fri, 01 Jan 1999 00:00:00 GMT"})
+        assert ours[0] == streamlits[0] == 200 and ours[2] == streamlits[2], asset
+        for name in ("Content-Type", "Content-Length", "Last-Modified", "ETag", "Cache-Control"):
+            assert ours[1].get(name) == streamlits[1].get(name), (
+                asset,
+                name,
+                ours[1].get(name),
+                streamlits[1].get(name),
+            )
+    _status, _headers, body = _get(f"{app_server.url}/static/js/no-such-module.js")
+    assert b"<!DOCTYPE html>" in body, "an unknown asset name did not reach Streamlit (its answer is the app's page)"
+    for bad in ("/static/js/..%2f..%2findex.html", "/static/js/%2e%2e/%2e%2e/index.html"):
+        try:
+            status = _get(app_server.url + bad)[0]
+        except urllib.error.HTTPError as error:
+            status = error.code
+        assert status == 400, (bad, status)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Filters
 
@@ -632,6 +684,31 @@ def test_deep_link_with_query_parameters_opens_the_filtered_view(ui):
     assert chips(sidebar_multiselect(page, "Modalities")) == ["IV infusion"]
     filtered = metric(page, "Clients started")
     assert filtered != unfiltered, f"'Clients started' is {filtered} with modality=IV infusion and without it"
+
+
+@screenshot_on_failure
+def test_the_root_is_the_overview_and_its_own_address_leads_there(ui):
+    """The app's root runs the overview itself, link parameters and all, with Overview marked in the menu (it used
+    to switch to /overview: a second page run on every first visit). /overview opens the root with its link's
+    parameters, so old and new links agree."""
+    page = ui.page
+    current = f'{NAV_LINK}[aria-current="page"]'
+    page.goto("/?site=North")
+    wait_idle(page)
+    assert urlsplit(page.url).path == "/" and "site=North" in page.url, page.url
+    expect(page.locator(current)).to_have_count(1)
+    expect(page.locator(current)).to_contain_text("Overview")
+    assert chips(sidebar_multiselect(page, "Sites")) == ["North"]
+    assert metric(page, "Clients started")
+
+    page.goto("/overview?modality=IV%20infusion")
+    page.wait_for_url(lambda u: urlsplit(u).path == "/")
+    wait_idle(page)
+    assert_found(page, "/overview?modality=IV%20infusion")
+    assert "modality=IV" in page.url, page.url
+    expect(page.locator(current)).to_contain_text("Overview")
+    assert chips(sidebar_multiselect(page, "Modalities")) == ["IV infusion"]
+    assert_no_exception(ui)
 
 
 @screenshot_on_failure
