@@ -115,6 +115,23 @@ def test_bench_times_every_view_in_chromium(demo_db, tmp_path):
     assert "target <= 3" in rows["in Chromium, deep link opened"]
 
 
+@pytest.mark.browser
+def test_bench_times_the_cold_start_of_the_app_and_of_a_one_chart_app(demo_db, tmp_path):
+    """The cold start, and its floor (a Streamlit app of one title and one plotly chart, started and timed the same
+    way), each drawn in Chromium and printed (no timing is asserted)."""
+    reason = browser_timing.unavailable()
+    if reason:
+        pytest.skip(reason)
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(demo_db, copy)
+    figures = bench._cold_starts(copy, 1)
+    assert figures["seconds"] > 0 and figures["floor_seconds"] > 0, figures
+    assert (tmp_path / "floor_app.py").read_text() == bench.FLOOR_APP
+    printed = bench._cold_start_rows(figures)
+    assert printed[0][0] == "cold start" and "target <= 3" in printed[0][1]
+    assert printed[1][0] == "cold start, a one-chart Streamlit app" and "median of" in printed[1][1]
+
+
 def test_pandas_baseline_agrees_with_the_engine(demo_db, tmp_path):
     """The baseline computes the same thing, so the speed ratio compares like with like."""
     import shutil
