@@ -48,7 +48,8 @@ with left:
         key="overview_flow",
     )
 
-table = data.outcomes_table(cohort.grouped("none"), timepoints=[primary])
+# as the charts' headings ask for it (common.heading): computed once per cohort, for both
+table = data.outcomes_table(cohort.grouped("none"), timepoints=[tuple(map(float, primary))], include_last=False)
 if table.empty:
     chart_row.empty()
     with tiles:
