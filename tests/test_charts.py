@@ -378,6 +378,24 @@ def test_rates_with_ci_reference_marks_sit_at_their_own_timepoint_with_source_n_
     assert not any("Han 2016" in t or "Undated" in t for t in texts)
 
 
+@pytest.mark.parametrize(
+    "at_label, value, side",
+    [
+        ("Week 4", 0.40, "below"),  # IV's 55% is drawn at the mark's right end, above it
+        ("Week 4", 0.70, "above"),
+        ("Week 2", 0.45, "above"),  # IM's 40% is rightmost at week 2 (IV's 50% is to its left)
+        ("Week 2", 0.30, "below"),
+        ("Week 4", 0.05, "above"),  # under 10%: no room below
+    ],
+)
+def test_a_reference_label_sits_on_the_side_of_its_mark_away_from_the_rate_beside_it(at_label, value, side):
+    ref = {"label": "Source 2020", "value": value, "definition": "d", "at_label": at_label}
+    fig = charts.rates_with_ci(rates_frame(), references=[ref])
+    (label,) = [a for a in fig.layout.annotations if a.name == "reference_label"]
+    assert (label.text, label.y, label.xanchor) == ("Source 2020", value, "right")
+    assert label.yanchor == {"below": "top", "above": "bottom"}[side]
+
+
 def test_references_match_instrument_timepoint_measure_and_denominator():
     from dashboard import definitions
 

@@ -72,13 +72,28 @@ def rates_with_ci(
     return fig
 
 
+def _rate_at_right_end(fig: go.Figure, label: str) -> float | None:
+    """The rate drawn rightmost in a category: the last group's with a rate there (groups sit side by side in the
+    order of their traces)."""
+    for trace in reversed(fig.data):
+        xs = list(trace.x if trace.x is not None else [])
+        if label in xs:
+            rate = num(list(trace.y)[xs.index(label)])
+            if rate is not None:
+                return rate
+    return None
+
+
 def _reference_marks(fig: go.Figure, refs: list[dict], labels: list[str]) -> None:
-    """Each reference as a dashed mark across its own category, labelled at its right end; then, under the chart,
-    each one's source, value, n and definition."""
+    """Each reference as a dashed mark across its own category, labelled at its right end on the side of the mark
+    away from the rate drawn there (above it unless that rate is higher, and above any mark under 10%, which has no
+    room below); then, under the chart, each one's source, value, n and definition."""
     for ref in refs:
         at = labels.index(plot(ref["at_label"]))
         label, definition = plot(ref.get("label", "")), plot(ref.get("definition", "") or "")
         value = num(ref["value"])
+        beside = _rate_at_right_end(fig, labels[at])
+        below = beside is not None and beside > value and value >= 0.1
         fig.add_shape(
             type="line",
             xref="x",
@@ -99,7 +114,7 @@ def _reference_marks(fig: go.Figure, refs: list[dict], labels: list[str]) -> Non
             hovertext=definition or label,
             font=NOTE_FONT,
             xanchor="right",
-            yanchor="bottom",
+            yanchor="top" if below else "bottom",
             showarrow=False,
             name="reference_label",
         )
