@@ -116,7 +116,8 @@ def test_a_client_level_view_in_presentation_mode_says_why_it_is_not_shown(app_p
     notes = [i.value for i in at.info]
     assert any("client timeline is not shown in presentation mode" in n and "one client" in n for n in notes), notes
     assert not at.title and "timeline_client" not in [s.key for s in at.selectbox] and not at.get("plotly_chart")
-    assert [link.proto.page for link in at.get("page_link")] == ["overview"]
+    # the overview, at the app's root (its default page: an empty path)
+    assert [(link.proto.page, link.proto.label) for link in at.get("page_link")] == [("", "Open the overview")]
     assert at.session_state["f_instrument"] == "PHQ-9"  # the sidebar's choices are kept
     next(b for b in at.button if b.label == "Exit presentation mode").click().run()
     assert at.selectbox(key="timeline_client").value == "K000001"  # and the view is back on leaving the mode

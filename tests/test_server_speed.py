@@ -6,6 +6,7 @@ Streamlit's own answer, the page's plotly.js import, the root without a switch).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 
 import pytest
@@ -77,7 +78,9 @@ def _call(app, path: str, method: str = "GET", headers: list[tuple[bytes, bytes]
         sent.append(message)
 
     scope = {"type": "http", "method": method, "path": path, "headers": headers or [], "query_string": b""}
-    asyncio.run(app(scope, receive, send))
+    # in a thread of its own: the browser tests' Playwright keeps an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     return sent
 
 
