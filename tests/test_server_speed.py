@@ -84,8 +84,10 @@ def _call(app, path: str, method: str = "GET", headers: list[tuple[bytes, bytes]
     return sent
 
 
-class Streamlit:
-    """The app behind the middleware: records each request that reaches it and answers 404."""
+class Behind:
+    """Whatever the middleware passes a request on to (in the server, Streamlit's own app; here, only a record of
+    the paths that reached it, each answered 404), so a test can tell what the middleware answered itself. The real
+    pairing of the two is tests/test_browser.py's, against the running app."""
 
     def __init__(self):
         self.paths = []
@@ -98,7 +100,7 @@ class Streamlit:
 
 def test_an_asset_is_answered_whole_in_one_message_without_reaching_streamlit():
     js = sorted((server.STATIC_DIR / "js").glob("index.*.js"))[0]
-    behind = Streamlit()
+    behind = Behind()
     assets = server.StaticAssets(behind)
     for _ in range(2):  # read from the file, then from memory
         start, body = _call(assets, f"/static/js/{js.name}")
@@ -128,6 +130,6 @@ def test_an_asset_is_answered_whole_in_one_message_without_reaching_streamlit():
 )
 def test_anything_but_a_plain_request_for_a_listed_asset_goes_on_to_streamlit(path, method, headers):
     name = sorted((server.STATIC_DIR / "js").glob("index.*.js"))[0].name
-    behind = Streamlit()
+    behind = Behind()
     sent = _call(server.StaticAssets(behind), path.replace("NAME", name), method, headers)
     assert behind.paths == [path.replace("NAME", name)] and sent[0]["status"] == 404
