@@ -16,7 +16,7 @@ For speed (each cuts the wait for a first page):
 - `lifespan` turns Nagle's algorithm off on the server's socket (send_without_delay) and imports the modules a page
   run needs as the server starts;
 - PreloadCharts names Streamlit's plotly.js chunk in a `Link: rel=modulepreload` header of every page, and has the
-  page import it once loaded.
+  page import it as its first script run starts.
 """
 
 from __future__ import annotations
@@ -178,7 +178,6 @@ addEventListener("load", () => setTimeout(go, 3000), {once: true});
 # Streamlit's built assets: content-hashed names under static/js, static/css and static/media, never changed while
 # the installed Streamlit is. A first visit fetches about 60 of them at once, plus the plotly.js chunk.
 STATIC_DIR = Path(streamlit.__file__).parent / "static" / "static"
-ASSET_KINDS = ("js", "css", "media")
 _ASSET_PATH = re.compile(r"/static/(js|css|media)/([^/]+)")
 # A request that asks for part of a file or only for a change is left to Streamlit, which answers those.
 _CONDITIONAL = (b"range", b"if-range", b"if-none-match", b"if-modified-since")
